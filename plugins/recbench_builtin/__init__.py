@@ -1,0 +1,1 @@
+"""The built-in plugins of recbench, registered through the `recbench` entry-point group."""

@@ -1,0 +1,349 @@
+"""The typed contract of every plugin kind, documented in one place.
+
+Every component is a class with a unique `name`, a one-line `description` and declared
+`params` (see :mod:`recbench.params`). The registry instantiates it with the resolved
+parameter values, available as ``self.options``. Plugins register classes through one
+hook per kind (see :mod:`recbench.hookspecs`).
+
+Kinds and what they do:
+
+========== ===========================================================================
+recommender  fit on a split, score (user, song) pairs, optionally embed songs
+backbone     build a torch module mapping audio windows (B, T, C) to vectors (B, D)
+loss         a training loss: ranking (pos vs negs) or regression (pred vs target)
+sampler      draw negative songs for a batch of users
+dataset      load a :class:`recbench.data.Dataset`
+split        split a dataset into train / valid / test (:class:`recbench.data.Split`)
+metric       per-user values from a block of scores and labels, reduced to one number
+executor     run cells (possibly in parallel or on a cluster), yield results as they end
+task         turn (dataset, split, model, metrics) into one result row's numbers
+========== ===========================================================================
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator
+
+import numpy as np
+
+from .params import Param, ParamSet
+
+if TYPE_CHECKING:  # pragma: no cover
+    import scipy.sparse as sp
+
+    from .data import Dataset, Split
+
+
+class Component:
+    """Base of all plugin components.
+
+    Class attributes: `name` (unique within its kind), `description` (one line),
+    `params` (declared parameters). Instances hold resolved values in `self.options`.
+    """
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self, **options: Any):
+        self.options: dict[str, Any] = ParamSet(tuple(self.params)).resolve(
+            options, where=f"{self.kind}.{self.name}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.options})"
+
+
+# --------------------------------------------------------------------------- recommender
+
+
+class Recommender(Component, abc.ABC):
+    """A recommender: fit on a split, then score (user, song) pairs.
+
+    `consumes` lists the information the model reads: any of "interactions" (training
+    interactions), "audio" (song audio / features), "test_interactions" (the held-out
+    interactions: an oracle). `uses_test_interactions` must be True for oracles; the
+    leaderboard ranks those rows apart. Models with audio-derived song vectors expose them
+    through `item_vectors` (used by the auto-tagging task).
+    """
+
+    kind = "recommender"
+    consumes: ClassVar[tuple[str, ...]] = ("interactions",)
+    uses_test_interactions: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def fit(self, ctx: FitContext) -> None:
+        """Train on `ctx.train` (and `ctx.all_interactions` only for oracles)."""
+
+    @abc.abstractmethod
+    def score(self, users: np.ndarray, songs: np.ndarray) -> np.ndarray:
+        """Relevance of each song for each user: float array of shape (len(users), len(songs))."""
+
+    def item_vectors(self, songs: np.ndarray) -> np.ndarray | None:
+        """Song vectors (len(songs), D) for downstream tasks, or None if the model has none."""
+        return None
+
+    def throughput(self) -> dict[str, float]:
+        """Extra throughput figures measured during `fit` (e.g. train_examples_per_s)."""
+        return dict(getattr(self, "_throughput", {}))
+
+
+@dataclass
+class FitContext:
+    """What a recommender may use to fit.
+
+    dataset:  the loaded dataset (its `counts` include held-out data: read interactions
+              through `train` or, for declared oracles only, `all_interactions`).
+    split:    the split (song and user index sets; `valid` for early stopping).
+    seed:     the cell's seed; `rng` a numpy Generator seeded from it.
+    device:   "cpu" or "cuda".
+    create:   build another component: `create("loss", "hinge", margin=0.2)`.
+    features: `features("logmel")` / `features("waveform")` returns a
+              :class:`recbench.features.SongFeatures` standardised on the training songs.
+    progress: `progress(iterable, total=None, desc="")` wraps a loop in a progress bar.
+    """
+
+    dataset: Dataset
+    split: Split
+    seed: int
+    device: str = "cpu"
+    create: Callable[..., Component] | None = None
+    features: Callable[[str], Any] | None = None
+    progress: Callable[..., Any] = field(default=lambda it, **kw: it)
+    oracle: bool = False
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+    @property
+    def train(self) -> sp.csr_matrix:
+        """Training interactions (users x songs counts)."""
+        return self.split.train
+
+    @property
+    def all_interactions(self) -> sp.csr_matrix:
+        """Every interaction, held-out ones included: only for declared oracles."""
+        if not self.oracle:
+            raise PermissionError(
+                "all_interactions is only available to models declaring "
+                "uses_test_interactions = True")
+        return self.dataset.counts
+
+
+# --------------------------------------------------------------------------- audio side
+
+
+class Backbone(Component, abc.ABC):
+    """An audio backbone: a factory of torch modules over audio windows.
+
+    `input_kind` is "logmel" or "waveform". The built module maps a float tensor of shape
+    (batch, time_steps, channels) (channels = mel bins, or 1 for waveforms) to
+    (batch, out_dim).
+    """
+
+    kind = "backbone"
+    input_kind: ClassVar[str] = "logmel"
+    learnable: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def build(self, time_steps: int, channels: int, out_dim: int) -> Any:
+        """Return a `torch.nn.Module` for windows of `time_steps` x `channels`."""
+
+
+class Loss(Component, abc.ABC):
+    """A training loss. `ranking` losses take (pos (B,), neg (B, K)) scores;
+    regression losses take (pred, target) of the same shape. Returns a scalar tensor."""
+
+    kind = "loss"
+    ranking: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def __call__(self, a: Any, b: Any) -> Any:
+        """The mean loss over the batch."""
+
+
+class Sampler(Component, abc.ABC):
+    """Draws negative songs for users.
+
+    `prepare(train, songs)` is called once with the training matrix and the song indices
+    negatives may come from. `sample(users, n, rng, scorer)` returns an int array
+    (len(users), n) of song indices; `scorer(users, candidates)` (scores of shape
+    (len(users), n_candidates)) is given for model-aware samplers and may be None.
+    """
+
+    kind = "sampler"
+
+    def prepare(self, train: sp.csr_matrix, songs: np.ndarray) -> None:
+        self.songs = np.asarray(songs)
+
+    @abc.abstractmethod
+    def sample(self, users: np.ndarray, n: int, rng: np.random.Generator,
+               scorer: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+               ) -> np.ndarray:
+        """Negative song indices of shape (len(users), n)."""
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class LoadContext:
+    """What a dataset loader gets: a cache folder, a row limit for smoke runs, strictness,
+    the suite file (for relative paths) and a progress wrapper."""
+
+    cache_dir: str
+    limit: int | None = None
+    strict: bool = False
+    suite_dir: str = "."
+    progress: Callable[..., Any] = field(default=lambda it, **kw: it)
+
+
+class DatasetLoader(Component, abc.ABC):
+    """A dataset plugin. `validate()` checks what can be checked before any work
+    (data roots exist…) and raises RecbenchError; `load(ctx)` returns the Dataset."""
+
+    kind = "dataset"
+    synthetic: ClassVar[bool] = False
+
+    def validate(self) -> None:
+        """Raise :class:`recbench.errors.RecbenchError` if the data cannot be loaded."""
+
+    @abc.abstractmethod
+    def load(self, ctx: LoadContext) -> Dataset:
+        """Load (or generate) the dataset."""
+
+
+class Splitter(Component, abc.ABC):
+    """A split plugin: deterministic under `seed`."""
+
+    kind = "split"
+    protocol: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def split(self, dataset: Dataset, seed: int) -> Split:
+        """Split the dataset's interactions and songs."""
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class MetricInput:
+    """A block of users to evaluate.
+
+    scores: (U, I) float scores of the candidate songs; labels: (U, I) bool, held-out
+    positives; mask: (U, I) bool, True where the pair is a candidate (False for songs the
+    user already has in training), or None for all; k: the cutoff when the metric has one;
+    popularity: (I,) training play counts of the candidates; n_catalogue: number of
+    candidate songs.
+    """
+
+    scores: np.ndarray
+    labels: np.ndarray
+    mask: np.ndarray | None
+    k: int | None
+    popularity: np.ndarray | None = None
+
+
+class Metric(Component, abc.ABC):
+    """A metric: per-user values over a block of users, reduced to one number.
+
+    `higher_is_better` sets its direction (used by `compare` and the leaderboard);
+    `needs_k` says whether the metric takes a cutoff (`ndcg@10`). `per_user` returns an
+    array whose first axis is users (NaN where undefined); `reduce` turns the rows of a
+    (possibly resampled) set of users into the reported number.
+    """
+
+    kind = "metric"
+    higher_is_better: ClassVar[bool] = True
+    needs_k: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def per_user(self, block: MetricInput) -> np.ndarray:
+        """Per-user values, first axis = users of the block."""
+
+    def reduce(self, values: np.ndarray) -> float:
+        """The reported number from per-user values (default: mean over defined users)."""
+        v = np.asarray(values, dtype=float)
+        v = v[~np.isnan(v)]
+        return float(v.mean()) if v.size else float("nan")
+
+
+# --------------------------------------------------------------------------- execution
+
+
+class Executor(Component, abc.ABC):
+    """Runs cells. `map(fn, items)` yields (index, result) pairs as cells finish, in any
+    order; `fn` never raises (the runner catches errors inside it). `close()` frees
+    resources."""
+
+    kind = "executor"
+
+    @abc.abstractmethod
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        """Apply `fn` to every item; yield (position, result) as each finishes."""
+
+    def close(self) -> None:
+        """Release workers."""
+
+
+@dataclass
+class CellContext:
+    """Everything a task needs for one cell (task x model x seed)."""
+
+    dataset: Dataset
+    split: Split
+    model: Recommender
+    metrics: list[tuple[str, Metric, int | None]]  # (column name, metric, k)
+    fit: FitContext
+    seed: int
+    bootstrap: int = 1000
+    chunk_users: int = 1024
+    progress: Callable[..., Any] = field(default=lambda it, **kw: it)
+
+
+@dataclass
+class TaskOutput:
+    """A task's numbers for one result row."""
+
+    metrics: dict[str, float]
+    metrics_ci: dict[str, list[float]]
+    throughput: dict[str, float]
+    timing: dict[str, float]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(Component, abc.ABC):
+    """A task (recommendation, auto-tagging…): runs one cell and returns its numbers.
+
+    `default_metrics` are used when the suite lists none; `primary_metric` ranks the
+    leaderboard.
+    """
+
+    kind = "task"
+    default_metrics: ClassVar[tuple[str, ...]] = ()
+    primary_metric: ClassVar[str] = ""
+
+    def applies_to(self, model: Recommender) -> bool:
+        """Whether this task can evaluate `model` (e.g. tagging needs item vectors)."""
+        return True
+
+    @abc.abstractmethod
+    def run(self, ctx: CellContext) -> TaskOutput:
+        """Fit the model (via ctx.fit), evaluate it, return the numbers."""
+
+
+KINDS: dict[str, type[Component]] = {
+    "recommender": Recommender,
+    "backbone": Backbone,
+    "loss": Loss,
+    "sampler": Sampler,
+    "dataset": DatasetLoader,
+    "split": Splitter,
+    "metric": Metric,
+    "executor": Executor,
+    "task": Task,
+}
