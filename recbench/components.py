@@ -258,6 +258,7 @@ class Metric(Component, abc.ABC):
     """
 
     kind = "metric"
+    label: ClassVar[str] = ""  # column header naming exactly what is measured, e.g. "AUC (per-user mean)"
     higher_is_better: ClassVar[bool] = True
     needs_k: ClassVar[bool] = False
 
@@ -300,6 +301,7 @@ class CellContext:
     metrics: list[tuple[str, Metric, int | None]]  # (column name, metric, k)
     fit: FitContext
     seed: int
+    ensure_fitted: Callable[[], float] = field(default=lambda: 0.0)  # fits once; returns fit seconds
     bootstrap: int = 1000
     chunk_users: int = 1024
     progress: Callable[..., Any] = field(default=lambda it, **kw: it)
