@@ -39,3 +39,96 @@ def test_cold_item_shares_and_disjoint_songs(tiny):
     assert np.array_equal(s.test_users, np.flatnonzero(np.diff(s.test.indptr)))
     assert np.array_equal(s.train_users, np.flatnonzero(np.diff(s.train.indptr)))
     assert (s.train + s.valid + s.test != tiny.counts).nnz == 0
+
+
+# --------------------------------------------------------------------------- all splits
+
+from recbench_builtin.splits import ColdUserSplit, WarmSplit  # noqa: E402
+
+ALL = [ColdItemSplit, WarmSplit, ColdUserSplit]
+
+
+def _support(m):
+    m = m.tocoo()
+    return set(zip(m.row.tolist(), m.col.tolist()))
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.name)
+def test_parts_are_disjoint_and_cover_all(tiny, cls):
+    s = cls().split(tiny, seed=7)
+    tr, va, te = _support(s.train), _support(s.valid), _support(s.test)
+    assert not (tr & va) and not (tr & te) and not (va & te)
+    assert tr | va | te == _support(tiny.counts)
+    # values are the dataset's play counts, untouched
+    assert abs(s.train + s.valid + s.test - tiny.counts).max() == 0
+    assert len(te) > 0 and len(va) > 0
+    for m in (s.train, s.valid, s.test):
+        assert m.shape == tiny.counts.shape and m.dtype == np.float32
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.name)
+def test_fingerprint_follows_content(tiny, cls):
+    a, b, c = (cls().split(tiny, seed=s) for s in (11, 11, 12))
+    assert a.fingerprint == b.fingerprint
+    assert a.fingerprint != c.fingerprint
+    other = cls(test_share=0.3).split(tiny, seed=11)
+    assert other.fingerprint != a.fingerprint
+    assert a.summary()["fingerprint"] == a.fingerprint
+
+
+def test_warm_holds_out_known_songs_per_user(tiny):
+    s = WarmSplit().split(tiny, seed=5)
+    assert s.protocol == "warm"
+    train_songs = set(np.flatnonzero(np.asarray(s.train.sum(axis=0)).ravel() > 0).tolist())
+    held = set(s.valid.tocoo().col.tolist()) | set(s.test.tocoo().col.tolist())
+    assert held <= train_songs
+    assert np.array_equal(s.test_songs, np.array(sorted(train_songs)))
+    # every user keeps training interactions; held-out share is about 30 %
+    assert np.diff(s.train.indptr).min() >= 1
+    held_share = (s.valid.nnz + s.test.nnz) / tiny.counts.nnz
+    assert 0.2 < held_share < 0.35
+
+
+def test_warm_moves_orphan_songs_to_train():
+    # song 2 is played only by user 0 and user 1: held-out plays must not leave it cold
+    counts = sp.csr_matrix(np.array([[1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+                                     [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]], dtype=np.float32))
+    from recbench.data import Dataset
+    d = Dataset("hand", counts, np.array(["a", "b"]), np.array([str(i) for i in range(10)]))
+    for seed in range(20):
+        s = WarmSplit(valid_share=0.2, test_share=0.4).split(d, seed)
+        assert set(s.test.tocoo().col.tolist()) <= set(s.train.tocoo().col.tolist())
+        assert np.array_equal(s.test_songs, np.arange(10))
+
+
+def test_cold_user_reveals_k(tiny):
+    s = ColdUserSplit(revealed=2).split(tiny, seed=4)
+    assert s.protocol == "cold-user"
+    n_all = np.diff(tiny.counts.indptr)
+    n_train = np.diff(s.train.indptr)
+    held_users = np.flatnonzero(np.diff(s.valid.indptr) + np.diff(s.test.indptr) > 0)
+    assert len(held_users) > 0
+    assert np.all(n_train[held_users] == 2)
+    # valid and test users are disjoint, ~10 % and ~20 % of users
+    vu = set(np.flatnonzero(np.diff(s.valid.indptr)).tolist())
+    assert not vu & set(s.test_users.tolist())
+    assert len(s.test_users) <= 12 and len(vu) <= 6
+    # training users keep everything
+    train_only = np.setdiff1d(np.arange(60), held_users)
+    assert np.all(n_train[train_only] == n_all[train_only])
+
+
+def test_cold_user_zero_revealed_is_fully_cold(tiny):
+    s = ColdUserSplit(revealed=0).split(tiny, seed=4)
+    assert s.train[s.test_users].nnz == 0
+
+
+def test_bad_shares_raise():
+    from recbench.errors import ConfigError
+    with pytest.raises(ConfigError, match="valid_share"):
+        ColdItemSplit(valid_share=0.5, test_share=0.5)
+    from recbench.data import Dataset
+    d = Dataset("hand", sp.csr_matrix(np.ones((2, 2), dtype=np.float32)),
+                np.array(["a", "b"]), np.array(["x", "y"]))
+    with pytest.raises(DataError, match="too few"):
+        ColdItemSplit().split(d, 0)

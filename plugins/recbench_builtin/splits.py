@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from recbench import hookimpl
 from recbench.components import Splitter
 from recbench.data import Dataset, Split
-from recbench.errors import DataError
+from recbench.errors import ConfigError, DataError
 from recbench.params import Param
 
 
@@ -32,16 +32,6 @@ def restrict_columns(counts: sp.csr_matrix, songs: np.ndarray) -> sp.csr_matrix:
     return _csr(m)
 
 
-def restrict_rows(counts: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:
-    """`counts` (users x songs CSR) with every row outside `users` zeroed (same shape)."""
-    keep = np.zeros(counts.shape[0], dtype=bool)
-    keep[np.asarray(users, dtype=np.int64)] = True
-    m = counts.tocsr().copy()
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    m.data = m.data * keep[rows]
-    return _csr(m)
-
-
 def users_with_interactions(m: sp.csr_matrix) -> np.ndarray:
     """Sorted indices of the rows of `m` with at least one stored non-zero."""
     m = m.tocsr()
@@ -55,9 +45,8 @@ def songs_with_interactions(m: sp.csr_matrix) -> np.ndarray:
 
 
 def _shares(n: int, valid_share: float, test_share: float, what: str) -> tuple[int, int]:
-    if valid_share + test_share >= 1.0:
-        raise DataError(f"split: valid_share + test_share must be < 1, got "
-                        f"{valid_share} + {test_share}")
+    """(n_valid, n_test) out of `n` items; each non-zero share gets at least one item and
+    at least one item stays in training."""
     n_test = int(round(n * test_share))
     n_valid = int(round(n * valid_share))
     if test_share > 0:
@@ -70,6 +59,17 @@ def _shares(n: int, valid_share: float, test_share: float, what: str) -> tuple[i
     return n_valid, n_test
 
 
+class _SharesSplitter(Splitter):
+    """Base of the splits taking valid_share / test_share: checks they leave a training part."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        o = self.options
+        if o["valid_share"] + o["test_share"] >= 1.0:
+            raise ConfigError(f"valid_share + test_share must be < 1, got {o['valid_share']}"
+                              f" + {o['test_share']}", key=f"split.{self.name}.test_share")
+
+
 _SHARES = (
     Param("valid_share", float, 0.1, "share held out for validation", min=0.0, max=0.9),
     Param("test_share", float, 0.2, "share held out for the reported numbers", min=0.0,
@@ -77,7 +77,7 @@ _SHARES = (
 )
 
 
-class ColdItemSplit(Splitter):
+class ColdItemSplit(_SharesSplitter):
     """The paper's protocol: songs split at random into train / valid / test (70/10/20);
     valid and test songs have no training interactions at all."""
 
@@ -108,6 +108,117 @@ class ColdItemSplit(Splitter):
                      params=dict(o))
 
 
+def _entries(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, values) of the stored entries of a CSR matrix, row-major order."""
+    m = m.tocsr()
+    m.sort_indices()
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    return rows, m.indices.astype(np.int64), m.data
+
+
+def _rank_within(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random rank 0..n_g-1 of each element within its group (groups: int array)."""
+    order = np.lexsort((rng.random(len(groups)), groups))
+    sorted_groups = groups[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
+    sizes = np.diff(np.r_[starts, len(groups)])
+    rank_sorted = np.arange(len(groups)) - np.repeat(starts, sizes)
+    rank = np.empty(len(groups), dtype=np.int64)
+    rank[order] = rank_sorted
+    return rank
+
+
+def _build(shape, rows, cols, vals, part, which) -> sp.csr_matrix:
+    sel = part == which
+    return _csr(sp.coo_matrix((vals[sel], (rows[sel], cols[sel])), shape=shape))
+
+
+class WarmSplit(_SharesSplitter):
+    """A share of each user's interactions held out for valid and test; every held-out song
+    also appears in training (one held-out play of a song without any is moved to train).
+
+    train_songs = valid_songs = test_songs = the songs with training interactions (the
+    candidates ranked for every user)."""
+
+    name = "warm"
+    description = "Per-user held-out interactions; every evaluated song is known in training"
+    protocol = "warm"
+    params = _SHARES
+
+    def split(self, dataset: Dataset, seed: int) -> Split:
+        o = self.options
+        rng = np.random.default_rng(seed)
+        counts = dataset.counts.tocsr()
+        rows, cols, vals = _entries(counts)
+        n_per_user = np.diff(counts.indptr)
+        n_test = np.rint(n_per_user * o["test_share"]).astype(np.int64)
+        n_valid = np.rint(n_per_user * o["valid_share"]).astype(np.int64)
+        # at least one training interaction per user: shrink valid first, then test
+        over = np.maximum(n_test + n_valid - (n_per_user - 1), 0)
+        cut = np.minimum(over, n_valid)
+        n_valid -= cut
+        n_test -= np.minimum(over - cut, n_test)
+        rank = _rank_within(rows, rng)
+        part = np.zeros(len(rows), dtype=np.int8)  # 0 train, 1 valid, 2 test
+        part[rank < n_test[rows] + n_valid[rows]] = 1
+        part[rank < n_test[rows]] = 2
+        # songs held out but never seen in training: move one random held-out play to train
+        in_train = np.zeros(counts.shape[1], dtype=bool)
+        in_train[cols[part == 0]] = True
+        orphan = np.flatnonzero((part > 0) & ~in_train[cols])
+        if len(orphan):
+            pick = orphan[_rank_within(cols[orphan], rng) == 0]
+            part[pick] = 0
+        train = _build(counts.shape, rows, cols, vals, part, 0)
+        test = _build(counts.shape, rows, cols, vals, part, 2)
+        songs = songs_with_interactions(train)
+        return Split(name=self.name, seed=int(seed), protocol=self.protocol,
+                     train=train, valid=_build(counts.shape, rows, cols, vals, part, 1),
+                     test=test, train_songs=songs, valid_songs=songs.copy(), test_songs=songs.copy(),
+                     train_users=users_with_interactions(train),
+                     test_users=users_with_interactions(test), params=dict(o))
+
+
+class ColdUserSplit(_SharesSplitter):
+    """Users split at random into train / valid / test; a held-out user's interactions go to
+    valid or test except `revealed` random ones that go to train.
+
+    Held-out users with at most `revealed` interactions keep them all in training (nothing to
+    evaluate): every evaluated user has exactly `revealed` known songs. The candidates
+    (train_songs = valid_songs = test_songs) are the songs with training interactions."""
+
+    name = "cold-user"
+    description = "Held-out users: all but `revealed` of their interactions are evaluated"
+    protocol = "cold-user"
+    params = _SHARES + (
+        Param("revealed", int, 5, "interactions of each held-out user given to training",
+              min=0),
+    )
+
+    def split(self, dataset: Dataset, seed: int) -> Split:
+        o = self.options
+        rng = np.random.default_rng(seed)
+        counts = dataset.counts.tocsr()
+        n_valid, n_test = _shares(dataset.n_users, o["valid_share"], o["test_share"], "users")
+        order = rng.permutation(dataset.n_users)
+        user_part = np.zeros(dataset.n_users, dtype=np.int8)
+        user_part[order[:n_test]] = 2
+        user_part[order[n_test:n_test + n_valid]] = 1
+        rows, cols, vals = _entries(counts)
+        rank = _rank_within(rows, rng)
+        part = np.where(rank < o["revealed"], 0, user_part[rows]).astype(np.int8)
+        train = _build(counts.shape, rows, cols, vals, part, 0)
+        test = _build(counts.shape, rows, cols, vals, part, 2)
+        songs = songs_with_interactions(train)
+        return Split(name=self.name, seed=int(seed), protocol=self.protocol,
+                     train=train, valid=_build(counts.shape, rows, cols, vals, part, 1),
+                     test=test, train_songs=songs, valid_songs=songs.copy(),
+                     test_songs=songs.copy(), train_users=users_with_interactions(train),
+                     test_users=users_with_interactions(test), params=dict(o))
+
+
 @hookimpl
 def recbench_register_splits(register):
     register(ColdItemSplit)
+    register(WarmSplit)
+    register(ColdUserSplit)
