@@ -1,0 +1,264 @@
+"""The `recbench` command line: run, validate, list, leaderboard, compare, data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import RecbenchError
+
+log = logging.getLogger("recbench")
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[max(-1, min(1, verbosity))]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if verbosity > 0
+                                           else "%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more output (-v: debug logging and tracebacks)")
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="only warnings and errors; no progress bars")
+    p = argparse.ArgumentParser(prog="recbench", parents=[common],
+                                description="Benchmark music recommenders under cold start.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", parents=[common], help="run a suite and write its leaderboards")
+    r.add_argument("suite", help="suite TOML file")
+    r.add_argument("-o", "--out", help="output folder (default: results/<suite name>/)")
+    r.add_argument("--resume", action="store_true", help="skip cells already finished in OUT")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a suite value, e.g. --set models.dcue.epochs=2 (repeatable)")
+    r.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                   help="device for models (default: the suite's, else auto)")
+    r.add_argument("--executor", help="executor plugin (default: the suite's, else local)")
+    r.add_argument("--scheduler", help="Dask scheduler address (with --executor dask)")
+    r.add_argument("--workers", type=int, help="parallel workers (process / dask executors)")
+    r.add_argument("--limit", type=int, help="read at most this many input rows (smoke runs)")
+    r.add_argument("--cache-dir", help="feature cache folder (default: $RECBENCH_CACHE or "
+                   "~/.cache/recbench)")
+
+    v = sub.add_parser("validate", parents=[common], help="validate a suite without running it")
+    v.add_argument("suite")
+    v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    ls = sub.add_parser("list", parents=[common], help="list the registered plugins")
+    ls.add_argument("--kind", help="only this kind (recommender, backbone, loss, sampler, "
+                    "dataset, split, metric, executor, task)")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+
+    lb = sub.add_parser("leaderboard", parents=[common], help="re-render OUT's leaderboards")
+    lb.add_argument("out", help="a run's output folder")
+
+    c = sub.add_parser("compare", parents=[common],
+                       help="compare a candidate run with a baseline (exit 1 on regression)")
+    c.add_argument("candidate", help="OUT folder or leaderboard.json")
+    c.add_argument("--baseline", required=True, help="OUT folder or leaderboard.json")
+    c.add_argument("--tolerance", type=float, default=0.01,
+                   help="allowed drop before a metric counts as regressed (default 0.01)")
+    c.add_argument("--metric", action="append", default=[], help="compare only this metric "
+                   "(repeatable)")
+    c.add_argument("--allow-different-data", action="store_true",
+                   help="compare even when dataset/split fingerprints differ")
+
+    d = sub.add_parser("data", parents=[common], help="dataset utilities")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    s = dsub.add_parser("synth", parents=[common],
+                        help="write the synthetic dataset to disk in the folder format")
+    s.add_argument("--preset", default="tiny", help="synth-msd preset (tiny, small, default, "
+                   "paper)")
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="other synth-msd parameters, e.g. --set audible_share=0.5")
+    s.add_argument("--out", required=True, help="output folder")
+    return p
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from .components import KINDS
+    from .registry import build_registry
+
+    registry = build_registry()
+    if args.kind and args.kind not in KINDS:
+        from .params import suggest
+
+        raise RecbenchError(f"unknown kind {args.kind!r}.{suggest(args.kind, list(KINDS))} "
+                            f"Kinds: {', '.join(KINDS)}")
+    entries = registry.all(args.kind)
+    if args.json:
+        print(json.dumps([{"kind": e.kind, "name": e.name, "provider": e.provider,
+                           "plugin": e.plugin, "description": e.description,
+                           "params": [{"name": p.name, "type": p.type_name(),
+                                       "default": p.default, "help": p.help}
+                                      for p in e.cls.params]} for e in entries], indent=1,
+                         default=str))
+    else:
+        print(tabulate([[e.kind, e.name, e.provider, e.description] for e in entries],
+                       headers=["kind", "name", "provider", "description"]))
+        if args.verbose:
+            for e in entries:
+                if not e.cls.params:
+                    continue
+                print(f"\n{e.kind} {e.name} parameters:")
+                print(tabulate([[p.name, p.type_name(), repr(p.default), p.help]
+                                for p in e.cls.params],
+                               headers=["name", "type", "default", "help"]))
+    for f in registry.failures:
+        print(f"FAILED to load plugin {f.plugin} ({f.dist}): {f.error}", file=sys.stderr)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .registry import default_registry
+    from .suite import load_suite
+
+    suite = load_suite(args.suite, default_registry(), args.overrides)
+    n = len(suite.models) * len(suite.seeds) * len(suite.tasks)
+    print(f"{args.suite}: ok ({len(suite.tasks)} tasks x {len(suite.models)} models x "
+          f"{len(suite.seeds)} seeds = {n} cells; dataset {suite.dataset.name}, split "
+          f"{suite.split.name})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .registry import default_registry
+    from .runner import run_suite
+    from .suite import load_suite
+
+    registry = default_registry()
+    for f in registry.failures:
+        log.warning("plugin %s (%s) failed to load: %s", f.plugin, f.dist, f.error)
+    suite = load_suite(args.suite, registry, args.overrides)
+    out = Path(args.out) if args.out else Path("results") / suite.name
+    exec_params = {}
+    if args.scheduler:
+        exec_params["scheduler"] = args.scheduler
+    if args.workers:
+        exec_params["workers"] = args.workers
+    executor = args.executor
+    if exec_params and executor is None:
+        executor = suite.executor.name
+    if executor:
+        from .params import ParamSet
+
+        entry = registry.get("executor", executor, key="--executor")
+        known = {p.name for p in entry.cls.params}
+        for k in list(exec_params):
+            if k not in known:
+                raise RecbenchError(f"--{k} does not apply to executor {executor!r}")
+        base = suite.executor.options if executor == suite.executor.name else {}
+        exec_params = ParamSet(tuple(entry.cls.params)).resolve({**base, **exec_params},
+                                                                 f"executor.{executor}")
+    summary = run_suite(suite, out, resume=args.resume, device=args.device,
+                        executor_name=executor, executor_params=exec_params or None,
+                        limit=args.limit, show_progress=not args.quiet,
+                        cache_dir=args.cache_dir)
+    print(f"{summary.ran} cells run, {summary.skipped} skipped (already finished), "
+          f"{summary.failed} failed; leaderboard: {out / 'leaderboard.md'}",
+          file=sys.stderr)
+    if not args.quiet and (out / "leaderboard.md").exists():
+        print((out / "leaderboard.md").read_text(encoding="utf-8"))
+    for f in summary.failures:
+        print(f"FAILED {f}", file=sys.stderr)
+    return summary.exit_code
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import write_leaderboards
+
+    out = Path(args.out)
+    if not ((out / "results.jsonl").exists() or (out / "cells").is_dir()):
+        raise RecbenchError(f"{out}: no results.jsonl (is this a recbench output folder?)")
+    write_leaderboards(out)
+    print((out / "leaderboard.md").read_text(encoding="utf-8"))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, compare, load_leaderboard, render
+
+    cand = load_leaderboard(args.candidate)
+    base = load_leaderboard(args.baseline)
+    if args.tolerance < 0:
+        raise RecbenchError("--tolerance must be >= 0")
+    changes, mismatches = compare(cand, base, tolerance=args.tolerance,
+                                  metrics=args.metric or None,
+                                  allow_different_data=args.allow_different_data)
+    for m in mismatches:
+        print(f"{'WARNING' if args.allow_different_data else 'ERROR'}: {m}", file=sys.stderr)
+    if mismatches and not args.allow_different_data:
+        print("refusing to compare runs on different data (use --allow-different-data)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.metric and not changes:
+        print(f"no metric named {', '.join(args.metric)} in the baseline", file=sys.stderr)
+        return EXIT_USAGE
+    print(render(changes))
+    bad = [c for c in changes if c.regressed]
+    if bad:
+        print(f"\n{len(bad)} regression(s) beyond tolerance {args.tolerance}", file=sys.stderr)
+        return EXIT_REGRESSION
+    print(f"\nno regression beyond tolerance {args.tolerance}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .components import LoadContext
+    from .dataio import write_dataset
+    from .registry import default_registry
+    from .runner import default_cache_dir
+    from .suite import apply_override, parse_override
+
+    registry = default_registry()
+    raw: dict = {"preset": args.preset}
+    if args.seed is not None:
+        raw["seed"] = args.seed
+    for ov in args.overrides:
+        path, value = parse_override(ov)
+        apply_override(raw, path, value, ov)
+    entry = registry.get("dataset", "synth-msd", key="data synth")
+    loader = entry.cls(**raw)
+    dataset = loader.load(LoadContext(cache_dir=default_cache_dir()))
+    write_dataset(dataset, Path(args.out))
+    print(f"wrote {dataset.name} ({dataset.n_users} users x {dataset.n_songs} songs, "
+          f"{dataset.counts.nnz} interactions, fingerprint {dataset.fingerprint}) to {args.out}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list,
+            "leaderboard": cmd_leaderboard, "compare": cmd_compare, "data": cmd_data}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `recbench` console script."""
+    args = _parser().parse_args(argv)
+    verbosity = -1 if args.quiet else args.verbose
+    _setup_logging(verbosity)
+    try:
+        return COMMANDS[args.command](args)
+    except RecbenchError as exc:
+        if args.verbose:
+            log.exception("error")
+        print(f"recbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("recbench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `recbench list | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

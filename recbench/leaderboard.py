@@ -1,0 +1,299 @@
+"""Leaderboards from results.jsonl: Markdown, CSV and JSON (plus HTML and a PNG plot).
+
+One board per task. Rows aggregate the seeds of a model: the mean of each metric, the
+standard deviation over seeds, and the confidence interval (bootstrap over users; with
+several seeds, the mean of the per-seed bounds). Cold-start rows are ranked by the primary
+metric; rows of models that used held-out interactions sit in a separate, unranked
+"oracle / upper bound" section; published numbers listed in the suite's `[[references]]`
+appear as reference rows. Rows whose dataset or split fingerprint differs from the
+board's are refused (listed as excluded), never mixed in.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from . import results
+
+SECTION_COLD = "cold-start"
+SECTION_ORACLE = "oracle / upper bound"
+SECTION_REFERENCE = "reference (published)"
+
+
+def _mean(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    return sum(xs) / len(xs) if xs else None
+
+
+def _std(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x is not None and not math.isnan(x)]
+    if len(xs) < 2:
+        return 0.0 if xs else None
+    m = sum(xs) / len(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def build(rows: list[dict[str, Any]], *, references: list[dict[str, Any]] = (),
+          primary_metric: str | None = None, plan_ids: set[str] | None = None
+          ) -> dict[str, Any]:
+    """The leaderboard structure (what leaderboard.json holds) from result rows."""
+    if plan_ids is not None:
+        rows = [r for r in rows if r.get("cell_id") in plan_ids]
+    by_task: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_task[r["task"]].append(r)
+    suite = rows[0]["suite"] if rows else None
+    boards = {}
+    for task, trows in by_task.items():
+        ok = [r for r in trows if r["status"] == "ok"]
+        fps = Counter((r["dataset"]["fingerprint"], r["split"]["fingerprint"]) for r in ok)
+        main_fp = fps.most_common(1)[0][0] if fps else (None, None)
+        ref_row = next((r for r in ok if (r["dataset"]["fingerprint"],
+                                          r["split"]["fingerprint"]) == main_fp), None)
+        excluded = [r for r in ok if (r["dataset"]["fingerprint"],
+                                      r["split"]["fingerprint"]) != main_fp]
+        ok = [r for r in ok if r not in excluded]
+        columns: list[str] = []
+        info: dict[str, dict] = {}
+        for r in ok:
+            for c in r["metrics"]:
+                if c not in columns:
+                    columns.append(c)
+                info.setdefault(c, r.get("metric_info", {}).get(c, {}))
+        primary = primary_metric if primary_metric in columns else (columns[0] if columns
+                                                                    else None)
+        models: dict[str, list[dict]] = defaultdict(list)
+        for r in ok:
+            models[r["model"]["id"]].append(r)
+        entries = []
+        for mid, mrows in models.items():
+            m0 = mrows[0]["model"]
+            metrics = {}
+            for c in columns:
+                vals = [r["metrics"].get(c) for r in mrows]
+                lows = [(r["metrics_ci"].get(c) or [None, None])[0] for r in mrows]
+                highs = [(r["metrics_ci"].get(c) or [None, None])[1] for r in mrows]
+                lo, hi = _mean(lows), _mean(highs)
+                metrics[c] = {"mean": _mean(vals), "std": _std(vals),
+                              "ci": [lo, hi] if lo is not None else None,
+                              "n_seeds": len([v for v in vals if v is not None])}
+            tp_keys = sorted({k for r in mrows for k in r.get("throughput", {})})
+            entries.append({
+                "model_id": mid, "label": m0["label"], "name": m0["name"],
+                "section": SECTION_ORACLE if m0["uses_test_interactions"] else SECTION_COLD,
+                "uses_test_interactions": m0["uses_test_interactions"],
+                "consumes": m0.get("consumes", []), "config_hash": m0["config_hash"],
+                "params": m0["params"], "seeds": sorted(r["seed"] for r in mrows),
+                "metrics": metrics,
+                "throughput": {k: _mean([r["throughput"].get(k) for r in mrows])
+                               for k in tp_keys},
+                "timing": {k: _mean([r["timing"].get(k) for r in mrows])
+                           for k in ("fit_s", "eval_s", "total_s")},
+                "peak_rss_mb": max((r.get("peak_rss_mb") or 0) for r in mrows),
+                "extra": mrows[0].get("extra", {}),
+            })
+        hib = info.get(primary, {}).get("higher_is_better", True) if primary else True
+
+        def key(e: dict) -> float:
+            v = e["metrics"].get(primary, {}).get("mean") if primary else None
+            return -math.inf if v is None else (v if hib else -v)
+        cold = sorted([e for e in entries if e["section"] == SECTION_COLD], key=key,
+                      reverse=True)
+        for rank, e in enumerate(cold, 1):
+            e["rank"] = rank
+        oracle = sorted([e for e in entries if e["section"] == SECTION_ORACLE], key=key,
+                        reverse=True)
+        refs = []
+        for ref in references:
+            if ref.get("task", "recommendation") != task:
+                continue
+            refs.append({"label": ref["label"], "section": SECTION_REFERENCE,
+                         "source": ref.get("source", ""),
+                         "uses_test_interactions": ref.get("uses_test_interactions"),
+                         "metrics": {c: {"mean": float(v)} for c, v in ref.items()
+                                     if c not in ("label", "task", "source",
+                                                  "uses_test_interactions")}})
+        failed = [{"model_id": r["model"]["id"], "seed": r["seed"], "error": r["error"]}
+                  for r in trows if r["status"] != "ok"]
+        boards[task] = {
+            "task": task, "primary_metric": primary, "columns": columns, "metric_info": info,
+            "dataset": ref_row["dataset"] if ref_row else None,
+            "split": ref_row["split"] if ref_row else None,
+            "protocol": ref_row["protocol"] if ref_row else None,
+            "env": ref_row["env"] if ref_row else None,
+            "device": ref_row["device"] if ref_row else None,
+            "rows": cold + oracle + refs, "failed": failed,
+            "excluded_other_data": [{"model_id": r["model"]["id"], "seed": r["seed"],
+                                     "dataset": r["dataset"]["fingerprint"],
+                                     "split": r["split"]["fingerprint"]} for r in excluded],
+        }
+    return {"suite": suite, "schema": results.SCHEMA_VERSION, "tasks": boards}
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _fmt(v: float | None, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:.{digits}f}"
+
+
+def _fmt_rate(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if v >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if v >= 1e3:
+        return f"{v / 1e3:.1f}k"
+    return f"{v:.1f}"
+
+
+_RATE_NAMES = {"train_examples_per_s": "train ex/s", "scoring_pairs_per_s": "score pairs/s",
+               "songs_embedded_per_s": "songs emb/s"}
+
+
+def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of one board as strings (shared by Markdown and HTML)."""
+    info = board["metric_info"]
+    cols = board["columns"]
+    rates = sorted({k for e in board["rows"] for k in e.get("throughput", {})})
+    header = ["#", "model", "section"]
+    for c in cols:
+        label = info.get(c, {}).get("label") or c
+        header.append(label if label == c else f"{label} [{c}]")
+        header.append("95% CI")
+    header += ["seeds"] + [_RATE_NAMES.get(r, r) for r in rates] + ["fit s"]
+    out = []
+    for e in board["rows"]:
+        row = [str(e.get("rank", "")), e["label"], e["section"]]
+        for c in cols:
+            m = e["metrics"].get(c, {})
+            val = _fmt(m.get("mean"))
+            if m.get("std") and m.get("n_seeds", 1) > 1:
+                val += f" ± {_fmt(m['std'])}"
+            row.append(val)
+            ci = m.get("ci")
+            row.append(f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "")
+        row.append(str(len(e.get("seeds", []))) if e.get("seeds") else "")
+        row += [_fmt_rate(e.get("throughput", {}).get(r)) for r in rates]
+        row.append(_fmt(e.get("timing", {}).get("fit_s"), 1) if e.get("timing") else "")
+        out.append(row)
+    return header, out
+
+
+def title(board: dict[str, Any], suite: str | None) -> str:
+    """A board's title: suite, task, dataset (with the SYNTHETIC flag) and protocol."""
+    ds = board.get("dataset") or {}
+    flag = " — SYNTHETIC DATA" if ds.get("synthetic") else ""
+    return (f"{suite} · {board['task']} · {ds.get('name', '?')} "
+            f"({ds.get('n_users', '?')} users x {ds.get('n_songs', '?')} songs){flag}")
+
+
+def render_markdown(lb: dict[str, Any]) -> str:
+    """The leaderboard as Markdown (tabulate)."""
+    from tabulate import tabulate
+
+    parts = [f"# Leaderboard: {lb['suite']}\n"]
+    for board in lb["tasks"].values():
+        ds, sp = board.get("dataset") or {}, board.get("split") or {}
+        parts.append(f"## {title(board, lb['suite'])}\n")
+        if ds.get("synthetic"):
+            parts.append("> **Synthetic data.** These numbers come from generated data and "
+                         "are not comparable to published results on real data.\n")
+        parts.append(f"- protocol: `{board.get('protocol')}`; split `{sp.get('name')}` seed "
+                     f"{sp.get('seed')}; primary metric `{board['primary_metric']}`")
+        parts.append(f"- dataset fingerprint `{ds.get('fingerprint')}`; split fingerprint "
+                     f"`{sp.get('fingerprint')}`")
+        env = board.get("env") or {}
+        parts.append(f"- recbench {env.get('recbench')} (commit {env.get('git_commit')}), "
+                     f"torch {env.get('torch')}, device "
+                     f"{(board.get('device') or {}).get('type')}\n")
+        header, rows = table_rows(board)
+        parts.append(tabulate(rows, headers=header, tablefmt="github", disable_numparse=True))
+        parts.append("")
+        parts.append("Rows in the *oracle / upper bound* section used held-out (test) "
+                     "interactions and are not ranked against cold-start rows. CIs: 95% "
+                     "bootstrap over users (mean of per-seed bounds); ± is the std over seeds.\n")
+        for key, heading in (("failed", "Failed cells"),
+                             ("excluded_other_data", "Excluded (different data or split)")):
+            if board.get(key):
+                parts.append(f"**{heading}:**\n")
+                for f in board[key]:
+                    parts.append(f"- {json.dumps(f)}")
+                parts.append("")
+    return "\n".join(parts) + "\n"
+
+
+def render_csv(lb: dict[str, Any]) -> str:
+    """One CSV line per (task, model): means, CI bounds, std, throughput."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    cols = sorted({c for b in lb["tasks"].values() for c in b["columns"]})
+    rates = sorted({k for b in lb["tasks"].values() for e in b["rows"]
+                    for k in e.get("throughput", {})})
+    w.writerow(["task", "section", "rank", "model_id", "label", "uses_test_interactions",
+                "synthetic", "dataset_fingerprint", "split_fingerprint", "n_seeds"]
+               + [f"{c}{s}" for c in cols for s in ("", "_ci_low", "_ci_high", "_std")]
+               + rates + ["fit_s"])
+    for task, b in lb["tasks"].items():
+        ds, sp = b.get("dataset") or {}, b.get("split") or {}
+        for e in b["rows"]:
+            line = [task, e["section"], e.get("rank", ""), e.get("model_id", ""), e["label"],
+                    e.get("uses_test_interactions"), ds.get("synthetic"),
+                    ds.get("fingerprint"), sp.get("fingerprint"), len(e.get("seeds", []))]
+            for c in cols:
+                m = e["metrics"].get(c, {})
+                ci = m.get("ci") or [None, None]
+                line += [m.get("mean"), ci[0], ci[1], m.get("std")]
+            line += [e.get("throughput", {}).get(r) for r in rates]
+            line.append((e.get("timing") or {}).get("fit_s"))
+            w.writerow(["" if v is None else v for v in line])
+    return buf.getvalue()
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def write_leaderboards(out: Path, *, references: list[dict[str, Any]] | None = None,
+                       primary_metric: str | None = None) -> dict[str, Any]:
+    """(Re)write OUT/leaderboard.{md,csv,json,html,png} from OUT's results."""
+    out = Path(out)
+    rows = results.read_cells(out)
+    plan_ids = None
+    meta_path = out / "leaderboard_meta.json"
+    if (out / "plan.json").exists():
+        plan_ids = {c["cell_id"] for c in json.loads((out / "plan.json").read_text())["cells"]}
+    if references is None and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        references, primary_metric = meta.get("references", []), meta.get("primary_metric")
+    else:
+        results.atomic_write_text(meta_path, json.dumps(
+            {"references": references or [], "primary_metric": primary_metric}, indent=1))
+    lb = _clean(build(rows, references=references or [], primary_metric=primary_metric,
+                      plan_ids=plan_ids))
+    results.atomic_write_text(out / "leaderboard.json", json.dumps(lb, indent=1,
+                                                                   sort_keys=True))
+    results.atomic_write_text(out / "leaderboard.md", render_markdown(lb))
+    results.atomic_write_text(out / "leaderboard.csv", render_csv(lb))
+    try:
+        from .report import write_html, write_plots
+
+        write_html(out, lb)
+        write_plots(out, lb)
+    except ImportError:
+        pass
+    return lb
