@@ -1,0 +1,462 @@
+"""Per-song audio features shared by every audio model: log-mel spectrograms or waveforms.
+
+``load_features(dataset, kind, train_songs, cache_dir)`` extracts (or reads from the disk
+cache) one array of shape (n_songs, n_steps, n_channels) float16 and returns a
+:class:`SongFeatures` standardised with the mean and std of the TRAINING songs only.
+
+Feature parameters (defaults = the DCUE paper's): ``sample_rate`` 22,050 Hz, ``n_fft`` 1024
+(Hann window), ``hop_length`` 512, ``n_mels`` 128, ``fmin`` 0 Hz, ``fmax`` None (Nyquist),
+``power`` 2.0 and ``amin`` 1e-10 (log-mel = 10 log10(max(mel power, amin)), i.e.
+``librosa.power_to_db(ref=1, top_db=None)``), ``window_s`` 3.0 s per model input window,
+``clip_s`` None (the whole clip; a number truncates each song and lets extraction stream to
+disk instead of holding every song in memory). They are resolved as
+defaults < ``dataset.manifest["feature_params"]`` (what the dataset says fits it) < ``params``.
+
+Cache layout under ``cache_dir``: ``<kind>-<key>.npy`` (the float16 array, opened as a
+memory map) and ``<kind>-<key>.npz`` (lengths, per-song sums and sums of squares for
+standardisation, failures); ``key`` hashes every song's audio identity and the parameters.
+Both files are written to a temporary name and moved into place, the array first, so a
+reader never sees a partial entry.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .data import Dataset, hash_arrays
+from .errors import ConfigError, DataError
+
+KINDS = ("logmel", "waveform")
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "sample_rate": 22050,
+    "n_fft": 1024,
+    "hop_length": 512,
+    "n_mels": 128,
+    "fmin": 0.0,
+    "fmax": None,
+    "power": 2.0,
+    "amin": 1e-10,
+    "window_s": 3.0,
+    "clip_s": None,
+}
+
+_FORMAT = "recbench-features-v1"  # bump when the stored layout or the maths change
+_CHUNK = 16  # songs per extraction task: bounds memory (16 x 30 s STFTs ~ 80 MB)
+_STD_FLOOR = 1e-5  # channels that never vary (silent mel bins) standardise to 0, not inf
+
+
+def resolve_params(params: dict[str, Any] | None, dataset: Dataset | None = None
+                   ) -> dict[str, Any]:
+    """Feature parameters: defaults < dataset.manifest['feature_params'] < `params`.
+
+    Raises ConfigError naming an unknown key or a non-positive size.
+    """
+    out = dict(DEFAULT_PARAMS)
+    layers = []
+    if dataset is not None:
+        layers.append(("dataset.manifest.feature_params",
+                       dict(dataset.manifest.get("feature_params") or {})))
+    layers.append(("features", dict(params or {})))
+    for where, layer in layers:
+        for k, v in layer.items():
+            if k not in DEFAULT_PARAMS:
+                raise ConfigError(f"unknown feature parameter; known: "
+                                  f"{', '.join(sorted(DEFAULT_PARAMS))}", key=f"{where}.{k}")
+            out[k] = v
+    for k in ("sample_rate", "n_fft", "hop_length", "n_mels"):
+        if not isinstance(out[k], (int, np.integer)) or isinstance(out[k], bool) or out[k] < 1:
+            raise ConfigError(f"must be a positive integer, got {out[k]!r}", key=f"features.{k}")
+        out[k] = int(out[k])
+    for k in ("window_s", "clip_s", "fmin", "fmax", "power", "amin"):
+        if out[k] is not None:
+            out[k] = float(out[k])
+    if out["window_s"] <= 0 or (out["clip_s"] is not None and out["clip_s"] <= 0):
+        raise ConfigError("window_s and clip_s must be > 0", key="features.window_s")
+    return out
+
+
+def window_steps(kind: str, params: dict[str, Any]) -> int:
+    """Steps per model input window: frames for log-mel, samples for waveforms."""
+    if kind == "waveform":
+        return max(1, int(round(params["window_s"] * params["sample_rate"])))
+    return max(1, int(round(params["window_s"] * params["sample_rate"] / params["hop_length"])))
+
+
+def n_frames(n_samples: int, hop_length: int) -> int:
+    """Frames of a centred STFT of `n_samples` samples (librosa's `center=True`)."""
+    return 1 + n_samples // hop_length if n_samples > 0 else 0
+
+
+# --------------------------------------------------------------------------- maths
+
+
+_MEL_CACHE: dict[tuple, Any] = {}
+_MEL_LOCK = threading.Lock()
+
+
+def _mel_basis(params: dict[str, Any]):
+    """The (n_mels, n_fft // 2 + 1) Slaney mel filter bank as a float32 torch tensor."""
+    import torch
+
+    key = (params["sample_rate"], params["n_fft"], params["n_mels"], params["fmin"],
+           params["fmax"])
+    with _MEL_LOCK:
+        if key not in _MEL_CACHE:
+            import librosa
+
+            fb = librosa.filters.mel(sr=params["sample_rate"], n_fft=params["n_fft"],
+                                     n_mels=params["n_mels"], fmin=params["fmin"],
+                                     fmax=params["fmax"])
+            _MEL_CACHE[key] = (torch.from_numpy(fb.astype(np.float32)),
+                               torch.hann_window(params["n_fft"], periodic=True))
+        return _MEL_CACHE[key]
+
+
+def logmel(waves: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Log-mel spectrograms of equal-length waveforms.
+
+    waves: (B, n_samples) float32 at params['sample_rate'].
+    Returns (B, n_frames, n_mels) float32 in dB: 10 log10(max(mel(|STFT|^power), amin)),
+    the same as ``librosa.power_to_db(librosa.feature.melspectrogram(...), ref=1.0,
+    amin=amin, top_db=None)`` (centred frames, zero padding, periodic Hann window).
+    """
+    import torch
+
+    fb, win = _mel_basis(params)
+    x = torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32))
+    n_fft = params["n_fft"]
+    if x.shape[-1] < n_fft // 2 + 1:  # torch's centred STFT needs pad < input length
+        x = torch.nn.functional.pad(x, (0, n_fft // 2 + 1 - x.shape[-1]))
+    spec = torch.stft(x, n_fft=n_fft, hop_length=params["hop_length"], window=win,
+                      center=True, pad_mode="constant", return_complex=True)
+    mag = spec.abs()
+    if params["power"] != 1.0:
+        mag = mag.pow(params["power"])
+    mel = torch.matmul(fb, mag)  # (B, n_mels, frames)
+    out = 10.0 * torch.log10(torch.clamp(mel, min=params["amin"]))
+    return out.transpose(1, 2).numpy()
+
+
+def _resample(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    if sr_in == sr_out:
+        return wave
+    import soxr
+
+    return soxr.resample(wave, sr_in, sr_out).astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------- the result
+
+
+@dataclass
+class SongFeatures:
+    """Per-song features with training-set standardisation.
+
+    kind:    "logmel" or "waveform".
+    array:   (n_songs, n_steps, n_channels) raw features (float16 memmap when extracted);
+             steps past a song's length are zero padding.
+    lengths: (n_songs,) int valid steps per song; 0 = audio missing or unreadable.
+    mean, std: (n_channels,) float32 over the valid steps of the training songs only.
+    window:  steps per model input window (3 s by default).
+    failed:  sorted song indices whose audio raised (lengths 0); errors: index -> message.
+    params:  the resolved feature parameters; key: the cache key ("" when precomputed).
+    """
+
+    kind: str
+    array: np.ndarray
+    lengths: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    window: int
+    failed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    errors: dict[int, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+
+    @property
+    def n_songs(self) -> int:
+        return int(self.array.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.array.shape[2])
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        """(x - mean) / std as float32; x: (..., n_channels)."""
+        return ((np.asarray(x, dtype=np.float32) - self.mean) / self.std).astype(
+            np.float32, copy=False)
+
+    def _gather(self, songs: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Standardised windows (len(songs), window, C) starting at `starts`; steps past a
+        song's length are 0 (the training mean)."""
+        songs = np.asarray(songs, dtype=np.int64)
+        t = starts[:, None] + np.arange(self.window)[None, :]
+        valid = t < self.lengths[songs][:, None]
+        t = np.minimum(t, self.array.shape[1] - 1)
+        # memmaps read fastest in ascending order: gather sorted, then undo the sort
+        order = np.argsort(songs, kind="stable")
+        raw = np.empty((len(songs), self.window, self.n_channels), dtype=np.float32)
+        raw[order] = self.array[songs[order][:, None], t[order]]
+        out = self.standardise(raw)
+        out[~valid] = 0.0
+        return out
+
+    def crops(self, songs: Sequence[int] | np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One random window per song, standardised: float32 (len(songs), window, C).
+
+        The start is uniform over the positions where the window fits in the song; songs
+        shorter than a window are zero-padded after their end.
+        """
+        songs = np.asarray(songs, dtype=np.int64)
+        room = np.maximum(self.lengths[songs] - self.window, 0)
+        starts = (rng.random(len(songs)) * (room + 1)).astype(np.int64)
+        return self._gather(songs, starts)
+
+    def song_windows(self, songs: Sequence[int] | np.ndarray, max_windows: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Consecutive non-overlapping standardised windows of each song.
+
+        Returns (windows float32 (N, window, C), owner int64 (N,)): owner[j] is the position
+        in `songs` that window j belongs to; every song has at least one window (a short or
+        missing song gets one zero-padded window). With `max_windows`, that many windows
+        evenly spaced over the song are kept. A song's vector = mean of its windows' outputs.
+        """
+        songs = np.asarray(songs, dtype=np.int64)
+        counts = np.maximum(self.lengths[songs] // self.window, 1)
+        owner, starts = [], []
+        for pos, c in enumerate(counts):
+            idx = np.arange(c)
+            if max_windows is not None and c > max_windows:
+                idx = np.unique(np.round(np.linspace(0, c - 1, max_windows)).astype(np.int64))
+            owner.append(np.full(len(idx), pos, dtype=np.int64))
+            starts.append(idx * self.window)
+        owner_a = np.concatenate(owner) if owner else np.zeros(0, dtype=np.int64)
+        starts_a = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
+        return self._gather(songs[owner_a], starts_a), owner_a
+
+
+def _stats(sums: np.ndarray, sumsq: np.ndarray, lengths: np.ndarray, train_songs: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    train_songs = np.asarray(train_songs, dtype=np.int64)
+    n = float(lengths[train_songs].sum())
+    if n <= 0:
+        raise DataError("features: none of the training songs has readable audio; cannot "
+                        "standardise")
+    mean = sums[train_songs].sum(axis=0) / n
+    var = np.maximum(sumsq[train_songs].sum(axis=0) / n - mean ** 2, 0.0)
+    std = np.maximum(np.sqrt(var), _STD_FLOOR)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _song_sums(array: np.ndarray, lengths: np.ndarray, songs: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-song sums and sums of squares (len(songs), C) float64 over valid steps."""
+    c = array.shape[2]
+    sums = np.zeros((len(songs), c))
+    sumsq = np.zeros((len(songs), c))
+    for j, s in enumerate(songs):
+        x = np.asarray(array[s, :lengths[s]], dtype=np.float64)
+        sums[j] = x.sum(axis=0)
+        sumsq[j] = np.square(x).sum(axis=0)
+    return sums, sumsq
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+def cache_key(dataset: Dataset, kind: str, params: dict[str, Any]) -> str:
+    """Hash of every song's audio identity and the feature parameters."""
+    ids = np.array([dataset.audio.identity(i) for i in range(len(dataset.audio))])
+    return hash_arrays(_FORMAT, kind, sorted(params.items()), int(dataset.audio.sample_rate),
+                       ids)
+
+
+def _extract_chunk(audio, songs: np.ndarray, kind: str, params: dict[str, Any],
+                   max_samples: int | None):
+    """Features of `songs`: list of float16 (steps, C) arrays (None if failed) + errors."""
+    sr = params["sample_rate"]
+    waves, errors = [], {}
+    for s in songs:
+        try:
+            w = np.asarray(audio.waveform(int(s)), dtype=np.float32)
+            if w.ndim != 1:
+                raise DataError(f"expected mono samples, got shape {w.shape}")
+            w = _resample(w, int(audio.sample_rate), sr)
+            if max_samples is not None:
+                w = w[:max_samples]
+            if w.size == 0:
+                raise DataError("empty audio")
+            if not np.all(np.isfinite(w)):
+                raise DataError("non-finite samples")
+            waves.append(w)
+        except Exception as exc:  # noqa: BLE001 - any unreadable song is dropped and counted
+            errors[int(s)] = f"{type(exc).__name__}: {exc}"
+            waves.append(None)
+    out: list[np.ndarray | None] = [None] * len(songs)
+    ok = [j for j, w in enumerate(waves) if w is not None]
+    if kind == "waveform":
+        for j in ok:
+            out[j] = waves[j].astype(np.float16)[:, None]
+    elif ok:
+        # one batched STFT over the chunk, zero-padded to its longest song: frames inside a
+        # song only see its own samples or zeros, exactly as librosa's centred padding
+        longest = max(len(waves[j]) for j in ok)
+        batch = np.zeros((len(ok), longest), dtype=np.float32)
+        for r, j in enumerate(ok):
+            batch[r, :len(waves[j])] = waves[j]
+        spec = logmel(batch, params)
+        for r, j in enumerate(ok):
+            out[j] = spec[r, :n_frames(len(waves[j]), params["hop_length"])].astype(np.float16)
+    return out, errors
+
+
+def _atomic_target(path: str) -> str:
+    return f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+
+
+def _extract(dataset: Dataset, kind: str, params: dict[str, Any], workers: int,
+             npy_path: str, npz_path: str) -> None:
+    """Extract every song's features into the cache files (atomically)."""
+    audio = dataset.audio
+    n = len(audio)
+    c = params["n_mels"] if kind == "logmel" else 1
+    max_samples = None
+    if params["clip_s"] is not None:
+        max_samples = int(round(params["clip_s"] * params["sample_rate"]))
+    chunks = [np.arange(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
+    lengths = np.zeros(n, dtype=np.int64)
+    sums = np.zeros((n, c))
+    sumsq = np.zeros((n, c))
+    errors: dict[int, str] = {}
+    tmp_npy = _atomic_target(npy_path)
+    held: dict[int, np.ndarray] = {}
+
+    mm = None
+    if max_samples is not None:  # known number of steps: stream straight into the memmap
+        steps = max_samples if kind == "waveform" else n_frames(max_samples,
+                                                                params["hop_length"])
+        mm = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.float16,
+                                       shape=(n, steps, c))
+
+    def run(chunk: np.ndarray):
+        feats, errs = _extract_chunk(audio, chunk, kind, params, max_samples)
+        for s, f in zip(chunk, feats):
+            if f is None:
+                continue
+            x = f.astype(np.float64)  # stats of the stored (float16-rounded) values
+            sums[s] = x.sum(axis=0)
+            sumsq[s] = np.square(x).sum(axis=0)
+            lengths[s] = len(f)
+            if mm is not None:
+                mm[s, :len(f)] = f
+            else:
+                held[int(s)] = f
+        return errs
+
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        # parallel over songs; each worker's STFT on one intra-op thread avoids
+        # oversubscribing the cores
+        if workers > 1:
+            torch.set_num_threads(1)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for errs in pool.map(run, chunks):
+                    errors.update(errs)
+        else:
+            for chunk in chunks:
+                errors.update(run(chunk))
+    finally:
+        torch.set_num_threads(threads)
+
+    if mm is None:
+        steps = max(int(lengths.max()), 1) if n else 1
+        mm = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.float16,
+                                       shape=(n, steps, c))
+        for s, f in held.items():
+            mm[s, :len(f)] = f
+        held.clear()
+    mm.flush()
+    del mm
+    os.replace(tmp_npy, npy_path)
+    failed = np.array(sorted(errors), dtype=np.int64)
+    tmp_npz = _atomic_target(npz_path)
+    with open(tmp_npz, "wb") as fh:
+        np.savez(fh, lengths=lengths, sums=sums, sumsq=sumsq, failed=failed,
+                 messages=np.array([errors[i] for i in failed], dtype=str))
+    os.replace(tmp_npz, npz_path)
+
+
+def default_workers() -> int:
+    """Worker threads for extraction: the usable cores, at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.ndarray,
+                  cache_dir: str | os.PathLike, params: dict[str, Any] | None = None,
+                  workers: int | None = None) -> SongFeatures:
+    """Features of every song of `dataset`, standardised on `train_songs`.
+
+    kind: "logmel" (n_mels channels, one step per STFT hop) or "waveform" (1 channel,
+    one step per sample at params['sample_rate']). Uses dataset.features[kind] when the
+    dataset ships precomputed features (optional dataset.features[kind + ".lengths"]);
+    otherwise extracts from dataset.audio with `workers` threads (default: usable cores)
+    and caches the result in `cache_dir`, where a later call with the same audio and
+    parameters reads it back. Songs whose audio raises get length 0 and are listed in
+    `.failed` (the caller counts and drops them).
+    """
+    if kind not in KINDS:
+        raise ConfigError(f"unknown feature kind {kind!r}; expected one of {', '.join(KINDS)}",
+                          key="features.kind")
+    p = resolve_params(params, dataset)
+    win = window_steps(kind, p)
+    train_songs = np.asarray(train_songs, dtype=np.int64)
+
+    if kind in dataset.features:
+        arr = dataset.features[kind]
+        if arr.ndim != 3 or arr.shape[0] != dataset.n_songs:
+            raise DataError(f"dataset {dataset.name}: features[{kind!r}] has shape {arr.shape}"
+                            f"; expected ({dataset.n_songs}, steps, channels)")
+        lengths = dataset.features.get(f"{kind}.lengths")
+        lengths = (np.full(arr.shape[0], arr.shape[1], dtype=np.int64) if lengths is None
+                   else np.asarray(lengths, dtype=np.int64))
+        sums, sumsq = _song_sums(arr, lengths, train_songs)
+        full_sums = np.zeros((arr.shape[0], arr.shape[2]))
+        full_sq = np.zeros_like(full_sums)
+        full_sums[train_songs], full_sq[train_songs] = sums, sumsq
+        mean, std = _stats(full_sums, full_sq, lengths, train_songs)
+        return SongFeatures(kind, arr, lengths, mean, std, win, params=p)
+
+    if dataset.audio is None:
+        raise DataError(f"dataset {dataset.name} has no audio and no precomputed "
+                        f"{kind!r} features; audio models cannot run on it")
+    if len(dataset.audio) != dataset.n_songs:
+        raise DataError(f"dataset {dataset.name}: audio has {len(dataset.audio)} songs, "
+                        f"interactions have {dataset.n_songs}")
+    key = cache_key(dataset, kind, p)
+    os.makedirs(cache_dir, exist_ok=True)
+    npy_path = os.path.join(os.fspath(cache_dir), f"{kind}-{key}.npy")
+    npz_path = os.path.join(os.fspath(cache_dir), f"{kind}-{key}.npz")
+    if not (os.path.exists(npy_path) and os.path.exists(npz_path)):
+        _extract(dataset, kind, p, workers or default_workers(), npy_path, npz_path)
+    arr = np.load(npy_path, mmap_mode="r")
+    with np.load(npz_path) as meta:
+        lengths, sums, sumsq = meta["lengths"], meta["sums"], meta["sumsq"]
+        failed = meta["failed"]
+        errors = dict(zip(failed.tolist(), meta["messages"].tolist()))
+    mean, std = _stats(sums, sumsq, lengths, train_songs)
+    return SongFeatures(kind, arr, lengths, mean, std, win, failed=failed, errors=errors,
+                        params=p, key=key)

@@ -1,0 +1,218 @@
+"""Features: the torch fast path against librosa, caching, failures, standardisation, crops."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recbench.data import Dataset
+from recbench.errors import ConfigError, DataError
+from recbench.features import SongFeatures, load_features, logmel, resolve_params
+
+
+class ListAudio:
+    """An AudioSource over in-memory waveforms; raises for songs whose entry is None."""
+
+    def __init__(self, waves, sample_rate, tag="v1"):
+        self.waves, self.sample_rate, self.tag, self.calls = waves, sample_rate, tag, 0
+
+    def __len__(self):
+        return len(self.waves)
+
+    def identity(self, i):
+        return f"{self.tag}:{i}"
+
+    def waveform(self, i):
+        self.calls += 1
+        if self.waves[i] is None:
+            raise OSError(f"cannot decode song {i}")
+        return self.waves[i]
+
+
+def _signal(rng, seconds, sr):
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = rng.uniform(100, 2000)
+    y = 0.5 * np.sin(2 * np.pi * f0 * t) + 0.2 * np.sin(2 * np.pi * 3.1 * f0 * t)
+    return (y + 0.05 * rng.normal(size=len(t))).astype(np.float32)
+
+
+def _dataset(waves, sr, tag="v1", **kw):
+    n = len(waves)
+    counts = sp.csr_matrix(np.ones((3, n), dtype=np.float32))
+    return Dataset("t", counts, np.array(["a", "b", "c"]), np.array([str(i) for i in range(n)]),
+                   audio=ListAudio(waves, sr, tag), **kw)
+
+
+def _librosa_db(y, p):
+    import librosa
+
+    m = librosa.feature.melspectrogram(y=y, sr=p["sample_rate"], n_fft=p["n_fft"],
+                                       hop_length=p["hop_length"], n_mels=p["n_mels"],
+                                       fmin=p["fmin"], fmax=p["fmax"], power=p["power"])
+    return librosa.power_to_db(m, ref=1.0, amin=p["amin"], top_db=None).T
+
+
+@pytest.mark.parametrize("over", [{}, {"sample_rate": 16000, "n_fft": 512, "hop_length": 256,
+                                       "n_mels": 40, "fmin": 50.0, "fmax": 4000.0}])
+def test_fast_logmel_matches_librosa(over):
+    p = resolve_params(over)
+    rng = np.random.default_rng(0)
+    ys = np.stack([_signal(rng, 3.0, p["sample_rate"]) for _ in range(3)])
+    fast = logmel(ys, p)
+    for y, f in zip(ys, fast):
+        ref = _librosa_db(y, p)
+        assert f.shape == ref.shape
+        np.testing.assert_allclose(f, ref, atol=2e-3)
+
+
+def test_extract_cache_and_read_back(tmp_path):
+    rng = np.random.default_rng(1)
+    sr = 16000
+    waves = [_signal(rng, s, sr) for s in (3.0, 4.0, 2.0, 3.5)]
+    d = _dataset(waves, sr)
+    params = {"sample_rate": sr, "n_mels": 32, "window_s": 1.0}
+    f = load_features(d, "logmel", [0, 1], tmp_path, params=params, workers=2)
+    p = resolve_params(params)
+    assert isinstance(f, SongFeatures) and f.kind == "logmel"
+    assert f.array.dtype == np.float16 and isinstance(f.array, np.memmap)
+    assert f.array.shape == (4, 1 + 4 * sr // 512, 32)
+    assert f.lengths.tolist() == [1 + len(w) // 512 for w in waves]
+    assert f.window == round(1.0 * sr / 512)
+    for i, w in enumerate(waves):
+        np.testing.assert_allclose(f.array[i, :f.lengths[i]].astype(np.float32),
+                                   _librosa_db(w, p), atol=0.05)  # float16 storage
+        assert not np.any(f.array[i, f.lengths[i]:])
+    calls = d.audio.calls
+    g = load_features(d, "logmel", [0, 1], tmp_path, params=params)
+    assert d.audio.calls == calls  # cache hit: no audio read
+    assert g.key == f.key
+    np.testing.assert_array_equal(np.asarray(g.array), np.asarray(f.array))
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+    # new parameters or new audio identities: a new cache entry
+    h = load_features(d, "logmel", [0, 1], tmp_path, params={**params, "n_mels": 16})
+    assert h.key != f.key and h.array.shape[2] == 16
+    d2 = _dataset(waves, sr, tag="v2")
+    assert load_features(d2, "logmel", [0, 1], tmp_path, params=params).key != f.key
+
+
+def test_parallel_equals_serial(tmp_path):
+    rng = np.random.default_rng(2)
+    waves = [_signal(rng, 1.0, 8000) for _ in range(40)]
+    params = {"sample_rate": 8000, "n_mels": 24, "clip_s": 1.0}
+    a = load_features(_dataset(waves, 8000), "logmel", range(30), tmp_path / "a", params,
+                      workers=1)
+    b = load_features(_dataset(waves, 8000), "logmel", range(30), tmp_path / "b", params,
+                      workers=2)
+    np.testing.assert_array_equal(np.asarray(a.array), np.asarray(b.array))
+    np.testing.assert_array_equal(a.mean, b.mean)
+
+
+def test_failed_songs_are_listed_with_length_zero(tmp_path):
+    rng = np.random.default_rng(3)
+    waves = [_signal(rng, 1.0, 8000), None, _signal(rng, 1.0, 8000), np.zeros(0, np.float32)]
+    f = load_features(_dataset(waves, 8000), "logmel", [0, 1, 2], tmp_path,
+                      {"sample_rate": 8000, "n_mels": 16})
+    assert f.failed.tolist() == [1, 3]
+    assert f.lengths[1] == 0 and f.lengths[3] == 0 and f.lengths[0] > 0
+    assert "cannot decode song 1" in f.errors[1] and "empty" in f.errors[3]
+    # and survive the cache
+    g = load_features(_dataset(waves, 8000), "logmel", [0], tmp_path,
+                      {"sample_rate": 8000, "n_mels": 16})
+    assert g.failed.tolist() == [1, 3] and g.errors == f.errors
+
+
+def test_standardisation_uses_training_songs_only(tmp_path):
+    rng = np.random.default_rng(4)
+    sr = 8000
+    waves = [_signal(rng, 1.0 + 0.25 * i, sr) for i in range(6)]
+    params = {"sample_rate": sr, "n_mels": 20}
+    train = [0, 2, 3]
+    f = load_features(_dataset(waves, sr), "logmel", train, tmp_path, params)
+    frames = np.concatenate([np.asarray(f.array[s, :f.lengths[s]], dtype=np.float64)
+                             for s in train])
+    np.testing.assert_allclose(f.mean, frames.mean(axis=0), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(f.std, frames.std(axis=0), rtol=1e-4, atol=1e-4)
+    # wildly different test songs leave mean / std untouched
+    loud = list(waves)
+    for s in (1, 4, 5):
+        loud[s] = (waves[s] * 50 + rng.normal(size=len(waves[s]))).astype(np.float32)
+    g = load_features(_dataset(loud, sr, tag="loud"), "logmel", train, tmp_path, params)
+    assert g.key != f.key
+    np.testing.assert_array_equal(g.mean, f.mean)
+    np.testing.assert_array_equal(g.std, f.std)
+    assert not np.allclose(np.asarray(g.array[1]), np.asarray(f.array[1]))
+
+
+def test_waveform_kind_resamples(tmp_path):
+    import soxr
+
+    rng = np.random.default_rng(5)
+    waves = [_signal(rng, 1.0, 16000), _signal(rng, 0.5, 16000)]
+    f = load_features(_dataset(waves, 16000), "waveform", [0, 1], tmp_path,
+                      {"sample_rate": 8000, "window_s": 0.25})
+    assert f.array.shape == (2, 8000, 1) and f.array.dtype == np.float16
+    assert f.lengths.tolist() == [8000, 4000] and f.window == 2000
+    ref = soxr.resample(waves[1], 16000, 8000)
+    np.testing.assert_allclose(f.array[1, :4000, 0].astype(np.float32), ref, atol=1e-3)
+
+
+def _manual(window, mean, std):
+    return (window.astype(np.float32) - mean) / std
+
+
+def test_crops_and_song_windows():
+    rng = np.random.default_rng(6)
+    arr = rng.normal(size=(4, 20, 3)).astype(np.float16)
+    lengths = np.array([20, 7, 3, 0])
+    for s, n in enumerate(lengths):
+        arr[s, n:] = 0
+    mean = np.array([0.1, -0.2, 0.3], np.float32)
+    std = np.array([1.0, 2.0, 0.5], np.float32)
+    f = SongFeatures("logmel", arr, lengths, mean, std, window=5)
+    c = f.crops(np.array([0, 0, 1, 2, 3]), np.random.default_rng(0))
+    assert c.shape == (5, 5, 3) and c.dtype == np.float32
+    for row, s in zip(c, [0, 0, 1, 2]):  # each crop is a contiguous window of its song
+        ok = [np.allclose(row, _manual(arr[s, t:t + 5], mean, std), atol=1e-6)
+              for t in range(max(lengths[s] - 5, 0) + 1)]
+        if lengths[s] < 5:  # short song: its frames, then zeros (the training mean)
+            ok = [np.allclose(row[:lengths[s]], _manual(arr[s, :lengths[s]], mean, std))
+                  and not np.any(row[lengths[s]:])]
+        assert any(ok), s
+    assert not np.any(c[4])  # missing audio: all zeros
+    np.testing.assert_array_equal(c, f.crops(np.array([0, 0, 1, 2, 3]),
+                                             np.random.default_rng(0)))
+    w, owner = f.song_windows(np.array([2, 0, 1]))
+    assert owner.tolist() == [0, 1, 1, 1, 1, 2]
+    np.testing.assert_allclose(w[1], _manual(arr[0, 0:5], mean, std), atol=1e-6)
+    np.testing.assert_allclose(w[4], _manual(arr[0, 15:20], mean, std), atol=1e-6)
+    np.testing.assert_allclose(w[5], _manual(arr[1, 0:5], mean, std), atol=1e-6)
+    w2, owner2 = f.song_windows(np.array([0]), max_windows=2)
+    assert owner2.tolist() == [0, 0]
+    np.testing.assert_allclose(w2[1], _manual(arr[0, 15:20], mean, std), atol=1e-6)
+
+
+def test_precomputed_features_are_used(tmp_path):
+    rng = np.random.default_rng(7)
+    arr = rng.normal(size=(3, 10, 4)).astype(np.float32)
+    counts = sp.csr_matrix(np.ones((2, 3), dtype=np.float32))
+    d = Dataset("pre", counts, np.array(["a", "b"]), np.array(["x", "y", "z"]),
+                features={"logmel": arr})
+    f = load_features(d, "logmel", [0, 1], tmp_path, {"window_s": 0.1})
+    assert f.array is arr and f.lengths.tolist() == [10, 10, 10]
+    np.testing.assert_allclose(f.mean, arr[:2].reshape(-1, 4).mean(axis=0), rtol=1e-5)
+    assert not os.listdir(tmp_path)
+    with pytest.raises(DataError, match="no audio"):
+        load_features(d, "waveform", [0], tmp_path)
+
+
+def test_bad_parameters_raise(tmp_path):
+    d = _dataset([np.zeros(100, np.float32)], 8000)
+    with pytest.raises(ConfigError, match="n_melz"):
+        load_features(d, "logmel", [0], tmp_path, {"n_melz": 3})
+    with pytest.raises(ConfigError, match="kind"):
+        load_features(d, "mfcc", [0], tmp_path)
+    with pytest.raises(ConfigError, match="hop_length"):
+        resolve_params({"hop_length": 0})
