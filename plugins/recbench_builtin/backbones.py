@@ -29,7 +29,7 @@ def _scaled(widths: list[int], width: float, where: str) -> list[int]:
     """Channel widths multiplied by `width` (at least 1 channel each)."""
     if not widths:
         raise ConfigError("expected at least one channel width", key=where)
-    return [max(1, int(round(w * width))) for w in widths]
+    return [max(1, round(w * width)) for w in widths]
 
 
 class Conv1DBackbone(Backbone):
@@ -167,7 +167,7 @@ class SampleCNNBackbone(Backbone):
         from torch import nn
 
         o = self.options
-        frame = max(1, int(round(o["frame_channels"] * o["width"])))
+        frame = max(1, round(o["frame_channels"] * o["width"]))
         widths = _scaled(o["channels"], o["width"], "backbone.samplecnn.channels")
         layers: list[nn.Module] = [nn.Conv1d(channels, frame, 3, stride=3),
                                    nn.BatchNorm1d(frame), nn.ReLU()]

@@ -18,7 +18,7 @@ the user's unplayed songs; only a user who played every candidate keeps positive
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

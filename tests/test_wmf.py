@@ -1,0 +1,190 @@
+"""`wmf` (warm oracle) against implicit called directly; `wmf-regression` (honest cold start)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from recbench_builtin.recommenders.wmf import confidence_matrix
+
+from recbench.components import FitContext
+from recbench.data import Dataset, Split
+from recbench.registry import build_registry
+
+REGISTRY = build_registry()
+
+
+@dataclass
+class FakeFeatures:
+    """The SongFeatures API over an in-memory array (already standardised: mean 0, std 1)."""
+
+    array: np.ndarray  # (n_songs, steps, C)
+    lengths: np.ndarray
+    window: int
+    kind: str = "logmel"
+
+    def __post_init__(self):
+        self.mean = np.zeros(self.array.shape[2], np.float32)
+        self.std = np.ones(self.array.shape[2], np.float32)
+
+    @property
+    def n_songs(self):
+        return self.array.shape[0]
+
+    @property
+    def n_channels(self):
+        return self.array.shape[2]
+
+    def crops(self, songs, rng):
+        songs = np.asarray(songs)
+        room = np.maximum(self.lengths[songs] - self.window, 0)
+        starts = (rng.random(len(songs)) * (room + 1)).astype(int)
+        return np.stack([self.array[s, a:a + self.window] for s, a in zip(songs, starts)]
+                        ).astype(np.float32)
+
+    def song_windows(self, songs, max_windows=None):
+        wins, owner = [], []
+        for pos, s in enumerate(np.asarray(songs)):
+            for k in range(max(self.lengths[s] // self.window, 1)):
+                wins.append(self.array[s, k * self.window:(k + 1) * self.window])
+                owner.append(pos)
+        return np.stack(wins).astype(np.float32), np.array(owner)
+
+
+def synthetic(seed=0, users=120, songs=80, factors=3, steps=24, channels=8):
+    """Low-rank listening whose song factors are audible as per-band levels."""
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=(users, factors))
+    s = rng.normal(size=(songs, factors))
+    logits = u @ s.T
+    dense = np.zeros((users, songs), np.float32)
+    for r in range(users):
+        top = np.argsort(-logits[r])[: 12]
+        dense[r, top] = rng.integers(1, 4, size=len(top))
+    counts = sp.csr_matrix(dense)
+    mix = rng.normal(size=(factors, channels))
+    audio = (s @ mix)[:, None, :] + 0.3 * rng.normal(size=(songs, steps, channels))
+    feats = FakeFeatures(audio.astype(np.float32), np.full(songs, steps), window=8)
+    perm = rng.permutation(songs)
+    tr, va, te = np.sort(perm[:56]), np.sort(perm[56:64]), np.sort(perm[64:])
+
+    def cols(idx):
+        keep = np.zeros(songs, np.float32)
+        keep[idx] = 1
+        return sp.csr_matrix(counts.multiply(keep[None, :]))
+
+    ds = Dataset("synthetic-test", counts, np.arange(users).astype(str),
+                 np.arange(songs).astype(str), synthetic=True)
+    split = Split("cold-item", seed, "cold-item", cols(tr), cols(va), cols(te), tr, va, te,
+                  np.arange(users), np.arange(users))
+    return ds, split, feats
+
+
+def ctx_for(ds, split, feats, oracle, seed=0):
+    return FitContext(dataset=ds, split=split, seed=seed, oracle=oracle,
+                      create=lambda kind, name, **kw: REGISTRY.create(kind, name, **kw),
+                      features=lambda kind: feats)
+
+
+def mean_auc(scores, labels):
+    from sklearn.metrics import roc_auc_score
+    vals = [roc_auc_score(l, s) for s, l in zip(scores, labels) if 0 < l.sum() < len(l)]
+    return float(np.mean(vals))
+
+
+def test_confidence_matrix():
+    m = sp.csr_matrix(np.array([[0, 2, 3], [1, 0, 0]], np.float32))
+    np.testing.assert_allclose(confidence_matrix(m, 40, "raw").toarray(),
+                               [[0, 81, 121], [41, 0, 0]])
+    np.testing.assert_allclose(confidence_matrix(m, 2, "binary").toarray(),
+                               [[0, 3, 3], [3, 0, 0]])
+    np.testing.assert_allclose(confidence_matrix(m, 1, "log").data,
+                               1 + np.log1p([2, 3, 1]), rtol=1e-6)
+
+
+def test_wmf_equals_implicit_directly():
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    ds, split, feats = synthetic()
+    model = REGISTRY.create("recommender", "wmf", factors=8, iterations=5, alpha=10.0,
+                            regularization=0.05)
+    assert model.uses_test_interactions and "test_interactions" in model.consumes
+    model.fit(ctx_for(ds, split, feats, oracle=True, seed=3))
+
+    conf = ds.counts.copy().astype(np.float32)
+    conf.data = 1 + 10.0 * conf.data
+    ref = AlternatingLeastSquares(factors=8, regularization=0.05, iterations=5,
+                                  random_state=3, num_threads=1)
+    ref.fit(conf, show_progress=False)
+    assert np.allclose(model.item_factors, ref.item_factors, atol=1e-5)
+    assert np.allclose(model.user_factors, ref.user_factors, atol=1e-5)
+    users, songs = np.array([0, 5]), split.test_songs
+    np.testing.assert_allclose(model.score(users, songs),
+                               ref.user_factors[users] @ ref.item_factors[songs].T, rtol=1e-5)
+    np.testing.assert_array_equal(model.item_vectors(songs), ref.item_factors[songs])
+    # the warm oracle sees the test songs' interactions and ranks them well
+    auc = mean_auc(model.score(np.arange(ds.n_users), songs), split.test[:, songs].toarray() > 0)
+    assert auc > 0.9
+
+
+def test_wmf_refuses_without_oracle_context():
+    ds, split, feats = synthetic()
+    with pytest.raises(PermissionError):
+        REGISTRY.create("recommender", "wmf").fit(ctx_for(ds, split, feats, oracle=False))
+
+
+def test_wmf_regression_learns_audible_factors():
+    ds, split, feats = synthetic()
+    model = REGISTRY.create("recommender", "wmf-regression", factors=6, iterations=10,
+                            backbone="mel-stats", optimizer="adam", lr=0.05, epochs=60,
+                            batch_size=16)
+    assert not model.uses_test_interactions
+    ctx = ctx_for(ds, split, feats, oracle=False)  # all_interactions would raise
+    model.fit(ctx)
+    # user factors come from WMF on the TRAINING interactions only
+    from recbench_builtin.recommenders.wmf import fit_wmf
+    uf, _ = fit_wmf(split.train, model.options, 0)
+    np.testing.assert_allclose(model.user_factors, uf, atol=1e-6)
+    assert model.losses[-1] < model.losses[0]
+    songs = split.test_songs
+    assert model.item_vectors(songs).shape == (len(songs), 6)
+    auc = mean_auc(model.score(np.arange(ds.n_users), songs), split.test[:, songs].toarray() > 0)
+    assert auc > 0.7  # cold songs ranked from audio alone
+    tp = model.throughput()
+    assert tp["train_examples_per_s"] > 0 and tp["songs_embedded_per_s"] > 0
+
+
+def test_wmf_regression_conv1d_deterministic():
+    ds, split, feats = synthetic()
+    kw = {"factors": 4, "iterations": 3, "epochs": 2, "batch_size": 8,
+              "backbone_params": {"width": 0.05, "channels": [64, 64]}}
+    scores = []
+    for _ in range(2):
+        m = REGISTRY.create("recommender", "wmf-regression", **kw)
+        m.fit(ctx_for(ds, split, feats, oracle=False, seed=5))
+        scores.append(m.score(np.arange(4), split.test_songs))
+    assert scores[0].shape == (4, len(split.test_songs))
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
+def test_wmf_regression_song_vector_is_mean_over_windows():
+    import torch
+    from recbench_builtin.recommenders.wmf import embed_songs
+
+    _, _, feats = synthetic()
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(REGISTRY.create("backbone", "mel-stats").build(8, 8, 0),
+                              torch.nn.Linear(16, 3))
+    net.out_features = 3
+    feats.lengths[5] = 0  # missing audio -> zero vector
+    songs = np.array([2, 5, 7])
+    out = embed_songs(net, feats, songs, "cpu", batch=2)
+    with torch.no_grad():
+        for r, s in enumerate(songs):
+            if s == 5:
+                assert not out[r].any()
+                continue
+            wins = torch.from_numpy(feats.array[s].reshape(3, 8, 8))
+            np.testing.assert_allclose(out[r], net(wins).mean(0).numpy(), rtol=1e-5, atol=1e-6)
