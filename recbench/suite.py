@@ -297,8 +297,9 @@ def load_suite(path: str | os.PathLike, registry: Registry,
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        msg = str(exc).split(" (at line")[0]
+        m = re.search(r"\(at line (\d+)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(m.group(1)) if m else None)
+        msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
         raise ConfigError(f"invalid TOML: {msg}", file=file, line=line) from None
     for ov in overrides:
         p, v = parse_override(ov)

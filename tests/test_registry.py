@@ -1,0 +1,126 @@
+"""Plugin discovery: entry points, failures, duplicates, switches, the third-party plugin."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from recbench import hookimpl, registry as reg
+from recbench.components import KINDS, Recommender
+from recbench.errors import PluginError
+from recbench.hookspecs import HOOKS
+
+
+def _module(name: str, **hooks) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    for k, v in hooks.items():
+        setattr(mod, k, hookimpl(v))
+    return mod
+
+
+class Dummy(Recommender):
+    name = "dummy"
+    description = "test"
+
+    def fit(self, ctx):
+        pass
+
+    def score(self, users, songs):
+        return np.zeros((len(users), len(songs)))
+
+
+def test_builtins_are_discovered_through_entry_points():
+    eps = {ep.name: ep.value for ep in md.entry_points(group="recbench")}
+    assert eps["baselines"] == "recbench_builtin.recommenders.baselines"
+    r = reg.build_registry()
+    assert {"random", "popularity", "popularity-oracle"} <= set(r.names("recommender"))
+    assert r.get("recommender", "random").dist == "recbench"
+    assert "cold-item" in r.names("split") and "local" in r.names("executor")
+
+
+def test_core_imports_no_builtin_by_name():
+    import pathlib
+
+    import recbench
+
+    root = pathlib.Path(recbench.__file__).parent
+    offenders = [p.name for p in root.glob("*.py") if "recbench_builtin" in p.read_text()]
+    assert offenders == []
+
+
+def test_third_party_plugin_is_listed_beside_builtins():
+    """The example package under tests/plugin_example must be installed (README command)."""
+    r = reg.build_registry()
+    entry = r.get("recommender", "example-inverse-popularity")
+    assert entry.dist == "recbench-example-plugin" and entry.version == "0.3.1"
+    out = subprocess.run([sys.executable, "-m", "recbench", "list", "--kind", "recommender"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "example-inverse-popularity" in out and "recbench-example-plugin 0.3.1" in out
+    assert "popularity-oracle" in out
+
+
+def test_failed_import_is_reported_and_the_rest_load(monkeypatch):
+    good = md.EntryPoint("baselines", "recbench_builtin.recommenders.baselines", "recbench")
+    bad = md.EntryPoint("broken", "no_such_module_xyz", "recbench")
+    monkeypatch.setattr(reg, "_entry_points", lambda: [bad, good])
+    r = reg.build_registry()
+    assert [f.plugin for f in r.failures] == ["broken"]
+    assert "ModuleNotFoundError" in r.failures[0].error
+    assert "random" in r.names("recommender")
+
+
+def test_duplicate_names_name_both_providers(monkeypatch):
+    monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    a = _module("plug_a", recbench_register_recommenders=lambda register: register(Dummy))
+
+    class Other(Dummy):
+        pass
+    b = _module("plug_b", recbench_register_recommenders=lambda register: register(Other))
+    with pytest.raises(PluginError) as info:
+        reg.build_registry([a, b])
+    msg = str(info.value)
+    assert "'dummy' is registered twice" in msg and "plug_a" in msg and "plug_b" in msg
+
+
+def test_wrong_base_class_is_rejected(monkeypatch):
+    monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    m = _module("plug_c", recbench_register_losses=lambda register: register(Dummy))
+    with pytest.raises(PluginError, match="does not subclass recbench.components.Loss"):
+        reg.build_registry([m])
+
+
+def test_misspelled_hook_fails_loudly(monkeypatch):
+    monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    m = _module("plug_d", recbench_register_recomenders=lambda register: None)
+    with pytest.raises(Exception, match="unknown hook"):
+        reg.build_registry([m])
+
+
+def test_switches(monkeypatch):
+    monkeypatch.setenv("RECBENCH_DISABLE_PLUGINS", "baselines")
+    r = reg.build_registry()
+    assert "random" not in r.names("recommender") and "cold-item" in r.names("split")
+    monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert reg.build_registry().all() == []
+
+
+def test_one_hook_per_kind_and_unknown_names_suggest():
+    assert set(HOOKS) == set(KINDS)
+    r = reg.build_registry()
+    with pytest.raises(Exception, match="Did you mean: popularity"):
+        r.get("recommender", "popularty")
+
+
+def test_list_is_fast_and_lazy():
+    """Plugin modules import no heavy library at start-up (list must stay quick)."""
+    code = ("import sys; from recbench.registry import build_registry; build_registry(); "
+            "print(','.join(m for m in ('torch', 'librosa', 'implicit', 'sklearn') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == ""

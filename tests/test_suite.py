@@ -1,0 +1,130 @@
+"""Suite loading: validation errors name file, key and line; expansion and overrides."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from recbench.errors import ConfigError
+from recbench.registry import default_registry
+from recbench.suite import load_suite, parse_override
+
+GOOD = """
+[suite]
+name = "t"
+seeds = [0, 1]
+
+[dataset]
+name = "tiny"
+
+[split]
+name = "cold-item"
+seed = 3
+
+[[tasks]]
+name = "recommendation"
+metrics = ["auc"]
+
+[[models]]
+name = "random"
+
+[[models]]
+name = "popularity"
+id = "pop"
+label = "Popularity (train counts)"
+"""
+
+
+def write(tmp_path, text, name="s.toml"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def error_of(tmp_path, text, overrides=()):
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_suite(p, default_registry(), list(overrides))
+    return str(info.value), info.value
+
+
+def test_good_suite_resolves_everything(tmp_path):
+    s = load_suite(write(tmp_path, GOOD), default_registry())
+    assert s.name == "t" and s.seeds == [0, 1] and s.split_seed == 3
+    assert [m.id for m in s.models] == ["random", "pop"]
+    assert s.models[1].label == "Popularity (train counts)"
+    assert s.tasks[0].metrics[0].name == "auc" and s.tasks[0].metrics[0].k is None
+    assert s.dataset.options["users"] > 0  # defaults resolved from the plugin's declaration
+    assert s.executor.name == "local" and s.run["device"] == "auto"
+
+
+def test_invalid_toml_reports_line(tmp_path):
+    msg, err = error_of(tmp_path, GOOD + "\n[models\nname = 1\n")
+    assert "invalid TOML" in msg and err.line is not None and str(err.line) in msg
+    assert "s.toml" in msg and "\n" not in msg
+
+
+def test_unknown_section_suggests(tmp_path):
+    msg, err = error_of(tmp_path, GOOD + "\n[modles]\nx = 1\n")
+    assert "modles" in msg and "models" in msg
+
+
+def test_unknown_parameter_with_line(tmp_path):
+    msg, err = error_of(tmp_path, GOOD.replace('id = "pop"', 'id = "pop"\nfactorz = 3'))
+    assert "models[1].factorz" in msg and "unknown parameter" in msg
+    assert err.line == GOOD.splitlines().index('id = "pop"') + 2
+
+
+def test_unknown_plugin_suggests_closest(tmp_path):
+    msg, _ = error_of(tmp_path, GOOD.replace('name = "popularity"', 'name = "populariti"'))
+    assert "unknown recommender 'populariti'" in msg and "Did you mean: popularity" in msg
+    assert "models[1].name" in msg
+
+
+def test_wrong_type_and_range(tmp_path):
+    msg, _ = error_of(tmp_path, GOOD.replace("seeds = [0, 1]", 'seeds = "zero"'))
+    assert "suite.seeds" in msg and "expected list" in msg
+    msg, _ = error_of(tmp_path, GOOD.replace("[suite]", "[suite]\nbootstrap = -5"))
+    assert "suite.bootstrap" in msg and ">= 0" in msg
+
+
+def test_metric_cutoff_and_unknown_metric(tmp_path):
+    msg, _ = error_of(tmp_path, GOOD.replace('metrics = ["auc"]', 'metrics = ["auc@10"]'))
+    assert "takes no cutoff" in msg
+    msg, _ = error_of(tmp_path, GOOD.replace('metrics = ["auc"]', 'metrics = ["acu"]'))
+    assert "unknown metric 'acu'" in msg and "auc" in msg
+
+
+def test_duplicate_model_ids(tmp_path):
+    msg, _ = error_of(tmp_path, GOOD + '\n[[models]]\nname = "random"\n')
+    assert "duplicate model id 'random'" in msg
+
+
+def test_env_expansion(tmp_path, monkeypatch):
+    text = GOOD.replace('id = "pop"', 'id = "${MODEL_ID:-fallback}"')
+    s = load_suite(write(tmp_path, text), default_registry())
+    assert s.models[1].id == "fallback"
+    monkeypatch.setenv("MODEL_ID", "from-env")
+    s = load_suite(write(tmp_path, text), default_registry())
+    assert s.models[1].id == "from-env"
+    msg, _ = error_of(tmp_path, GOOD.replace('id = "pop"', 'id = "${NOPE_NOT_SET}"'))
+    assert "NOPE_NOT_SET" in msg and "not set" in msg
+
+
+def test_overrides(tmp_path):
+    p = write(tmp_path, GOOD)
+    s = load_suite(p, default_registry(), ["suite.seeds=[4]", "dataset.users=30",
+                                           "models.pop.label=P", "models[0].id=rnd"])
+    assert s.seeds == [4] and s.dataset.options["users"] == 30
+    assert s.models[1].label == "P" and s.models[0].id == "rnd"
+    assert parse_override("dataset.root=/a b") == (["dataset", "root"], "/a b")
+    with pytest.raises(ConfigError, match="no single entry"):
+        load_suite(p, default_registry(), ["models.nope.x=1"])
+    msg, _ = error_of(tmp_path, GOOD, ["dataset.users=-1"])
+    assert "dataset.users" in msg
+
+
+def test_missing_suite_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_suite(tmp_path / "nope.toml", default_registry())
