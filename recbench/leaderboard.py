@@ -289,11 +289,7 @@ def write_leaderboards(out: Path, *, references: list[dict[str, Any]] | None = N
                                                                    sort_keys=True))
     results.atomic_write_text(out / "leaderboard.md", render_markdown(lb))
     results.atomic_write_text(out / "leaderboard.csv", render_csv(lb))
-    try:
-        from .report import write_html, write_plots
+    from .report import write_html
 
-        write_html(out, lb)
-        write_plots(out, lb)
-    except ImportError:
-        pass
+    write_html(out, lb)  # also writes the PNG plot
     return lb
