@@ -1,11 +1,113 @@
-"""Built-in executors: `local` (in-process, one cell after another)."""
+"""Built-in executors: `local` (in this process), `process` (a pool of local processes) and
+`dask` (a Dask cluster: a local one on loopback, or an existing scheduler).
+
+Parallel executors give every cell a thread budget (`threads`, default 1): BLAS, OpenMP
+and torch intra-op threads are capped so that `workers x threads` matches the cores
+instead of every worker using them all.
+
+Cells that share a fit (the tasks of one model and seed, which the runner lays out next to
+each other) run one after another in the same worker, so each worker's memoised fit is
+reused instead of refitting the model once per task; their rows come back together when
+the last of them ends.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from recbench import hookimpl
 from recbench.components import Executor
+from recbench.errors import RecbenchError
+from recbench.params import Param
+
+# Read by BLAS / OpenMP runtimes when they load; RECBENCH_THREADS tells recbench code
+# (e.g. feature extraction) the cell's budget.
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "RECBENCH_THREADS")
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment variables that cap native thread pools at `threads`."""
+    return {var: str(threads) for var in THREAD_ENV}
+
+
+_budget_applied: dict[int, int] = {}  # thread id -> budget already applied in it
+
+
+def apply_thread_budget(threads: int) -> None:
+    """Cap BLAS, OpenMP and torch intra-op threads at `threads` for the calling thread.
+
+    Sets the environment (read by torch and BLAS libraries loaded later), then threadpoolctl
+    limits and `torch.set_num_threads` for those already loaded. OpenMP's limit belongs to
+    the calling thread, so call this in the thread that runs the cell.
+    """
+    if _budget_applied.get(threading.get_ident()) == threads:
+        return
+    os.environ.update(thread_env(threads))  # torch reads OMP_NUM_THREADS when imported
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    _budget_applied[threading.get_ident()] = threads
+
+
+def _init_process_worker(threads: int) -> None:
+    """ProcessPoolExecutor initializer: thread budget; Ctrl-C is the parent's to handle."""
+    # The terminal sends SIGINT to the whole process group; the parent cancels and ends
+    # the workers itself, so a worker must not die half-way through pickling a result.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    apply_thread_budget(threads)
+
+
+def run_group(fn: Callable[[Any], Any], indexed: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """Apply `fn` to each (position, item) in order, in one worker; returns (position, result)."""
+    return [(i, fn(item)) for i, item in indexed]
+
+
+def run_group_with_threads(fn: Callable[[Any], Any], threads: int,
+                           indexed: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """`run_group` under a thread budget applied in the executing thread (Dask workers)."""
+    apply_thread_budget(threads)
+    return run_group(fn, indexed)
+
+
+def fit_groups(items: Iterable[Any]) -> list[list[tuple[int, Any]]]:
+    """Items grouped so that runner payloads sharing a fit (same `model_idx` and `seed`) run
+    together, in their order; any other item is a group of its own. Groups keep the order
+    of their first item."""
+    groups: dict[Hashable, list[tuple[int, Any]]] = {}
+    for i, item in enumerate(items):
+        key: Hashable = ("item", i)
+        if isinstance(item, dict) and "model_idx" in item and "seed" in item:
+            key = ("fit", item["model_idx"], item["seed"], item.get("device"))
+        groups.setdefault(key, []).append((i, item))
+    return list(groups.values())
+
+
+def _worker_lost(exc: BaseException, group: list[tuple[int, Any]], executor: str) -> RecbenchError:
+    cells = ", ".join(str(i) for i, _ in group)
+    return RecbenchError(
+        f"{executor} executor: a worker died while running cell(s) {cells} "
+        f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); often out of memory: "
+        f"use fewer --workers; finished cells are kept, rerun with --resume")
+
+
+# --------------------------------------------------------------------------- local
 
 
 class LocalExecutor(Executor):
@@ -19,6 +121,206 @@ class LocalExecutor(Executor):
             yield i, fn(item)
 
 
+# --------------------------------------------------------------------------- process
+
+
+class ProcessExecutor(Executor):
+    """Runs cells in parallel worker processes on this machine (spawned, not forked:
+    torch and fork do not mix). `fn` and the items must be picklable (`fn` a top-level
+    function). Each worker loads the dataset once and keeps it, so memory grows with
+    `workers`. A script that uses it needs the `if __name__ == "__main__":` guard."""
+
+    name = "process"
+    description = "Run cells in parallel local processes (--workers, per-cell threads)"
+    params = (
+        Param("workers", int, None, "Worker processes (default: usable cores // threads)",
+              min=1),
+        Param("threads", int, 1, "BLAS / OpenMP / torch threads per cell", min=1),
+    )
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._pool = None
+        self._pending: set = set()
+
+    @property
+    def workers(self) -> int:
+        """Number of worker processes."""
+        return self.options["workers"] or max(1, usable_cores() // self.options["threads"])
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, ProcessPoolExecutor, wait
+
+        groups = fit_groups(items)
+        if not groups:
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=min(self.workers, len(groups)),
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_process_worker, initargs=(self.options["threads"],))
+        futures = {self._pool.submit(run_group, fn, g): g for g in groups}
+        self._pending = set(futures)
+        try:
+            while self._pending:
+                # wait() rather than as_completed(): a result is yielded (and written by the
+                # runner) before the next wait, and _pending always says what is unfinished
+                done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    self._pending.discard(fut)
+                    try:
+                        rows = fut.result()
+                    except BrokenExecutor as exc:  # a worker was killed (OOM, signal)
+                        raise _worker_lost(exc, futures[fut], self.name) from exc
+                    yield from rows
+        except BaseException:  # KeyboardInterrupt, a lost worker, or the consumer stopped
+            self._abort()
+            raise
+
+    def _abort(self) -> None:
+        """Cancel queued cells and end the workers without waiting for running cells."""
+        pool, self._pool = self._pool, None
+        self._pending = set()
+        if pool is None:
+            return
+        # Snapshot before shutdown, which forgets them; ProcessPoolExecutor has no public
+        # way to stop a running call before Python 3.14's terminate_workers().
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():  # pragma: no cover - ignored SIGTERM
+                p.kill()
+                p.join(timeout=5)
+
+    def close(self) -> None:
+        """Shut the pool down: gracefully when every cell finished, else `_abort`."""
+        if self._pool is None:
+            return
+        if self._pending:
+            self._abort()
+            return
+        pool, self._pool = self._pool, None
+        pool.shutdown(wait=True)
+
+
+# --------------------------------------------------------------------------- dask
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError as exc:
+        raise RecbenchError(f"the dask executor needs Dask: pip install 'dask[distributed]' "
+                            f"({exc})") from None
+    return distributed
+
+
+class DaskExecutor(Executor):
+    """Runs cells on a Dask cluster: the one at `scheduler`, else a LocalCluster of
+    `workers` processes on 127.0.0.1 (no dashboard) that `close()` shuts down.
+
+    Each worker runs one cell at a time (`run_cell` memoises per process and seeds global
+    RNGs, so cells must not share a process concurrently): start remote workers with
+    `dask worker ADDRESS --nthreads 1`. Remote workers need recbench and the same plugins
+    installed, and the same paths (suite folder, data, cache) visible.
+    """
+
+    name = "dask"
+    description = "Run cells on a Dask cluster (--scheduler ADDRESS, else a local one)"
+    params = (
+        Param("scheduler", str, None, "Dask scheduler address (default: start a local cluster)"),
+        Param("workers", int, 2, "Worker processes of the local cluster", min=1),
+        Param("threads", int, 1, "BLAS / OpenMP / torch threads per cell", min=1),
+    )
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._client = None
+        self._cluster = None
+        self._pending: set = set()
+
+    def _connect(self):
+        if self._client is not None:
+            return self._client
+        distributed = _import_distributed()
+        import dask
+
+        address = self.options["scheduler"]
+        if address:
+            try:
+                self._client = distributed.Client(address, timeout="20s")
+            except (OSError, TimeoutError) as exc:
+                raise RecbenchError(f"cannot reach the Dask scheduler at {address!r}: "
+                                    f"{' '.join(str(exc).split())[:300]}") from None
+            return self._client
+        threads = self.options["threads"]
+        # Nanny-spawned workers are daemonic by default and then may not start processes of
+        # their own; the environment reaches the worker before torch / BLAS load.
+        with dask.config.set({"distributed.worker.daemon": False}):
+            self._cluster = distributed.LocalCluster(
+                n_workers=self.options["workers"], threads_per_worker=1, processes=True,
+                host="127.0.0.1", dashboard_address=None, env=thread_env(threads),
+                silence_logs=logging.ERROR)
+        try:
+            self._client = distributed.Client(self._cluster)
+        except BaseException:
+            self._cluster.close()
+            self._cluster = None
+            raise
+        return self._client
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        groups = fit_groups(items)
+        if not groups:
+            return
+        client = self._connect()
+        distributed = _import_distributed()
+        from concurrent.futures import CancelledError
+
+        from distributed.scheduler import KilledWorker
+
+        futures = {client.submit(run_group_with_threads, fn, self.options["threads"], g,
+                                 pure=False): g for g in groups}
+        self._pending = set(futures)
+        try:
+            for fut in distributed.as_completed(list(futures)):
+                try:
+                    rows = fut.result()
+                except (KilledWorker, CancelledError) as exc:  # worker or scheduler lost
+                    raise _worker_lost(exc, futures[fut], self.name) from exc
+                self._pending.discard(fut)
+                yield from rows
+        except BaseException:
+            self._abort()
+            raise
+
+    def _abort(self) -> None:
+        pending, self._pending = list(self._pending), set()
+        if pending and self._client is not None:
+            try:
+                self._client.cancel(pending, force=True)
+            except Exception:  # noqa: BLE001 - best effort while shutting down
+                pass
+        self.close()
+
+    def close(self) -> None:
+        """Close the client and, when this executor started it, the local cluster."""
+        client, cluster = self._client, self._cluster
+        self._client = self._cluster = None
+        self._pending = set()
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 @hookimpl
 def recbench_register_executors(register):
     register(LocalExecutor)
+    register(ProcessExecutor)
+    register(DaskExecutor)
