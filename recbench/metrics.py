@@ -37,9 +37,13 @@ _EXACT_IN_F32 = {np.dtype(t) for t in (np.bool_, np.int8, np.uint8, np.int16, np
                                        np.float16, np.float32)}
 
 
+def _dense(a):
+    return a.toarray() if hasattr(a, "toarray") else a  # scipy.sparse labels or masks
+
+
 def _as_block(scores, labels, mask):
-    s = np.asarray(scores)
-    y = np.asarray(labels)
+    s = np.asarray(_dense(scores))
+    y = np.asarray(_dense(labels))
     if s.ndim != 2 or y.shape != s.shape:
         raise DataError(f"scores and labels must be 2-D arrays of the same shape (users, songs); "
                         f"got {s.shape} and {y.shape}")
@@ -47,7 +51,7 @@ def _as_block(scores, labels, mask):
         raise DataError(f"scores must be real numbers, got dtype {s.dtype}")
     m = None
     if mask is not None:
-        m = np.asarray(mask, dtype=bool)
+        m = np.asarray(_dense(mask), dtype=bool)
         if m.shape != s.shape:
             raise DataError(f"mask must have the shape of scores {s.shape}, got {m.shape}")
     return s, y, m
@@ -77,14 +81,17 @@ def _order_keys(s: np.ndarray) -> np.ndarray:
     float32-exact inputs map bit-wise (IEEE order trick); others (float64, int64…) map to
     their dense rank within the block, which preserves order and ties exactly.
     """
+    f = s.astype(np.float32)
     if s.dtype in _EXACT_IN_F32:
-        f = s.astype(np.float32)
+        exact = True
+    elif np.issubdtype(s.dtype, np.integer):  # integers up to 2**24 are exact floats
+        exact = not s.size or (s.min() >= -2**24 and s.max() <= 2**24)
     else:
-        f = s.astype(np.float32)
-        if not np.array_equal(f, s):
-            _, inv = np.unique(s, return_inverse=True)
-            # ranks start at 1 so that their complement never equals the masked key
-            return (inv.reshape(s.shape) + 1).astype(np.uint32)
+        exact = np.array_equal(f, s, equal_nan=True)  # NaN only where masked (checked)
+    if not exact:
+        _, inv = np.unique(s, return_inverse=True)
+        # ranks start at 1 so that their complement never equals the masked key
+        return (inv.reshape(s.shape) + 1).astype(np.uint32)
     f = f + np.float32(0.0)  # -0.0 -> +0.0 so that the two zeros tie
     b = f.view(np.uint32)
     # negative floats: flip all bits; positive: set the sign bit -> unsigned order = float order

@@ -359,3 +359,19 @@ def test_no_candidate_songs_at_all():
     assert np.isnan(roc_auc_per_user(scores, labels)).all()
     assert np.isnan(recall_at_k(scores, labels, 5)).all()
     assert top_k(scores, 5).shape == (3, 0)
+
+
+def test_large_integers_and_sparse_inputs():
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(17)
+    # int64 beyond 2**24: distinct values that a float32 would merge
+    scores = 2**40 + rng.integers(0, 3, (50, 20)).astype(np.int64)
+    labels = rng.random((50, 20)) < 0.3
+    np.testing.assert_allclose(roc_auc_per_user(scores, labels),
+                               _ref_auc(scores - 2**40, labels, None), atol=1e-9,
+                               equal_nan=True)
+    mask = rng.random((50, 20)) < 0.8
+    np.testing.assert_array_equal(
+        roc_auc_per_user(scores, sp.csr_matrix(labels), sp.csr_matrix(mask)),
+        roc_auc_per_user(scores, labels, mask))

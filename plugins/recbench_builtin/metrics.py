@@ -42,7 +42,7 @@ class NDCG(Metric):
     """NDCG@K with binary relevance (scikit-learn's ndcg_score, ties averaged)."""
 
     name = "ndcg"
-    label = "NDCG@K (binary, per-user mean)"
+    label = "NDCG@K (binary, per-user)"
     description = ("NDCG@K per user: binary gains, 1/log2(rank+1) discounts, divided by the "
                    "ideal DCG@K; ties averaged as sklearn ndcg_score(ignore_ties=False); "
                    "mean over users with a positive candidate")
@@ -58,7 +58,7 @@ class Recall(Metric):
     """Recall@K: hits in the top K over the user's number of positives."""
 
     name = "recall"
-    label = "Recall@K (hits / positives, per-user mean)"
+    label = "Recall@K (hits/positives)"
     description = ("Recall@K per user: positives among the top-K candidates divided by the "
                    "user's number of positive candidates (not min(K, positives)); ties "
                    "straddling the cutoff count their expected share; mean over users with "
@@ -75,7 +75,7 @@ class Precision(Metric):
     """Precision@K: hits in the top K over K."""
 
     name = "precision"
-    label = "Precision@K (hits / K, per-user mean)"
+    label = "Precision@K (hits/K)"
     description = ("Precision@K per user: positives among the top-K candidates divided by K "
                    "(K even if the user has fewer candidates); ties straddling the cutoff "
                    "count their expected share; mean over users with a positive")
@@ -91,7 +91,7 @@ class MAP(Metric):
     """mAP@K as in the Million Song Dataset Challenge (AP@K normalised by min(K, n_pos))."""
 
     name = "map"
-    label = "mAP@K (AP / min(K, positives), per-user mean)"
+    label = "mAP@K (AP/min(K,positives))"
     description = ("Mean average precision at K (MSD Challenge): per user, the sum over ranks "
                    "i <= K of precision@i at each positive, divided by min(K, positives); "
                    "expectation over tie orders; mean over users with a positive "
@@ -113,7 +113,7 @@ class Coverage(Metric):
     """
 
     name = "coverage"
-    label = "Catalogue coverage@K (share of candidate songs in any top K)"
+    label = "Coverage@K (catalogue share)"
     description = ("Share of the candidate (test) songs that appear in at least one "
                    "evaluated user's top K; ties broken by song position (lower first); a "
                    "diagnostic of diversity, not of accuracy")
@@ -158,7 +158,7 @@ class Popularity(Metric):
     """Mean popularity of the top-K recommended songs (a popularity-bias diagnostic)."""
 
     name = "popularity"
-    label = "Mean popularity@K of recommended songs (listeners)"
+    label = "Mean popularity@K (listeners)"
     description = ("Mean popularity (the task's per-song figure: listeners over the whole "
                    "dataset, a measuring stick never shown to models) of each user's top-K "
                    "candidates, ties by expected share, averaged over users; lower = less "
