@@ -2,7 +2,8 @@
 
 A dataset folder (written by :func:`write_dataset`, read by the ``folder`` dataset)::
 
-    dataset.json       name, synthetic flag, sample_rate, tag names, audio index, source manifest
+    dataset.json       name, synthetic flag, sample_rate, feature_params, tag names, audio
+                       index, the source dataset's manifest
     interactions.tsv   user<TAB>song<TAB>count, with a header line
     users.txt          user ids in row order (one per line; also users without interactions)
     songs.txt          song ids in column order
@@ -190,7 +191,8 @@ class TableReader:
 
         try:
             reader = pc.open_csv(self.path, read_options=pc.ReadOptions(
-                block_size=1 << 16, use_threads=False), parse_options=self._parse_options(None),
+                block_size=1 << 16, use_threads=False),
+                parse_options=self._parse_options(lambda row: "skip"),
                 convert_options=pc.ConvertOptions(include_columns=[]))
             names = list(reader.schema.names)
             reader.close()
@@ -515,6 +517,7 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike, *,
         "n_interactions": int(dataset.counts.nnz), "fingerprint": dataset.fingerprint,
         "files": files, "tag_names": tag_names, "tags_shape": (
             list(dataset.tags.shape) if dataset.tags is not None else None),
+        "feature_params": _json_safe(dataset.manifest.get("feature_params")),
         "manifest": _json_safe(dataset.manifest),
     }
     if dataset.audio is not None:

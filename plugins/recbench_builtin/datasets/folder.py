@@ -157,13 +157,16 @@ class FolderDataset(DatasetLoader):
             raise DataError(f"{root / o['interactions']}: no interactions left after "
                             f"filtering ({_summary(problems)})")
 
-        manifest: dict[str, Any] = {"loader": "folder", "root": str(root),
-                                    "interactions_file": o["interactions"], **read_info}
+        # A written dataset keeps its source manifest (e.g. synth-msd's feature_params,
+        # which the feature extractor reads); this read's own counts override its keys.
+        manifest: dict[str, Any] = dict((meta or {}).get("manifest") or {})
+        if (meta or {}).get("feature_params") is not None:
+            manifest["feature_params"] = meta["feature_params"]
+        manifest.update({"loader": "folder", "root": str(root),
+                         "interactions_file": o["interactions"], **read_info})
         manifest.update(problems.manifest())
         if audio_dir is not None:
             manifest["audio_dir"] = str(audio_dir)
-        if meta is not None:
-            manifest["source"] = meta.get("manifest", {})
         ds = Dataset(
             name=o["name"] or (meta or {}).get("name") or root.name,
             counts=counts, user_ids=user_ids, song_ids=song_ids, audio=audio, tags=tags,
