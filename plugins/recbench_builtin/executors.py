@@ -13,6 +13,7 @@ the last of them ends.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -302,10 +303,9 @@ class DaskExecutor(Executor):
     def _abort(self) -> None:
         pending, self._pending = list(self._pending), set()
         if pending and self._client is not None:
-            try:
+            # best effort: the cluster may already be gone; close() follows either way
+            with contextlib.suppress(Exception):
                 self._client.cancel(pending, force=True)
-            except Exception:  # noqa: BLE001 - best effort while shutting down
-                pass
         self.close()
 
     def close(self) -> None:
