@@ -1,0 +1,409 @@
+"""`synth-msd`: a synthetic, MSD-shaped dataset whose audio partly explains the listening.
+
+Generated deterministically from a seed:
+
+- every song has 8 *audible* style factors (songs cluster in 12 genres), 8 *hidden* factors
+  (shared by the songs of an artist) and a popularity (a power law over a random order of
+  the songs plus the artist's hype); audible factors, hidden factors and popularity are
+  drawn independently;
+- its audio is synthesised on demand from the audible factors only: a kick on every beat
+  (tempo), hi-hats whose subdivision and hit rate follow the rhythmic density, a snare on
+  the off-beats whose level is the percussiveness, and a melody in the song's key and
+  register whose note rate is the onset rate and whose harmonics set the brightness;
+- users have an audible and a hidden taste vector; a user's affinity for a song is
+  ``sqrt(a) * audible + sqrt(1 - a) * hidden`` (both parts standardised, a =
+  ``audible_share``) and the songs they play are drawn with probability proportional to
+  ``exp(taste_scale * affinity) * popularity``. At ``audible_share = 0`` nothing users do
+  depends on the audio, and popularity is never audible;
+- 50 tags (genres, acoustic attributes, moods from the audible factors; era/scene tags
+  from the hidden ones) with label noise.
+
+Presets (param ``preset``; every other param overrides the preset's value):
+
+========= ======= ====== ======= ====== =================================================
+preset    users   songs  clip_s  sr     feature params (``dataset.manifest["feature_params"]``)
+========= ======= ====== ======= ====== =================================================
+tiny      300     200    1.5     8000   n_fft 256, hop 128, 32 mels, 1-s windows (CI)
+small     2000    1000   4.0     16000  n_fft 1024, hop 512, 64 mels, 3-s windows
+default   6000    3000   6.0     22050  the paper's: 1024 / 512 / 128 mels, 3-s windows
+paper     20000   10000  30.0    22050  the paper's, 30-s clips
+========= ======= ====== ======= ====== =================================================
+
+The feature parameters that fit the preset are published as
+``dataset.manifest["feature_params"]``; :func:`recbench.features.load_features` and the
+runner apply them before the suite's ``[features]`` table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from recbench import hookimpl
+from recbench.components import DatasetLoader, LoadContext
+from recbench.data import Dataset, hash_arrays
+from recbench.errors import ConfigError
+from recbench.params import Param
+
+GENERATOR_VERSION = "synth-msd-v1"  # bump whenever generated content changes
+
+N_AUDIBLE = 8  # tempo, onset rate, register, key (2 dims: an angle), brightness, percussion, density
+N_HIDDEN = 8
+GENRES = ("rock", "pop", "electronic", "hip-hop", "jazz", "folk", "metal", "soul", "ambient",
+          "reggae", "classical", "punk")
+ACOUSTIC_TAGS = (  # (factor column, high-end tag, low-end tag)
+    (0, "fast", "slow"), (1, "busy", "sparse"), (2, "high-pitched", "bass-heavy"),
+    (5, "bright", "mellow"), (6, "percussive", "smooth"), (7, "dense-rhythm", "laid-back"))
+MOOD_TAGS = ("happy", "sad", "chill", "energetic", "dark", "dreamy", "upbeat", "melancholic",
+             "romantic", "aggressive", "groovy", "atmospheric", "catchy", "relaxing", "epic",
+             "quirky")
+HIDDEN_TAGS = ("80s", "90s", "00s", "indie", "mainstream", "underground", "female-vocalist",
+               "male-vocalist", "british", "cover")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"users": 300, "songs": 200, "clip_s": 1.5, "sample_rate": 8000,
+             "plays_per_user": 15,
+             "feature_params": {"n_fft": 256, "hop_length": 128, "n_mels": 32,
+                                "window_s": 1.0}},
+    "small": {"users": 2000, "songs": 1000, "clip_s": 4.0, "sample_rate": 16000,
+              "plays_per_user": 20,
+              "feature_params": {"n_fft": 1024, "hop_length": 512, "n_mels": 64,
+                                 "window_s": 3.0}},
+    "default": {"users": 6000, "songs": 3000, "clip_s": 6.0, "sample_rate": 22050,
+                "plays_per_user": 30,
+                "feature_params": {"n_fft": 1024, "hop_length": 512, "n_mels": 128,
+                                   "window_s": 3.0}},
+    "paper": {"users": 20000, "songs": 10000, "clip_s": 30.0, "sample_rate": 22050,
+              "plays_per_user": 60,
+              "feature_params": {"n_fft": 1024, "hop_length": 512, "n_mels": 128,
+                                 "window_s": 3.0}},
+}
+POP_EXPONENT = 0.7  # song popularity ~ rank^-0.7 (with taste: oracle popularity AUC ~0.75)
+SCALE = np.array([0, 2, 4, 5, 7, 9, 11])  # major scale, semitones above the key
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _uniform(z: np.ndarray, sd: float) -> np.ndarray:
+    """Map normal scores of standard deviation `sd` to (0, 1) through the normal CDF."""
+    from scipy.special import ndtr
+
+    return ndtr(z / sd)
+
+
+# --------------------------------------------------------------------------- latent world
+
+
+def make_songs(seed: int, songs: int) -> dict[str, np.ndarray]:
+    """Per-song latent factors, each from its own random stream (so they are independent).
+
+    Returns audible (songs, 8) style scores, genre (songs,), hidden (songs, 8), artist
+    (songs,), log_pop (songs,) log popularity, and the genre centres (12, 8).
+    """
+    ra = np.random.default_rng([seed, 1])
+    centres = ra.normal(size=(len(GENRES), N_AUDIBLE))
+    genre = ra.integers(len(GENRES), size=songs)
+    audible = centres[genre] + 0.6 * ra.normal(size=(songs, N_AUDIBLE))
+
+    rh = np.random.default_rng([seed, 2])
+    n_artists = max(1, songs // 4)
+    artist = rh.integers(n_artists, size=songs)
+    artist_vec = rh.normal(size=(n_artists, N_HIDDEN))
+    hidden = artist_vec[artist] + 0.6 * rh.normal(size=(songs, N_HIDDEN))
+
+    rp = np.random.default_rng([seed, 3])
+    hype = rp.normal(size=n_artists)  # artist hype: popular, never audible
+    log_pop = -POP_EXPONENT * np.log1p(rp.permutation(songs)) + 0.5 * hype[artist]
+    return {"audible": audible, "genre": genre, "hidden": hidden, "artist": artist,
+            "log_pop": log_pop, "centres": centres}
+
+
+def make_counts(seed: int, users: int, world: dict[str, np.ndarray], audible_share: float,
+                plays_per_user: float, taste_scale: float = 2.5, chunk: int = 1000):
+    """Users x songs play counts (CSR float32) from the latent world.
+
+    Each user plays n_u songs (log-normal around `plays_per_user`, at least 5, at most half
+    the songs) drawn without replacement with probability proportional to
+    exp(taste_scale * affinity + log_pop) (Gumbel top-k), where affinity =
+    sqrt(audible_share) * a + sqrt(1 - audible_share) * h and a, h are the standardised
+    dot products of unit-normalised user and song vectors. Play counts are 1 + Poisson.
+    Every song gets at least one listener (its best-matching user).
+    """
+    import scipy.sparse as sp
+
+    songs = len(world["log_pop"])
+    ru = np.random.default_rng([seed, 4])
+    fav = ru.integers(len(GENRES), size=users)
+    u_a = _unit(world["centres"][fav] + 0.8 * ru.normal(size=(users, N_AUDIBLE)))
+    u_h = _unit(ru.normal(size=(users, N_HIDDEN)))
+    s_a, s_h = _unit(world["audible"]), _unit(world["hidden"])
+    n_u = np.exp(np.log(plays_per_user) + 0.6 * ru.normal(size=users))
+    n_u = np.clip(np.rint(n_u), min(5, songs), max(min(5, songs), songs // 2)).astype(np.int64)
+    # one scale for every chunk: the spread of each affinity part over a fixed user sample
+    probe = np.arange(min(users, 500))
+    sd_a = max(float((u_a[probe] @ s_a.T).std()), 1e-6)
+    sd_h = max(float((u_h[probe] @ s_h.T).std()), 1e-6)
+    w_a, w_h = np.sqrt(audible_share) / sd_a, np.sqrt(1.0 - audible_share) / sd_h
+
+    def affinity(rows: slice | np.ndarray, cols=slice(None)) -> np.ndarray:
+        return w_a * (u_a[rows] @ s_a[cols].T) + w_h * (u_h[rows] @ s_h[cols].T)
+
+    rg = np.random.default_rng([seed, 5])
+    rows_l, cols_l, vals_l = [], [], []
+    for start in range(0, users, chunk):
+        rows = np.arange(start, min(start + chunk, users))
+        aff = affinity(rows)
+        keys = taste_scale * aff + world["log_pop"][None, :] + rg.gumbel(size=aff.shape)
+        k = n_u[rows]
+        kmax = int(k.max())
+        top = np.argpartition(-keys, kmax - 1, axis=1)[:, :kmax]
+        top_keys = np.take_along_axis(keys, top, axis=1)
+        top = np.take_along_axis(top, np.argsort(-top_keys, axis=1), axis=1)
+        take = np.arange(kmax)[None, :] < k[:, None]
+        r = np.broadcast_to(rows[:, None], top.shape)[take]
+        c = top[take]
+        a = aff[r - start, c]
+        rows_l.append(r)
+        cols_l.append(c)
+        vals_l.append(1.0 + rg.poisson(np.exp(0.5 * a)))
+    r, c, v = np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l)
+    orphans = np.setdiff1d(np.arange(songs), c)
+    if len(orphans):
+        best = np.argmax(affinity(slice(None), orphans), axis=0)
+        r, c = np.r_[r, best], np.r_[c, orphans]
+        v = np.r_[v, np.ones(len(orphans))]
+    counts = sp.csr_matrix((v.astype(np.float32), (r, c)), shape=(users, songs))
+    counts.sort_indices()
+    return counts
+
+
+def acoustic_params(world: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-song synthesis parameters from the audible factors only.
+
+    tempo_bpm 70-170, notes_per_beat 0.5-4, register (MIDI note) 40-76, key 0-11,
+    brightness 0-1, percussion 0-1 (snare / hi-hat level), density 0-1 (hi-hat rate).
+    """
+    sd = float(np.sqrt(1.0 + 0.36))  # a genre centre (sd 1) plus the song's own 0.6
+    u = _uniform(world["audible"], sd)
+    key = np.floor((np.arctan2(world["audible"][:, 4], world["audible"][:, 3]) / (2 * np.pi)
+                    % 1.0) * 12).astype(np.int64) % 12
+    return {"tempo_bpm": 70.0 + 100.0 * u[:, 0],
+            "notes_per_beat": 2.0 ** (-1.0 + 3.0 * u[:, 1]),
+            "register": np.rint(40 + 36 * u[:, 2]).astype(np.int64),
+            "key": key, "brightness": u[:, 5], "percussion": u[:, 6], "density": u[:, 7]}
+
+
+def make_tags(seed: int, world: dict[str, np.ndarray], label_noise: float):
+    """Songs x 50 binary tags (CSR float32) and their names.
+
+    12 genre tags (the song's genre), 12 acoustic tags (top / bottom 20 % of six audible
+    factors), 16 mood tags (top 5-25 % of random projections of the audible factors) and 10
+    era/scene tags (the same on hidden factors and the artist hype: not audible). Label
+    noise drops a true tag with probability `label_noise` and adds a false one at a rate
+    keeping each tag's frequency about the same.
+    """
+    import scipy.sparse as sp
+
+    rt = np.random.default_rng([seed, 6])
+    n = len(world["genre"])
+    cols, names = [], []
+    for g, name in enumerate(GENRES):
+        cols.append(world["genre"] == g)
+        names.append(name)
+    for j, hi, lo in ACOUSTIC_TAGS:
+        z = world["audible"][:, j]
+        cols += [z >= np.quantile(z, 0.8), z <= np.quantile(z, 0.2)]
+        names += [hi, lo]
+    s_a = _unit(world["audible"])
+    for name in MOOD_TAGS:
+        proj = s_a @ rt.normal(size=N_AUDIBLE)
+        cols.append(proj >= np.quantile(proj, 1.0 - rt.uniform(0.05, 0.25)))
+        names.append(name)
+    hid = np.c_[_unit(world["hidden"]), world["log_pop"] / max(world["log_pop"].std(), 1e-9)]
+    for name in HIDDEN_TAGS:
+        proj = hid @ rt.normal(size=hid.shape[1])
+        cols.append(proj >= np.quantile(proj, 1.0 - rt.uniform(0.05, 0.25)))
+        names.append(name)
+    truth = np.stack(cols, axis=1)
+    prev = truth.mean(axis=0, keepdims=True)
+    flip_on = rt.random(truth.shape) < label_noise * prev / np.maximum(1.0 - prev, 1e-9)
+    keep = rt.random(truth.shape) >= label_noise
+    tags = np.where(truth, keep, flip_on)
+    assert tags.shape == (n, 50)
+    return sp.csr_matrix(tags.astype(np.float32)), names
+
+
+# --------------------------------------------------------------------------- audio
+
+
+class SynthAudio:
+    """An AudioSource synthesising each song's clip on demand from its acoustic params.
+
+    waveform(i): float32 mono (round(clip_s * sample_rate),) with RMS 0.1; identity(i) =
+    hash of the generator params + i.
+    """
+
+    def __init__(self, acoustic: dict[str, np.ndarray], sample_rate: int, clip_s: float,
+                 seed: int, token: str):
+        self.acoustic, self.sample_rate, self.clip_s = acoustic, int(sample_rate), clip_s
+        self.seed, self.token = seed, token
+
+    def __len__(self) -> int:
+        return len(self.acoustic["tempo_bpm"])
+
+    def _noise(self, n: int) -> np.ndarray:
+        """A fixed unit-variance white-noise clip; songs use it at their own circular
+        shift (drawing fresh Gaussian noise per song costs more than the rest together)."""
+        noise = getattr(self, "_noise_cache", None)
+        if noise is None or len(noise) != n:
+            noise = np.random.default_rng([self.seed, 8]).standard_normal(n, dtype=np.float32)
+            self._noise_cache = noise
+        return noise
+
+    def identity(self, i: int) -> str:
+        return f"{self.token}:{int(i)}"
+
+    def waveform(self, i: int) -> np.ndarray:
+        """The clip of song i (float32, RMS 0.1), deterministic in (seed, i)."""
+        i = int(i)
+        if not 0 <= i < len(self):
+            raise IndexError(f"song {i} out of range")
+        p = {k: v[i] for k, v in self.acoustic.items()}
+        sr = self.sample_rate
+        n = int(round(self.clip_s * sr))
+        f32 = np.float32
+        rng = np.random.default_rng([self.seed, 7, i])
+        t = np.arange(n, dtype=f32) / f32(sr)
+        beat = 60.0 / p["tempo_bpm"]
+        t0 = t - f32(rng.uniform(0.0, beat))  # where the beat grid starts
+
+        # kick on every beat: a 45 Hz tone with a fast downward sweep, decaying in ~0.12 s;
+        # one exp serves the kick, its sweep (e^3) and the snare (e^2): float32 for speed
+        # (float32 throughout: an int64 or float64 operand would silently promote the clip)
+        beat_f = np.floor(t0 / f32(beat))
+        tau = t0 - beat_f * f32(beat)
+        e = np.exp(tau * f32(-1 / 0.12))
+        kick = e * np.sin(f32(2 * np.pi) * (f32(45.0) * tau + f32(3.6) * (1 - e * e * e)))
+        white = np.roll(self._noise(n), int(rng.integers(n)))
+        bright_noise = np.diff(white, prepend=f32(0))  # first difference: high-passed noise
+        snare = white * (e * e) * (beat_f.astype(np.int64) & 1).astype(f32)
+
+        # hi-hats on a 1-4 per-beat grid, each hit present with probability 0.4-1.0
+        per_beat = 1 + int(min(p["density"] * 4, 3.999))
+        sub = f32(beat / per_beat)
+        sub_f = np.floor(t0 / sub)
+        tau_s = t0 - sub_f * sub
+        sub_i = sub_f.astype(np.int64)
+        hits = (rng.random(sub_i[-1] - sub_i[0] + 1) < 0.4 + 0.6 * p["density"]).astype(f32)
+        hat = bright_noise * np.exp(tau_s * f32(-1 / 0.015)) * hits[sub_i - sub_i[0]]
+
+        # melody: notes of the key's major scale within an octave above the register
+        note = beat / p["notes_per_beat"]
+        tm = t - f32(rng.uniform(0.0, note))
+        note_f = np.floor(tm / f32(note))
+        note_i = note_f.astype(np.int64)
+        n_notes = note_i[-1] - note_i[0] + 1
+        degree = rng.integers(0, 9, size=n_notes)
+        pitch_class = (p["key"] + SCALE[degree % 7] - p["register"]) % 12
+        midi = p["register"] + pitch_class + 12 * (degree // 7)
+        freq = 440.0 * 2.0 ** ((midi - 69) / 12.0)
+        # band-limited wavetable: harmonics k^-tilt below 0.45 * sr (no aliasing)
+        n_harm = int(max(1, min(16, np.floor(0.45 * sr / freq.max()))))
+        tilt = 3.0 - 2.6 * p["brightness"]
+        spectrum = np.zeros(1025, dtype=complex)
+        spectrum[1:n_harm + 1] = -1j * np.arange(1, n_harm + 1) ** -tilt  # sines
+        table = np.fft.irfft(spectrum, 2048)
+        table = (table / np.abs(table).max()).astype(f32)
+        tn = tm - note_f * f32(note)
+        # phase in cycles: each note starts where the previous one ended (no clicks)
+        start = np.r_[0.0, np.cumsum(freq[:-1] * note)] % 1.0
+        j = note_i - note_i[0]
+        cycles = start.astype(f32)[j] + freq.astype(f32)[j] * tn
+        tone = table[(cycles * f32(2048)).astype(np.int64) & 2047]
+        # 5-ms linear attack (no click), exponential decay over a fraction of the note
+        env = np.minimum(tn * f32(200.0), f32(1.0)) * np.exp(tn * f32(-1 / (0.25 + 0.5 * note)))
+
+        perc = f32(p["percussion"])
+        y = (f32(0.8) * kick + perc * (f32(0.5) * snare + f32(0.35) * hat)
+             + f32(0.45) * tone * env + f32(0.003) * white)
+        y *= f32(0.1 / max(float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))), 1e-9))
+        return y
+
+
+# --------------------------------------------------------------------------- loader
+
+
+class SynthMSD(DatasetLoader):
+    """Synthetic MSD-shaped dataset with audio synthesised from latent style factors."""
+
+    name = "synth-msd"
+    description = ("Synthetic MSD-shaped data: audio from latent style factors that partly "
+                   "drive listening (synthetic)")
+    synthetic = True
+    params = (
+        Param("preset", str, "small", "size preset", choices=tuple(PRESETS)),
+        Param("seed", int, 0, "generator seed"),
+        Param("users", int, None, "number of users (default: the preset's)", min=2),
+        Param("songs", int, None, "number of songs (default: the preset's)", min=10),
+        Param("clip_s", float, None, "clip length in seconds (default: the preset's)",
+              min=0.1),
+        Param("sample_rate", int, None, "audio sample rate in Hz (default: the preset's)",
+              min=4000),
+        Param("audible_share", float, 0.5,
+              "share of the preference signal carried by audible factors (0: audio "
+              "independent of listening)", min=0.0, max=1.0),
+        Param("plays_per_user", float, None,
+              "median songs per user (default: the preset's)", min=1.0),
+        Param("taste_scale", float, 2.5, "strength of taste against popularity", min=0.0),
+        Param("label_noise", float, 0.1, "tag label noise", min=0.0, max=0.5),
+    )
+
+    def config(self) -> dict[str, Any]:
+        """The resolved generator configuration (preset values overridden by params)."""
+        o = dict(self.options)
+        preset = PRESETS[o["preset"]]
+        cfg = {k: (o[k] if o.get(k) is not None else v) for k, v in preset.items()
+               if k != "feature_params"}
+        for k in ("seed", "audible_share", "taste_scale", "label_noise", "preset"):
+            cfg[k] = o[k]
+        fp = dict(preset["feature_params"])
+        fp["sample_rate"], fp["clip_s"] = int(cfg["sample_rate"]), float(cfg["clip_s"])
+        if fp["window_s"] > cfg["clip_s"]:
+            fp["window_s"] = float(cfg["clip_s"])
+        cfg["feature_params"] = fp
+        return cfg
+
+    def validate(self) -> None:
+        cfg = self.config()
+        if cfg["plays_per_user"] > cfg["songs"]:
+            raise ConfigError(f"plays_per_user ({cfg['plays_per_user']}) exceeds songs "
+                              f"({cfg['songs']})", key="dataset.synth-msd.plays_per_user")
+
+    def load(self, ctx: LoadContext) -> Dataset:
+        self.validate()
+        cfg = self.config()
+        world = make_songs(cfg["seed"], cfg["songs"])
+        counts = make_counts(cfg["seed"], cfg["users"], world, cfg["audible_share"],
+                             cfg["plays_per_user"], cfg["taste_scale"])
+        tags, tag_names = make_tags(cfg["seed"], world, cfg["label_noise"])
+        acoustic = acoustic_params(world)
+        # audio depends only on these: seed, songs (the factors), clip and sample rate
+        token = hash_arrays(GENERATOR_VERSION, cfg["seed"], cfg["songs"], cfg["clip_s"],
+                            cfg["sample_rate"])
+        audio = SynthAudio(acoustic, cfg["sample_rate"], cfg["clip_s"], cfg["seed"], token)
+        manifest = {"generator": GENERATOR_VERSION,
+                    **{k: v for k, v in cfg.items() if k != "feature_params"},
+                    "feature_params": cfg["feature_params"]}
+        return Dataset(
+            name=self.name, counts=counts,
+            user_ids=np.array([f"user{i:06d}" for i in range(cfg["users"])]),
+            song_ids=np.array([f"song{i:06d}" for i in range(cfg["songs"])]),
+            audio=audio, tags=tags, tag_names=tag_names, synthetic=True, manifest=manifest)
+
+
+@hookimpl
+def recbench_register_datasets(register):
+    register(SynthMSD)
