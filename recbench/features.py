@@ -21,6 +21,7 @@ reader never sees a partial entry.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
@@ -396,6 +397,22 @@ def _extract(dataset: Dataset, kind: str, params: dict[str, Any], workers: int,
     os.replace(tmp_npz, npz_path)
 
 
+@contextlib.contextmanager
+def _file_lock(path: str):
+    """An exclusive advisory lock on `path` (POSIX flock; a no-op elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def default_workers() -> int:
     """Worker threads for extraction: the usable cores, at most 8."""
     try:
@@ -451,7 +468,11 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
     npy_path = os.path.join(os.fspath(cache_dir), f"{kind}-{key}.npy")
     npz_path = os.path.join(os.fspath(cache_dir), f"{kind}-{key}.npz")
     if not (os.path.exists(npy_path) and os.path.exists(npz_path)):
-        _extract(dataset, kind, p, workers or default_workers(), npy_path, npz_path)
+        # one extraction per cache entry even when parallel cells ask at once: the others
+        # wait on the lock, then find the finished entry
+        with _file_lock(os.path.join(os.fspath(cache_dir), f"{kind}-{key}.lock")):
+            if not (os.path.exists(npy_path) and os.path.exists(npz_path)):
+                _extract(dataset, kind, p, workers or default_workers(), npy_path, npz_path)
     arr = np.load(npy_path, mmap_mode="r")
     with np.load(npz_path) as meta:
         lengths, sums, sumsq = meta["lengths"], meta["sums"], meta["sumsq"]

@@ -216,3 +216,20 @@ def test_bad_parameters_raise(tmp_path):
         load_features(d, "mfcc", [0], tmp_path)
     with pytest.raises(ConfigError, match="hop_length"):
         resolve_params({"hop_length": 0})
+
+
+def test_concurrent_callers_extract_once(tmp_path):
+    import threading
+
+    rng = np.random.default_rng(8)
+    d = _dataset([_signal(rng, 0.5, 8000) for _ in range(6)], 8000)
+    params = {"sample_rate": 8000, "n_mels": 16}
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(
+        load_features(d, "logmel", [0, 1], tmp_path, params, workers=1))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == 3 and len({f.key for f in out}) == 1
+    assert d.audio.calls == 6  # every song decoded once in all
