@@ -330,14 +330,18 @@ class TableReader:
 
 
 def _blank_rows(cols: dict[str, Any], n: int) -> np.ndarray | None:
+    """Mask of rows whose every column is empty (blank lines), or None if there are none."""
     import pyarrow.compute as pcc
 
     if not cols or n == 0:
         return None
-    blank = None
-    for a in cols.values():
-        e = pcc.equal(pcc.utf8_length(a), 0).to_numpy(zero_copy_only=False)
-        blank = e if blank is None else blank & e
+    arrays = list(cols.values())
+    first = pcc.equal(arrays[0], "")
+    if not pcc.any(first).as_py():  # the common case: one cheap pass over one column
+        return None
+    blank = first.to_numpy(zero_copy_only=False)
+    for a in arrays[1:]:
+        blank &= pcc.equal(a, "").to_numpy(zero_copy_only=False)
     return blank if blank.any() else None
 
 
@@ -402,7 +406,7 @@ class IdCollector:
         if hasattr(enc, "combine_chunks"):
             enc = enc.combine_chunks()
         self._dicts.append(enc.dictionary)
-        self._codes.append(enc.indices.to_numpy(zero_copy_only=False).astype(np.int64))
+        self._codes.append(enc.indices.to_numpy(zero_copy_only=False).astype(np.int32))
         return len(self._codes) - 1
 
     def finish(self, fixed: Sequence[str] | None = None

@@ -26,7 +26,7 @@ the `n_tags` tags carried by the most selected songs (ties by name).
 Log-mel `.npy` files hold (frames, mels) arrays (`logmel_transpose` for (mels, frames));
 they go into `Dataset.features["logmel"]`, a float16 (n_songs, frames, mels) array in the
 cache folder, cropped to `logmel_frames` from the start or zero-padded at the end to the
-longest clip; `features["logmel_lengths"]` holds each song's valid frames.
+longest clip; `features["logmel.lengths"]` holds each song's valid frames.
 
 The built subset is cached in `<cache_dir>/msd/<key>` where the key hashes the
 parameters and the size and mtime of every input file and folder; `cache = false` rebuilds.
@@ -547,8 +547,10 @@ class _Builder:
                 continue
             mask = pa.array(keep)
             users.add(u.filter(mask))
-            song_pos.append(idx.filter(mask).to_numpy(zero_copy_only=False).astype(np.int64))
-            plays_kept.append(plays[keep])
+            # 4-byte positions and plays (exact below 2**24): the kept rows of the real
+            # file are tens of millions
+            song_pos.append(idx.filter(mask).to_numpy(zero_copy_only=False).astype(np.int32))
+            plays_kept.append(plays[keep].astype(np.float32))
         user_ids, upos = users.finish()
         rows = np.concatenate(upos) if upos else np.zeros(0, np.int64)
         cols_ = np.concatenate(song_pos) if song_pos else np.zeros(0, np.int64)
@@ -646,13 +648,13 @@ class _Builder:
             out[i, k:] = 0
             lengths[i] = k
         out.flush()
-        np.save(self.cdir / "logmel_lengths.npy", lengths)
+        np.save(self.cdir / "logmel.lengths.npy", lengths)
         self.info["logmel"] = {"dir": str(self.clip_root), "frames": frames, "mels": n_mels,
                                "padding": "zeros at the end; crop from the start",
                                "cropped": int((shapes[:, 0] > frames).sum()),
                                "padded": int((shapes[:, 0] < frames).sum())}
         return None, {"logmel": np.load(self.cdir / "logmel.npy", mmap_mode="r"),
-                      "logmel_lengths": lengths}
+                      "logmel.lengths": lengths}
 
 
 def _merge_song_parts(parts):

@@ -1,0 +1,232 @@
+"""The `msd` dataset on tiny fixtures in the published formats (see tests/fixtures_msd.py).
+
+Expected subsets are computed by hand from the fixture's play table:
+totals S1 100 (mismatch), S2 90, S3 80 (corrupt clip), S4 70, S5 60 (no clip), S6 50,
+S7 45, S8 30, S9 20, S10 20.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).parent))
+import fixtures_msd as F  # noqa: E402
+
+from recbench.components import LoadContext  # noqa: E402
+from recbench.errors import DataError  # noqa: E402
+from recbench_builtin.datasets.msd import MSDDataset  # noqa: E402
+
+S, U, T = F.SONGS, F.USERS, F.TRACKS
+
+
+def load(root: Path, cache_dir: Path | None = None, ctx_limit=None, **opts):
+    ctx = LoadContext(cache_dir=str(cache_dir or root.parent / "cache"), limit=ctx_limit)
+    return MSDDataset(root=str(root), **opts).load(ctx)
+
+
+@pytest.fixture(scope="module")
+def msd(tmp_path_factory) -> Path:
+    return F.write_msd(tmp_path_factory.mktemp("m") / "msd", tags="both", logmel=True)
+
+
+def songs(*keys):
+    return [S[k] for k in keys]
+
+
+def users(*keys):
+    return [U[k] for k in keys]
+
+
+def test_subset_without_audio(msd, tmp_path):
+    ds = load(msd, tmp_path, n_songs=4, n_users=2, tags=[])
+    assert list(ds.song_ids) == songs("S2", "S3", "S4", "S5")  # S1 is a known mismatch
+    assert list(ds.user_ids) == users("U1", "U3")  # 3 songs each: tie broken by id
+    np.testing.assert_array_equal(ds.counts.toarray(), [[40, 30, 20, 0], [0, 50, 50, 60]])
+    assert ds.counts.dtype == np.float32 and ds.audio is None and ds.tags is None
+    assert ds.synthetic is False and ds.name == "msd"
+    m = ds.manifest
+    assert m["triplet_lines_read"] == 19 and m["songs_in_triplets"] == 10
+    assert m["dropped"]["mismatched_songs"] == 1 and m["mismatched_songs_listed"] == 2
+    assert m["dropped"]["malformed_lines"] == 2
+    assert m["dropped"]["non_positive_counts"] == 1
+    trip = str(msd / "train_triplets.txt")
+    assert m["examples"]["malformed_lines"] == [
+        f"{trip}:8: expected 3 tab-separated fields, got 1: 'this line has one field'",
+        f"{trip}:9: play count 'x' is not a non-negative integer"]
+
+
+def test_ranking_options(msd, tmp_path):
+    ds = load(msd, tmp_path, n_songs=4, n_users=2, tags=[], user_rank="plays")
+    assert list(ds.user_ids) == users("U3", "U1")  # 160 plays against 90
+    # listeners: S2, S3, S4, S6, S7, S8 have 2 each (S5 1): ties by song id
+    ds = load(msd, tmp_path, n_songs=4, n_users=5, tags=[], song_rank="listeners")
+    assert list(ds.song_ids) == songs("S2", "S3", "S4", "S6")
+
+
+def test_duplicate_rows_are_summed(msd, tmp_path):
+    ds = load(msd, tmp_path, n_songs=8, n_users=10, tags=[])
+    assert list(ds.song_ids) == songs("S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9")
+    assert ds.counts[list(ds.user_ids).index(U["U4"]), 6] == 30  # two lines of 15
+    assert ds.manifest["repaired"]["duplicate_rows"] == 1
+    # U5 only played S10 (not selected) and S8 with count 0: not a user of the subset
+    assert U["U5"] not in set(ds.user_ids) and len(ds.user_ids) == 4
+
+
+def test_subset_with_audio_drops_corrupt_and_missing_clips(msd, tmp_path):
+    ds = load(msd, tmp_path, n_songs=4, n_users=2, audio_dir="previews", tags=["lastfm_tags.db"])
+    # S3's clip is corrupt, S5 has none: the next songs in popularity order fill in
+    assert list(ds.song_ids) == songs("S2", "S4", "S6", "S7")
+    assert list(ds.user_ids) == users("U3", "U1")  # U3: S4, S6, S7; U1: S2, S4 (ties: U2)
+    np.testing.assert_array_equal(ds.counts.toarray(), [[0, 50, 40, 5], [40, 20, 0, 0]])
+    m = ds.manifest
+    assert m["dropped"]["songs_unreadable_audio"] == 1
+    assert m["dropped"]["songs_without_audio"] == 1 and m["songs_examined"] == 6
+    [bad] = m["dropped_songs"]
+    assert bad["song"] == S["S3"] and "cannot decode audio" in bad["reason"]
+    assert bad["file"] == str(F.layout(msd / "previews", T["T3"], ".clip.mp3"))
+
+    prev = msd / "previews"
+    assert ds.audio.paths == [str(F.layout(prev, T["T2"], ".clip.mp3")),
+                              str(prev / f"{T['T4b']}.wav"),  # the song's second track
+                              str(F.layout(prev, T["T6"], ".flac")),
+                              str(prev / f"{S['S7']}.mp3")]  # named by song id
+    assert ds.audio.sample_rate == 22050
+    for i in range(4):
+        w = ds.audio.waveform(i)
+        assert w.dtype == np.float32 and w.ndim == 1
+        assert abs(len(w) - 11025) < 2500  # 0.5 s (MP3 adds encoder padding)
+    ref, sr = sf.read(prev / f"{T['T4b']}.wav", dtype="float32")
+    np.testing.assert_array_equal(ds.audio.waveform(1), ref.mean(axis=1, dtype=np.float32))
+    st = os.stat(prev / f"{T['T4b']}.wav")
+    assert ds.audio.identity(1) == f"{T['T4b']}.wav:{st.st_size}:{st.st_mtime_ns}"
+
+    # tags: union over a song's tracks (S4: T4 rock 80, T4b indie 100 + rock 20)
+    assert ds.tag_names == ["rock", "pop", "indie", "jazz"]
+    np.testing.assert_array_equal(ds.tags.toarray(), [[1, 1, 0, 0], [1, 0, 1, 0],
+                                                      [0, 1, 0, 1], [1, 0, 0, 0]])
+
+
+def test_tags_from_json_folders_equal_the_database(msd, tmp_path):
+    kw = dict(n_songs=4, n_users=2, audio_dir="previews")
+    a = load(msd, tmp_path, tags=["lastfm_tags.db"], **kw)
+    b = load(msd, tmp_path, tags=["lastfm_train", "lastfm_test"], **kw)
+    assert a.tag_names == b.tag_names and (a.tags != b.tags).nnz == 0
+    assert a.fingerprint == b.fingerprint
+
+
+def test_tag_threshold_and_count(msd, tmp_path):
+    ds = load(msd, tmp_path, n_songs=4, n_users=2, audio_dir="previews",
+              tags=["lastfm_tags.db"], tag_min_val=50.0, n_tags=3)
+    # >= 50: pop on S2 (50) and S6 (100); rock on S2 (100), S4 (80); indie on S4; jazz 10
+    # and S7's rock 0 fall below. pop and rock tie at 2 songs: by name.
+    assert ds.tag_names == ["pop", "rock", "indie"]
+    np.testing.assert_array_equal(ds.tags.toarray(), [[1, 1, 0], [0, 1, 1], [1, 0, 0],
+                                                      [0, 0, 0]])
+
+
+def test_precomputed_logmel(msd, tmp_path):
+    arrays = F.write_logmel(tmp_path / "lm_ref")  # same seed: the fixture's arrays
+    ds = load(msd, tmp_path, n_songs=4, n_users=2, logmel_dir="logmel", tags=[])
+    assert list(ds.song_ids) == songs("S2", "S4", "S6", "S7")  # S3's .npy is corrupt
+    assert ds.audio is None
+    lm = ds.features["logmel"]
+    assert lm.shape == (4, 12, 8) and lm.dtype == np.float16
+    np.testing.assert_array_equal(ds.features["logmel.lengths"], [12, 12, 10, 12])
+    for i, k in enumerate(("S2", "S4", "S6", "S7")):
+        n = arrays[k].shape[0]
+        np.testing.assert_allclose(lm[i, :n], arrays[k], atol=2e-3, rtol=1e-3)
+    assert not lm[2, 10:].any()  # zero padding after the shorter S6
+    assert ds.manifest["dropped_songs"][0]["song"] == S["S3"]
+    cropped = load(msd, tmp_path, n_songs=4, n_users=2, logmel_dir="logmel", tags=[],
+                   logmel_frames=11)
+    assert cropped.features["logmel"].shape == (4, 11, 8)
+    np.testing.assert_array_equal(cropped.features["logmel.lengths"], [11, 11, 10, 11])
+    assert cropped.manifest["logmel"]["cropped"] == 3
+
+
+def test_logmel_files_enter_the_fingerprint(tmp_path):
+    root = F.write_msd(tmp_path / "msd", tags=None, audio=False, logmel=True)
+    kw = dict(n_songs=4, n_users=2, logmel_dir="logmel")
+    first = load(root, tmp_path / "c", **kw)
+    again = load(root, tmp_path / "c", **kw)
+    assert "from_cache" in again.manifest and again.fingerprint == first.fingerprint
+    np.save(root / "logmel" / f"{T['T7']}.npy", np.ones((12, 8), np.float32))
+    changed = load(root, tmp_path / "c", **kw)
+    assert changed.fingerprint != first.fingerprint
+    assert "from_cache" not in changed.manifest  # the cache noticed the file changed
+    assert np.all(changed.features["logmel"][3] == 1)
+
+
+def test_limit_reads_the_first_lines(msd, tmp_path):
+    # First 6 lines: U1 S1 50, S2 40, S3 30, S4 20; U2 S1 50, S2 50.
+    ds = load(msd, tmp_path, n_songs=2, n_users=5, tags=[], limit=6)
+    assert list(ds.song_ids) == songs("S2", "S3")
+    np.testing.assert_array_equal(ds.counts.toarray(), [[40, 30], [50, 0]])
+    assert ds.manifest["triplet_lines_read"] == 6
+    via_ctx = load(msd, tmp_path, ctx_limit=6, n_songs=2, n_users=5, tags=[])
+    assert via_ctx.fingerprint == ds.fingerprint
+
+
+def test_fewer_songs_than_requested_is_noted(msd, tmp_path):
+    ds = load(msd, tmp_path, tags=[], audio_dir="previews")
+    # 9 ranked songs (S1 is a mismatch); S3 (corrupt) and S5 (no clip) do not qualify
+    assert list(ds.song_ids) == songs("S2", "S4", "S6", "S7", "S8", "S9", "S10")
+    assert ds.manifest["songs_short"] == "only 7 songs qualified out of 9 ranked"
+
+
+def test_cache_is_reused_and_invalidated(msd, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(msd, root)
+    a = load(root, tmp_path / "c", n_songs=4, n_users=2, tags=[])
+    b = load(root, tmp_path / "c", n_songs=4, n_users=2, tags=[])
+    assert "from_cache" not in a.manifest and "from_cache" in b.manifest
+    assert a.fingerprint == b.fingerprint and list(a.user_ids) == list(b.user_ids)
+    with open(root / "train_triplets.txt", "a") as f:
+        f.write(f"{U['U2']}\t{S['S5']}\t100\n")  # S5 now leads with 160 plays
+    c = load(root, tmp_path / "c", n_songs=4, n_users=2, tags=[])
+    assert "from_cache" not in c.manifest and c.song_ids[0] == S["S5"]
+    d = load(root, tmp_path / "c", n_songs=4, n_users=2, tags=[], cache=False)
+    assert "from_cache" not in d.manifest and d.fingerprint == c.fingerprint
+
+
+def test_strict_mode_and_validation(msd, tmp_path, monkeypatch):
+    with pytest.raises(DataError, match=r"train_triplets\.txt:8: expected 3 tab-separated"):
+        load(msd, tmp_path, tags=[], strict=True, cache=False)
+    monkeypatch.delenv("RECBENCH_MSD_ROOT", raising=False)
+    with pytest.raises(DataError, match="no data folder; set root or \\$RECBENCH_MSD_ROOT"):
+        MSDDataset().validate()
+    monkeypatch.setenv("RECBENCH_MSD_ROOT", str(msd))
+    MSDDataset(audio_dir="previews").validate()
+    with pytest.raises(DataError, match="dataset.msd.triplets: .*nope.txt does not exist"):
+        MSDDataset(triplets="nope.txt").validate()
+    with pytest.raises(DataError, match="mismatches = \"\""):
+        MSDDataset(mismatches="gone.txt").validate()
+    with pytest.raises(DataError, match="dataset.msd.audio_dir: .* is not a folder"):
+        MSDDataset(audio_dir="clips").validate()
+    with pytest.raises(DataError, match="dataset.msd.tags: .* does not exist"):
+        MSDDataset(tags=["x.db"]).validate()
+    with pytest.raises(DataError, match="dataset.msd.tracks"):
+        MSDDataset(tracks="none.txt", audio_dir="previews").validate()
+    MSDDataset(tracks="none.txt", tags=[]).validate()  # not needed without audio or tags
+
+
+def test_mismatches_can_be_disabled(msd, tmp_path):
+    ds = load(msd, tmp_path, n_songs=2, n_users=5, tags=[], mismatches="")
+    assert list(ds.song_ids) == songs("S1", "S2")
+    assert ds.manifest["mismatches"] == "not used"
+
+
+def test_registered():
+    from recbench.registry import build_registry
+
+    reg = build_registry()
+    assert "msd" in reg.names("dataset")
+    assert reg.get("dataset", "msd").cls is MSDDataset
