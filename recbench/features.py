@@ -139,11 +139,12 @@ def logmel(waves: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     spec = torch.stft(x, n_fft=n_fft, hop_length=params["hop_length"], window=win,
                       center=True, pad_mode="constant", return_complex=True)
     mag = spec.abs()
-    if params["power"] != 1.0:
-        mag = mag.pow(params["power"])
-    mel = torch.matmul(fb, mag)  # (B, n_mels, frames)
-    out = 10.0 * torch.log10(torch.clamp(mel, min=params["amin"]))
-    return out.transpose(1, 2).numpy()
+    if params["power"] == 2.0:
+        mag.mul_(mag)
+    elif params["power"] != 1.0:
+        mag.pow_(params["power"])
+    mel = torch.matmul(mag.transpose(1, 2), fb.T)  # (B, frames, n_mels), contiguous
+    return mel.clamp_(min=params["amin"]).log10_().mul_(10.0).numpy()
 
 
 def _resample(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
