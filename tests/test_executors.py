@@ -43,6 +43,13 @@ def sleepy(x):
     return x
 
 
+def die_on_one(x):
+    """Kills its worker process when x == 1 (as the OOM killer would)."""
+    if x == 1:
+        os._exit(9)
+    return x
+
+
 def worker_pids(parent: int | None = None) -> set[int]:
     """Live descendants of `parent` (default: this test process), except multiprocessing's
     resource tracker, which lives as long as its parent by design."""
@@ -129,6 +136,15 @@ def test_process_runs_cells_of_one_fit_in_one_worker():
         assert len({out[3 * m + t][1] for t in range(3)}) == 1  # one worker per fit
 
 
+def test_process_worker_death_is_one_clear_error():
+    ex = ProcessExecutor(workers=1)
+    try:
+        with pytest.raises(RecbenchError, match="worker died while running cell.*--resume"):
+            list(ex.map(die_on_one, [0, 1, 2]))
+    finally:
+        ex.close()
+
+
 def test_dask_uses_an_existing_scheduler_and_leaves_it_running():
     from distributed import Client, LocalCluster
 
@@ -170,7 +186,9 @@ def test_interrupt_cancels_and_does_not_wait_for_running_cells(make, how):
     assert not wait_gone(workers, 10)
 
 
-def test_ctrl_c_on_the_cli_keeps_finished_cells_and_leaves_no_workers(tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["process", "dask"])
+def test_ctrl_c_on_the_cli_keeps_finished_cells_and_leaves_no_workers(tmp_path, executor):
     suite = suite_text(seeds=[0], models=("popularity",)) + textwrap.dedent("""
         [[models]]
         name = "example-inverse-popularity"
@@ -180,7 +198,7 @@ def test_ctrl_c_on_the_cli_keeps_finished_cells_and_leaves_no_workers(tmp_path):
     (tmp_path / "s.toml").write_text(suite)
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "recbench", "run", str(tmp_path / "s.toml"),
-                             "-o", str(out), "-q", "--executor", "process", "--workers", "2"],
+                             "-o", str(out), "-q", "--executor", executor, "--workers", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
@@ -194,6 +212,7 @@ def test_ctrl_c_on_the_cli_keeps_finished_cells_and_leaves_no_workers(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
+    assert "Traceback" not in err  # workers ignore the terminal's SIGINT; the parent stops them
     # the finished cell is kept (cells/; results.jsonl may lag by the cell being written)
     kept = [json.loads(p.read_text())["model"]["id"] for p in out.glob("cells/*.json")]
     assert kept == ["popularity"]

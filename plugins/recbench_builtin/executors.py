@@ -212,6 +212,22 @@ class ProcessExecutor(Executor):
 # --------------------------------------------------------------------------- dask
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Ignore SIGINT while worker processes start: they inherit the ignored disposition
+    across exec (Python then installs no KeyboardInterrupt handler), so a Ctrl-C in the
+    terminal, sent to the whole process group, reaches only this process, which stops them.
+    A Ctrl-C during those seconds is lost; only possible in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _import_distributed():
     try:
         import distributed
@@ -219,6 +235,12 @@ def _import_distributed():
         raise RecbenchError(f"the dask executor needs Dask: pip install 'dask[distributed]' "
                             f"({exc})") from None
     return distributed
+
+
+async def _close_nannies(nannies: list, timeout: float) -> None:
+    import asyncio
+
+    await asyncio.gather(*(n.close(timeout=timeout) for n in nannies), return_exceptions=True)
 
 
 class DaskExecutor(Executor):
@@ -262,7 +284,7 @@ class DaskExecutor(Executor):
         threads = self.options["threads"]
         # Nanny-spawned workers are daemonic by default and then may not start processes of
         # their own; the environment reaches the worker before torch / BLAS load.
-        with dask.config.set({"distributed.worker.daemon": False}):
+        with dask.config.set({"distributed.worker.daemon": False}), _sigint_ignored():
             self._cluster = distributed.LocalCluster(
                 n_workers=self.options["workers"], threads_per_worker=1, processes=True,
                 host="127.0.0.1", dashboard_address=None, env=thread_env(threads),
@@ -301,15 +323,27 @@ class DaskExecutor(Executor):
             raise
 
     def _abort(self) -> None:
+        """Cancel unfinished cells; end a local cluster's workers without waiting for them."""
         pending, self._pending = list(self._pending), set()
+        # best effort throughout: the cluster may already be gone; close() follows anyway
         if pending and self._client is not None:
-            # best effort: the cluster may already be gone; close() follows either way
             with contextlib.suppress(Exception):
                 self._client.cancel(pending, force=True)
-        self.close()
+        if pending and self._cluster is not None:
+            # a nanny gives a busy worker 4 s to finish before killing it; 0.4 s here
+            with contextlib.suppress(Exception):
+                self._cluster.sync(_close_nannies, list(self._cluster.workers.values()), 0.5)
+        self._shutdown()
 
     def close(self) -> None:
-        """Close the client and, when this executor started it, the local cluster."""
+        """Close the client and, when this executor started it, the local cluster (without
+        waiting for running cells when some are unfinished)."""
+        if self._pending:
+            self._abort()
+        else:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
         client, cluster = self._client, self._cluster
         self._client = self._cluster = None
         self._pending = set()
