@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -31,10 +32,10 @@ def _read_soundfile(path: str, offset_s: float, duration_s: float | None
 
     with sf.SoundFile(path) as f:
         sr = f.samplerate
-        start = int(round(offset_s * sr))
+        start = round(offset_s * sr)
         if start:
             f.seek(min(start, max(f.frames, 0)))
-        frames = -1 if duration_s is None else max(int(round(duration_s * sr)), 1)
+        frames = -1 if duration_s is None else max(round(duration_s * sr), 1)
         x = f.read(frames, dtype="float32", always_2d=True)
     return x, sr
 
@@ -68,6 +69,12 @@ def _decode_native(path: str, offset_s: float = 0.0, duration_s: float | None = 
 
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
+    # libsndfile repeats the path ("Error opening '/a/b.mp3': ..."): the caller names it
+    text = re.sub(r"^Error opening '.*?': ", "", text)
+    if text.startswith("File does not exist or is not a regular file"):
+        text = "unrecognised or corrupt data"  # what libsndfile says of garbage MP3 data
+    if type(exc).__name__ == "NoBackendError":
+        text = "no other decoder for this file"
     return text[:160]
 
 

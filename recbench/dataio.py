@@ -29,8 +29,9 @@ import csv
 import json
 import os
 import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -124,8 +125,7 @@ def table_format(path: str | os.PathLike) -> str:
     compressed .gz/.bz2/.zst for text)."""
     name = Path(path).name.lower()
     for comp in (".gz", ".bz2", ".zst"):
-        if name.endswith(comp):
-            name = name[: -len(comp)]
+        name = name.removesuffix(comp)
     if name.endswith((".parquet", ".pq")):
         return "parquet"
     if name.endswith(".csv"):
@@ -154,7 +154,7 @@ class TableReader:
     def __init__(self, path: str | os.PathLike, columns: Sequence[str], *, header: bool = True,
                  names: Sequence[str] | None = None, optional: Sequence[str] = (),
                  problems: Problems | None = None, limit: int | None = None,
-                 block_size: int = 16 << 20):
+                 block_size: int = 8 << 20):
         self.path = os.fspath(path)
         self.format = table_format(self.path)
         self.header = header

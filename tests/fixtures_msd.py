@@ -188,6 +188,17 @@ def write_big_triplets(path: Path, n_lines: int, seed: int = 0) -> Path:
     return path
 
 
-__all__ = ["USERS", "SONGS", "TRACKS", "write_msd", "write_big_triplets", "layout",
-           "write_triplets", "write_tracks", "write_tags_db", "write_tags_json",
-           "write_audio", "write_logmel"]
+__all__ = [
+    "SONGS",
+    "TRACKS",
+    "USERS",
+    "layout",
+    "write_audio",
+    "write_big_triplets",
+    "write_logmel",
+    "write_msd",
+    "write_tags_db",
+    "write_tags_json",
+    "write_tracks",
+    "write_triplets",
+]

@@ -16,11 +16,11 @@ import pytest
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).parent))
-import fixtures_msd as F  # noqa: E402
+import fixtures_msd as F
+from recbench_builtin.datasets.msd import MSDDataset
 
-from recbench.components import LoadContext  # noqa: E402
-from recbench.errors import DataError  # noqa: E402
-from recbench_builtin.datasets.msd import MSDDataset  # noqa: E402
+from recbench.components import LoadContext
+from recbench.errors import DataError
 
 S, U, T = F.SONGS, F.USERS, F.TRACKS
 
@@ -101,7 +101,7 @@ def test_subset_with_audio_drops_corrupt_and_missing_clips(msd, tmp_path):
         w = ds.audio.waveform(i)
         assert w.dtype == np.float32 and w.ndim == 1
         assert abs(len(w) - 11025) < 2500  # 0.5 s (MP3 adds encoder padding)
-    ref, sr = sf.read(prev / f"{T['T4b']}.wav", dtype="float32")
+    ref, _ = sf.read(prev / f"{T['T4b']}.wav", dtype="float32")
     np.testing.assert_array_equal(ds.audio.waveform(1), ref.mean(axis=1, dtype=np.float32))
     st = os.stat(prev / f"{T['T4b']}.wav")
     assert ds.audio.identity(1) == f"{T['T4b']}.wav:{st.st_size}:{st.st_mtime_ns}"
@@ -113,7 +113,7 @@ def test_subset_with_audio_drops_corrupt_and_missing_clips(msd, tmp_path):
 
 
 def test_tags_from_json_folders_equal_the_database(msd, tmp_path):
-    kw = dict(n_songs=4, n_users=2, audio_dir="previews")
+    kw = {"n_songs": 4, "n_users": 2, "audio_dir": "previews"}
     a = load(msd, tmp_path, tags=["lastfm_tags.db"], **kw)
     b = load(msd, tmp_path, tags=["lastfm_train", "lastfm_test"], **kw)
     assert a.tag_names == b.tag_names and (a.tags != b.tags).nnz == 0
@@ -152,7 +152,7 @@ def test_precomputed_logmel(msd, tmp_path):
 
 def test_logmel_files_enter_the_fingerprint(tmp_path):
     root = F.write_msd(tmp_path / "msd", tags=None, audio=False, logmel=True)
-    kw = dict(n_songs=4, n_users=2, logmel_dir="logmel")
+    kw = {"n_songs": 4, "n_users": 2, "logmel_dir": "logmel"}
     first = load(root, tmp_path / "c", **kw)
     again = load(root, tmp_path / "c", **kw)
     assert "from_cache" in again.manifest and again.fingerprint == first.fingerprint

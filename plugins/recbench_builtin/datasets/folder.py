@@ -243,7 +243,7 @@ class FolderDataset(DatasetLoader):
                 cc = cols[count_name]
                 dataio.report_bad_rows(
                     problems, reader, row0, bad_count,
-                    lambda p: f"count {cc[p].as_py()!r} is not a finite number")
+                    lambda p, cc=cc: f"count {cc[p].as_py()!r} is not a finite number")
             good = ~(bad | bad_count)
             nonpos = good & (c <= 0)
             problems.drop("non_positive_counts", int(nonpos.sum()))
