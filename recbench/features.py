@@ -192,23 +192,34 @@ class SongFeatures:
         return int(self.array.shape[2])
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
-        """(x - mean) / std as float32; x: (..., n_channels)."""
-        return ((np.asarray(x, dtype=np.float32) - self.mean) / self.std).astype(
-            np.float32, copy=False)
+        """(x - mean) / std as a new float32 array; x: (..., n_channels)."""
+        x = np.asarray(x)
+        out = np.empty(x.shape, dtype=np.float32)
+        np.subtract(x, self.mean, out=out)  # converts float16 inside the ufunc: one pass
+        out *= (1.0 / self.std).astype(np.float32)
+        return out
 
     def _gather(self, songs: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """Standardised windows (len(songs), window, C) starting at `starts`; steps past a
-        song's length are 0 (the training mean)."""
+        song's length are 0 (the training mean). Requires start + window <= n_steps
+        whenever n_steps >= window (true for starts from `crops` / `song_windows`)."""
         songs = np.asarray(songs, dtype=np.int64)
-        t = starts[:, None] + np.arange(self.window)[None, :]
-        valid = t < self.lengths[songs][:, None]
-        t = np.minimum(t, self.array.shape[1] - 1)
-        # memmaps read fastest in ascending order: gather sorted, then undo the sort
-        order = np.argsort(songs, kind="stable")
-        raw = np.empty((len(songs), self.window, self.n_channels), dtype=np.float32)
-        raw[order] = self.array[songs[order][:, None], t[order]]
+        n, steps, c = self.array.shape
+        w = self.window
+        if steps >= w:
+            # a zero-copy (song, start, window, C) view: one block copy per window
+            s0, s1, s2 = self.array.strides
+            view = np.lib.stride_tricks.as_strided(
+                self.array, shape=(n, steps - w + 1, w, c), strides=(s0, s1, s1, s2),
+                writeable=False)
+            raw = view[songs, starts]
+        else:  # every song is shorter than a window
+            raw = np.zeros((len(songs), w, c), dtype=self.array.dtype)
+            raw[:, :steps] = self.array[np.sort(songs)][np.argsort(np.argsort(songs))]
         out = self.standardise(raw)
-        out[~valid] = 0.0
+        valid = (starts[:, None] + np.arange(w)[None, :]) < self.lengths[songs][:, None]
+        if not valid.all():
+            out[~valid] = 0.0
         return out
 
     def crops(self, songs: Sequence[int] | np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -450,7 +461,7 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
                             f"; expected ({dataset.n_songs}, steps, channels)")
         lengths = dataset.features.get(f"{kind}.lengths")
         lengths = (np.full(arr.shape[0], arr.shape[1], dtype=np.int64) if lengths is None
-                   else np.asarray(lengths, dtype=np.int64))
+                   else np.minimum(np.asarray(lengths, dtype=np.int64), arr.shape[1]))
         sums, sumsq = _song_sums(arr, lengths, train_songs)
         full_sums = np.zeros((arr.shape[0], arr.shape[2]))
         full_sq = np.zeros_like(full_sums)
