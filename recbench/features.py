@@ -337,7 +337,18 @@ def _atomic_target(path: str) -> str:
 
 def _extract(dataset: Dataset, kind: str, params: dict[str, Any], workers: int,
              npy_path: str, npz_path: str) -> None:
-    """Extract every song's features into the cache files (atomically)."""
+    """Extract every song's features into the cache files (atomically; an interrupted
+    extraction leaves no temporary file behind)."""
+    tmp_npy = _atomic_target(npy_path)
+    try:
+        _extract_to(dataset, kind, params, workers, tmp_npy, npy_path, npz_path)
+    finally:
+        if os.path.exists(tmp_npy):
+            os.unlink(tmp_npy)
+
+
+def _extract_to(dataset: Dataset, kind: str, params: dict[str, Any], workers: int,
+                tmp_npy: str, npy_path: str, npz_path: str) -> None:
     audio = dataset.audio
     n = len(audio)
     c = params["n_mels"] if kind == "logmel" else 1
@@ -349,7 +360,6 @@ def _extract(dataset: Dataset, kind: str, params: dict[str, Any], workers: int,
     sums = np.zeros((n, c))
     sumsq = np.zeros((n, c))
     errors: dict[int, str] = {}
-    tmp_npy = _atomic_target(npy_path)
     held: dict[int, np.ndarray] = {}
 
     mm = None

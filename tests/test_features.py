@@ -234,3 +234,19 @@ def test_concurrent_callers_extract_once(tmp_path):
         t.join()
     assert len(out) == 3 and len({f.key for f in out}) == 1
     assert d.audio.calls == 6  # every song decoded once in all
+
+
+def test_interrupted_extraction_leaves_nothing(tmp_path):
+    class Boom(ListAudio):
+        def waveform(self, i):
+            if i == 2:
+                raise KeyboardInterrupt  # not an audio error: aborts the extraction
+            return super().waveform(i)
+
+    rng = np.random.default_rng(9)
+    d = _dataset([_signal(rng, 0.5, 8000) for _ in range(4)], 8000)
+    d.audio = Boom(d.audio.waves, 8000)
+    with pytest.raises(KeyboardInterrupt):
+        load_features(d, "logmel", [0], tmp_path, {"sample_rate": 8000, "clip_s": 0.5},
+                      workers=1)
+    assert [n for n in os.listdir(tmp_path) if not n.endswith(".lock")] == []
