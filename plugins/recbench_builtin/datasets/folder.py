@@ -53,7 +53,9 @@ class FolderDataset(DatasetLoader):
         Param("root", str, required=True, help="dataset folder (relative: to the suite file)"),
         Param("interactions", str, "interactions.tsv",
               help="interactions file in root; format by extension (.tsv/.txt/.csv/.parquet)"),
-        Param("header", bool, True, help="text tables start with a header line"),
+        Param("header", bool, True,
+              help="text tables start with a header line; without one the columns are "
+                   "user, song, count (user, song when count_col is '')"),
         Param("user_col", str, "user", help="user id column"),
         Param("song_col", str, "song", help="song id column (also in the tags file)"),
         Param("count_col", str, None,
