@@ -25,9 +25,10 @@ import contextlib
 import os
 import threading
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -87,8 +88,8 @@ def resolve_params(params: dict[str, Any] | None, dataset: Dataset | None = None
 def window_steps(kind: str, params: dict[str, Any]) -> int:
     """Steps per model input window: frames for log-mel, samples for waveforms."""
     if kind == "waveform":
-        return max(1, int(round(params["window_s"] * params["sample_rate"])))
-    return max(1, int(round(params["window_s"] * params["sample_rate"] / params["hop_length"])))
+        return max(1, round(params["window_s"] * params["sample_rate"]))
+    return max(1, round(params["window_s"] * params["sample_rate"] / params["hop_length"]))
 
 
 def n_frames(n_samples: int, hop_length: int) -> int:
@@ -354,7 +355,7 @@ def _extract_to(dataset: Dataset, kind: str, params: dict[str, Any], workers: in
     c = params["n_mels"] if kind == "logmel" else 1
     max_samples = None
     if params["clip_s"] is not None:
-        max_samples = int(round(params["clip_s"] * params["sample_rate"]))
+        max_samples = round(params["clip_s"] * params["sample_rate"])
     chunks = [np.arange(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
     lengths = np.zeros(n, dtype=np.int64)
     sums = np.zeros((n, c))
@@ -409,7 +410,7 @@ def _extract_to(dataset: Dataset, kind: str, params: dict[str, Any], workers: in
             mm[s, :len(f)] = f
         held.clear()
     mm.flush()
-    del mm
+    mm = None  # unmap before the rename
     os.replace(tmp_npy, npy_path)
     failed = np.array(sorted(errors), dtype=np.int64)
     tmp_npz = _atomic_target(npz_path)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from recbench_builtin.datasets.tiny import TinyDataset
+from recbench_builtin.splits import ColdItemSplit
 
 from recbench.components import LoadContext
 from recbench.errors import DataError
-from recbench_builtin.datasets.tiny import TinyDataset
-from recbench_builtin.splits import ColdItemSplit
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_cold_item_shares_and_disjoint_songs(tiny):
 
 # --------------------------------------------------------------------------- all splits
 
-from recbench_builtin.splits import ColdUserSplit, WarmSplit  # noqa: E402
+from recbench_builtin.splits import ColdUserSplit, WarmSplit
 
 ALL = [ColdItemSplit, WarmSplit, ColdUserSplit]
 

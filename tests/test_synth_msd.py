@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from recbench_builtin.datasets.synth_msd import PRESETS, SynthMSD, make_counts, make_songs
+from recbench_builtin.splits import ColdItemSplit
 from scipy.stats import spearmanr
 
 from recbench.components import LoadContext
 from recbench.data import AudioSource
 from recbench.errors import ConfigError
 from recbench.features import load_features
-from recbench_builtin.datasets.synth_msd import (PRESETS, SynthMSD, make_counts, make_songs)
-from recbench_builtin.splits import ColdItemSplit
 
 CTX = LoadContext(cache_dir="unused")
 
@@ -163,7 +163,7 @@ def _content_profile_auc(d, tmp_path):
 
 @pytest.mark.slow
 def test_audio_predicts_listening_only_through_audible_share(tmp_path):
-    kw = dict(preset="tiny", users=800, songs=600, clip_s=1.0)
+    kw = {"preset": "tiny", "users": 800, "songs": 600, "clip_s": 1.0}
     auc0, r2_0 = _content_profile_auc(SynthMSD(audible_share=0.0, **kw).load(CTX),
                                       tmp_path / "a")
     auc1, r2_1 = _content_profile_auc(SynthMSD(audible_share=1.0, **kw).load(CTX),

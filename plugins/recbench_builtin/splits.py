@@ -47,8 +47,8 @@ def songs_with_interactions(m: sp.csr_matrix) -> np.ndarray:
 def _shares(n: int, valid_share: float, test_share: float, what: str) -> tuple[int, int]:
     """(n_valid, n_test) out of `n` items; each non-zero share gets at least one item and
     at least one item stays in training."""
-    n_test = int(round(n * test_share))
-    n_valid = int(round(n * valid_share))
+    n_test = round(n * test_share)
+    n_valid = round(n * valid_share)
     if test_share > 0:
         n_test = max(n_test, 1)
     if valid_share > 0:

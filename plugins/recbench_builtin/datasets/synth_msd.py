@@ -273,7 +273,7 @@ class SynthAudio:
             raise IndexError(f"song {i} out of range")
         p = {k: v[i] for k, v in self.acoustic.items()}
         sr = self.sample_rate
-        n = int(round(self.clip_s * sr))
+        n = round(self.clip_s * sr)
         f32 = np.float32
         rng = np.random.default_rng([self.seed, 7, i])
         t = np.arange(n, dtype=f32) / f32(sr)

@@ -22,7 +22,7 @@ def make_tiny_counts(seed: int, users: int, songs: int, factors: int = 4) -> sp.
     3 to ~songs/3 songs drawn without replacement in proportion to popularity x exp(taste),
     with 1 + geometric play counts. Every song and every user has at least one play.
     """
-    import scipy.sparse as sp  # noqa: F811 - the runtime import (the top one is for typing)
+    import scipy.sparse as sp
 
     rng = np.random.default_rng(seed)
     pop = (1.0 + rng.permutation(songs)) ** -0.8
