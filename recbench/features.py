@@ -478,7 +478,10 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
         full_sq = np.zeros_like(full_sums)
         full_sums[train_songs], full_sq[train_songs] = sums, sumsq
         mean, std = _stats(full_sums, full_sq, lengths, train_songs)
-        return SongFeatures(kind, arr, lengths, mean, std, win, params=p)
+        failed = np.flatnonzero(lengths == 0).astype(np.int64)
+        return SongFeatures(kind, arr, lengths, mean, std, win, failed=failed,
+                            errors={int(i): "no precomputed features" for i in failed},
+                            params=p)
 
     if dataset.audio is None:
         raise DataError(f"dataset {dataset.name} has no audio and no precomputed "

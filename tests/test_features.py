@@ -204,7 +204,11 @@ def test_precomputed_features_are_used(tmp_path):
     f = load_features(d, "logmel", [0, 1], tmp_path, {"window_s": 0.1})
     assert f.array is arr and f.lengths.tolist() == [10, 10, 10]
     np.testing.assert_allclose(f.mean, arr[:2].reshape(-1, 4).mean(axis=0), rtol=1e-5)
-    assert not os.listdir(tmp_path)
+    assert not os.listdir(tmp_path) and len(f.failed) == 0
+    d.features["logmel.lengths"] = np.array([10, 0, 4])
+    g = load_features(d, "logmel", [0, 1], tmp_path, {"window_s": 0.1})
+    assert g.failed.tolist() == [1]
+    np.testing.assert_allclose(g.mean, arr[0].mean(axis=0), rtol=1e-5)  # song 1 has no frames
     with pytest.raises(DataError, match="no audio"):
         load_features(d, "waveform", [0], tmp_path)
 
