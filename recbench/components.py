@@ -208,8 +208,10 @@ class DatasetLoader(Component, abc.ABC):
     kind = "dataset"
     synthetic: ClassVar[bool] = False
 
-    def validate(self) -> None:
-        """Raise :class:`recbench.errors.RecbenchError` if the data cannot be loaded."""
+    def validate(self, suite_dir: str | None = None) -> None:
+        """Raise :class:`recbench.errors.RecbenchError` if the data cannot be loaded.
+
+        `suite_dir` is the suite file's folder: relative paths are resolved against it."""
 
     @abc.abstractmethod
     def load(self, ctx: LoadContext) -> Dataset:
@@ -237,8 +239,8 @@ class MetricInput:
     scores: (U, I) float scores of the candidate songs; labels: (U, I) bool, held-out
     positives; mask: (U, I) bool, True where the pair is a candidate (False for songs the
     user already has in training), or None for all; k: the cutoff when the metric has one;
-    popularity: (I,) training play counts of the candidates; n_catalogue: number of
-    candidate songs.
+    popularity: (I,) listener counts of the candidates (a measuring stick for popularity
+    bias; never shown to a model).
     """
 
     scores: np.ndarray

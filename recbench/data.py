@@ -40,11 +40,13 @@ def hash_arrays(*parts: Any) -> str:
         if part is None:
             h.update(b"<none>")
         elif sp.issparse(part):
-            m = part.tocsr()
-            m.sort_indices()
+            m = part.tocsr(copy=True)
+            m.sum_duplicates()
             h.update(repr(m.shape).encode())
-            for a in (m.indptr, m.indices, m.data):
-                h.update(np.ascontiguousarray(a).tobytes())
+            # Canonical dtypes: the same matrix hashes alike whatever its index width.
+            h.update(np.ascontiguousarray(m.indptr, dtype=np.int64).tobytes())
+            h.update(np.ascontiguousarray(m.indices, dtype=np.int64).tobytes())
+            h.update(np.ascontiguousarray(m.data, dtype=np.float64).tobytes())
         elif isinstance(part, np.ndarray):
             if part.dtype.kind in "OUS":
                 h.update("\x1f".join(map(str, part.tolist())).encode())

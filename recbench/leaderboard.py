@@ -207,6 +207,8 @@ def render_markdown(lb: dict[str, Any]) -> str:
         if ds.get("synthetic"):
             parts.append("> **Synthetic data.** These numbers come from generated data and "
                          "are not comparable to published results on real data.\n")
+        if ds.get("notice"):
+            parts.append(f"> **NOTICE:** {ds['notice']}\n")
         parts.append(f"- protocol: `{board.get('protocol')}`; split `{sp.get('name')}` seed "
                      f"{sp.get('seed')}; primary metric `{board['primary_metric']}`")
         parts.append(f"- dataset fingerprint `{ds.get('fingerprint')}`; split fingerprint "

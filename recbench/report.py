@@ -103,6 +103,8 @@ def render_html(lb: dict[str, Any], png: bytes | None = None) -> str:
         if ds.get("synthetic"):
             parts.append("<p class='synthetic'><b>Synthetic data.</b> Not comparable to "
                          "published results on real data.</p>")
+        if ds.get("notice"):
+            parts.append(f"<p class='synthetic'><b>NOTICE:</b> {html.escape(ds['notice'])}</p>")
         sp = board.get("split") or {}
         parts.append(f"<p>protocol <code>{html.escape(str(board.get('protocol')))}</code>; "
                      f"dataset fingerprint <code>{ds.get('fingerprint')}</code>; split "

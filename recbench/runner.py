@@ -191,6 +191,8 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         row["dataset"].update(dataset.summary())
         row["dataset"]["params"] = suite.dataset.options
         row["dataset"]["manifest"] = _small_manifest(dataset.manifest)
+        if suite.notice:
+            row["dataset"]["notice"] = suite.notice
         row["split"].update(split.summary())
         row["protocol"] = split.protocol
         row["device"] = device_info(device)
@@ -355,9 +357,8 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
               cache_dir: str | None = None) -> RunSummary:
     """Run every cell of `suite` into `out`; returns a summary (exit code included)."""
     registry = default_registry()
-    for failure in registry.failures:
-        log.warning("plugin %s (%s) failed to load: %s", failure.plugin, failure.dist,
-                    failure.error)
+    if suite.notice:
+        log.warning("\n%s\nNOTICE: %s\n%s", "!" * 78, suite.notice, "!" * 78)
     device = resolve_device(device or suite.run["device"])
     exec_spec = suite.executor
     name = executor_name or exec_spec.name

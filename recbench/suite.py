@@ -68,6 +68,8 @@ FEATURE_PARAMS = ParamSet((
     Param("fmin", float, None, "Lowest mel frequency in Hz", min=0),
     Param("fmax", float, None, "Highest mel frequency in Hz", min=0),
     Param("clip_s", float, None, "Crop or pad every clip to this length in seconds", min=0.01),
+    Param("power", float, None, "Spectrogram exponent before the log (2 = power)", min=0.1),
+    Param("amin", float, None, "Floor added before the log", min=0),
 ))
 
 _RESERVED_MODEL_KEYS = ("name", "id", "label")
@@ -134,6 +136,7 @@ class Suite:
     models: list[ComponentSpec]
     references: list[dict[str, Any]] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    notice: str | None = None  # set when the dataset's fallback replaced it
 
 
 # --------------------------------------------------------------------------- helpers
@@ -337,7 +340,11 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
 
     if "dataset" not in raw:
         raise ConfigError("missing [dataset] section", file=file, key="dataset")
-    dataset = _plugin_spec(registry, "dataset", table("dataset", {}), "dataset", file, loc)
+    ds_t = dict(table("dataset", {}))
+    fallback_t = ds_t.pop("fallback", None)
+    dataset = _plugin_spec(registry, "dataset", ds_t, "dataset", file, loc)
+    fallback = (_plugin_spec(registry, "dataset", fallback_t, "dataset.fallback", file, loc)
+                if fallback_t is not None else None)
 
     split_t = dict(table("split", {"name": "cold-item"}))
     split_t.setdefault("name", "cold-item")
@@ -425,16 +432,29 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
                 raise ConfigError(f"expected a number, got {v!r}", file=file, key=f"{key}.{k}",
                                   line=loc.line(f"{key}.{k}"))
 
-    # Checks that need the data (roots exist …), still before any work starts.
-    loader = registry.get("dataset", dataset.name).cls(**dataset.options)
+    # Checks that need the data (roots exist …), still before any work starts. A declared
+    # [dataset.fallback] replaces a dataset whose data is not there, with a loud notice.
+    suite_dir = str(Path(file).parent)
+    notice = None
     try:
-        loader.validate()
+        registry.get("dataset", dataset.name).cls(**dataset.options).validate(suite_dir)
     except RecbenchError as exc:
-        raise ConfigError(str(exc), file=file, key="dataset", line=loc.line("dataset")) from None
+        if fallback is None:
+            raise ConfigError(str(exc), file=file, key="dataset",
+                              line=loc.line("dataset")) from None
+        notice = (f"dataset {dataset.name!r} is not available ({exc}); running on the "
+                  f"fallback {fallback.name!r} {fallback.options.get('preset') or ''} instead. "
+                  f"These numbers are NOT the paper's data.")
+        dataset = fallback
+        try:
+            registry.get("dataset", dataset.name).cls(**dataset.options).validate(suite_dir)
+        except RecbenchError as exc2:
+            raise ConfigError(str(exc2), file=file, key="dataset.fallback",
+                              line=loc.line("dataset.fallback")) from None
 
     return Suite(path=file, name=name, description=suite_o["description"],
                  seeds=suite_o["seeds"], primary_metric=primary,
                  bootstrap=suite_o["bootstrap"], confidence=suite_o["confidence"],
                  dataset=dataset, split=split, split_seed=split_seed, features=features,
                  run=run, executor=executor, tasks=tasks, models=models,
-                 references=[dict(r) for r in refs], raw=copy.deepcopy(raw))
+                 references=[dict(r) for r in refs], raw=copy.deepcopy(raw), notice=notice)

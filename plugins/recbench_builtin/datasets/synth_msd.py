@@ -376,7 +376,7 @@ class SynthMSD(DatasetLoader):
         cfg["feature_params"] = fp
         return cfg
 
-    def validate(self) -> None:
+    def validate(self, suite_dir: str | None = None) -> None:
         cfg = self.config()
         if cfg["plays_per_user"] > cfg["songs"]:
             raise ConfigError(f"plays_per_user ({cfg['plays_per_user']}) exceeds songs "

@@ -72,7 +72,7 @@ class RecommendationTask(Task):
         for start in ctx.progress(blocks, desc="scoring", unit="block"):
             u = users[start:start + ctx.chunk_users]
             t0 = time.perf_counter()
-            scores = np.asarray(model.score(u, songs), dtype=np.float64)
+            scores = np.asarray(model.score(u, songs))
             score_s += time.perf_counter() - t0
             if scores.shape != (len(u), len(songs)):
                 raise ValueError(f"{model.name}.score returned shape {scores.shape}, expected "
@@ -128,7 +128,7 @@ class RecommendationTask(Task):
         shares = []
         for start in range(0, len(users), ctx.chunk_users):
             u = users[start:start + ctx.chunk_users]
-            scores = np.asarray(ctx.model.score(u, songs), dtype=np.float64)
+            scores = np.array(ctx.model.score(u, songs), dtype=np.float64)
             scores[_block(split.train + split.valid, u, songs)] = -np.inf
             # Ties broken by song position (deterministic); -inf never reaches the top K.
             top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
