@@ -28,7 +28,8 @@ def square_and_budget(x):
 
     blas = sorted({d["num_threads"] for d in threadpoolctl.threadpool_info()
                    if d["user_api"] == "blas"})
-    return x * x, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"), blas
+    return (x * x, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"), blas,
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"))
 
 
 def cell_pid(payload):
@@ -101,6 +102,7 @@ def test_fit_groups_keep_the_cells_of_one_fit_together():
 def test_parallel_results_equal_local_with_one_thread_per_cell(make):
     items = list(range(7))
     expected = dict(LocalExecutor().map(lambda x: x * x, items))
+    environ = dict(os.environ)
     ex = make()
     try:
         out = list(ex.map(square_and_budget, items))
@@ -111,6 +113,9 @@ def test_parallel_results_equal_local_with_one_thread_per_cell(make):
     # the budget reached every worker: torch, BLAS and the environment all say 1 thread
     assert {(r[2], r[3], tuple(r[4])) for _, r in out} == {(1, "1", (1,))}
     assert os.getpid() not in {r[1] for _, r in out}
+    # Dask's default would set it: glibc then unmaps every large numpy buffer (slow cells)
+    assert {r[5] for _, r in out} == {None}
+    assert dict(os.environ) == environ  # starting workers left this process's env alone
     assert not wait_gone(worker_pids(), 10)
 
 
