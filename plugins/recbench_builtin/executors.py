@@ -45,9 +45,6 @@ def thread_env(threads: int) -> dict[str, str]:
     return {var: str(threads) for var in THREAD_ENV}
 
 
-_budget_applied: dict[int, int] = {}  # thread id -> budget already applied in it
-
-
 def apply_thread_budget(threads: int) -> None:
     """Cap BLAS, OpenMP and torch intra-op threads at `threads` for the calling thread.
 
@@ -55,8 +52,6 @@ def apply_thread_budget(threads: int) -> None:
     limits and `torch.set_num_threads` for those already loaded. OpenMP's limit belongs to
     the calling thread, so call this in the thread that runs the cell.
     """
-    if _budget_applied.get(threading.get_ident()) == threads:
-        return
     os.environ.update(thread_env(threads))  # torch reads OMP_NUM_THREADS when imported
     from threadpoolctl import threadpool_limits
 
@@ -64,7 +59,6 @@ def apply_thread_budget(threads: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
-    _budget_applied[threading.get_ident()] = threads
 
 
 def _init_process_worker(threads: int) -> None:
@@ -101,11 +95,13 @@ def fit_groups(items: Iterable[Any]) -> list[list[tuple[int, Any]]]:
 
 
 def _worker_lost(exc: BaseException, group: list[tuple[int, Any]], executor: str) -> RecbenchError:
-    cells = ", ".join(str(i) for i, _ in group)
+    cells = ", ".join(str(item.get("cell_id", i)) if isinstance(item, dict) else str(i)
+                      for i, item in group)
     return RecbenchError(
-        f"{executor} executor: a worker died while running cell(s) {cells} "
-        f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); often out of memory: "
-        f"use fewer --workers; finished cells are kept, rerun with --resume")
+        f"{executor} executor: lost the worker running cell(s) {cells} "
+        f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); a worker dies most "
+        f"often of running out of memory: use fewer --workers; finished cells are kept, "
+        f"rerun with --resume")
 
 
 # --------------------------------------------------------------------------- local
