@@ -152,6 +152,28 @@ def test_options_train(case, registry, options):
     assert np.isfinite(model.score(case[1].test_users[:5], case[1].test_songs)).all()
 
 
+def test_device_crops_equal_song_features_crops(registry):
+    rng = np.random.default_rng(5)
+    arr = rng.normal(size=(12, 40, 6)).astype(np.float16)
+    lengths = np.array([40, 3, 16, 0, 25, 40, 17, 9, 40, 31, 16, 1])
+    arr[np.arange(40)[None, :] >= lengths[:, None]] = 0
+    feats = SongFeatures("logmel", arr, lengths, arr.astype(np.float32).mean(axis=(0, 1)),
+                         arr.astype(np.float32).std(axis=(0, 1)) + 0.1, window=16)
+    ds = Dataset("d", sp.csr_matrix(np.ones((3, 12), np.float32)), np.arange(3).astype(str),
+                 np.arange(12).astype(str))
+    model = DCUE(**dict(SMALL, features_on_device="yes"))
+    model._device = torch.device("cpu")
+    model._build_items(FitContext(ds, None, 0, create=registry.create,
+                                  features=lambda kind, *a: feats))
+    songs = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 1, 3])
+    got = model._item_input(songs, np.random.default_rng(8)).numpy()
+    want = feats.crops(songs, np.random.default_rng(8))
+    assert (got == 0).sum() == (want == 0).sum() > 0  # the same zero padding
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)  # same draws, 1-ulp maths
+    model._release()
+    assert model._dev is None
+
+
 def test_time_budget_stops_training(case, registry):
     model = DCUE(**dict(SMALL, max_minutes=0.0))
     model.fit(_ctx(case, registry))
