@@ -70,11 +70,20 @@ def _cell_id(suite: Suite, ti: int, mi: int, seed: int) -> str:
 
 def plan_cells(suite: Suite, *, device: str = "cpu", cache_dir: str | None = None,
                limit: int | None = None, show_progress: bool = False) -> list[CellPlan]:
-    """Cells in model-major order (model, seed, task) so that tasks share a fit."""
+    """Cells in model-major order (model, seed, task) so that tasks share a fit. Tasks that
+    do not apply to a model (e.g. tagging a model without song vectors) get no cell."""
+    registry = default_registry()
+    tasks = [registry.create("task", t.spec.name, **t.spec.options) for t in suite.tasks]
     cells = []
     for mi, model in enumerate(suite.models):
+        instance = registry.create("recommender", model.name, **model.options)
+        for ti, task in enumerate(suite.tasks):
+            if not tasks[ti].applies_to(instance):
+                log.info("task %s does not apply to model %s: no cells", task.spec.id, model.id)
         for seed in suite.seeds:
             for ti, task in enumerate(suite.tasks):
+                if not tasks[ti].applies_to(instance):
+                    continue
                 payload = {"suite_raw": suite.raw, "suite_path": suite.path, "task_idx": ti,
                            "model_idx": mi, "seed": seed, "device": device,
                            "cache_dir": cache_dir or default_cache_dir(), "limit": limit,
