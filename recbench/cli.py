@@ -125,6 +125,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .suite import load_suite
 
     suite = load_suite(args.suite, default_registry(), args.overrides)
+    if suite.notice:
+        print(f"NOTICE: {suite.notice}", file=sys.stderr)
     n = len(suite.models) * len(suite.seeds) * len(suite.tasks)
     print(f"{args.suite}: ok ({len(suite.tasks)} tasks x {len(suite.models)} models x "
           f"{len(suite.seeds)} seeds = {n} cells; dataset {suite.dataset.name}, split "

@@ -27,5 +27,10 @@ class DataError(RecbenchError):
     """Unreadable, malformed or empty input data."""
 
 
+class DataUnavailable(DataError):
+    """The data is not configured at all (e.g. no data root set): a suite's
+    ``[dataset.fallback]`` may replace it. A root that is set but wrong is a DataError."""
+
+
 class PluginError(RecbenchError):
     """A plugin could not be registered (duplicate name, wrong base class)."""

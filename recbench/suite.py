@@ -34,7 +34,7 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib  # type: ignore[no-redef]
 
-from .errors import ConfigError, RecbenchError
+from .errors import ConfigError, DataUnavailable, RecbenchError
 from .params import Param, ParamSet, suggest
 from .registry import Registry
 
@@ -439,7 +439,7 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
     try:
         registry.get("dataset", dataset.name).cls(**dataset.options).validate(suite_dir)
     except RecbenchError as exc:
-        if fallback is None:
+        if fallback is None or not isinstance(exc, DataUnavailable):
             raise ConfigError(str(exc), file=file, key="dataset",
                               line=loc.line("dataset")) from None
         notice = (f"dataset {dataset.name!r} is not available ({exc}); running on the "

@@ -128,3 +128,15 @@ def test_overrides(tmp_path):
 def test_missing_suite_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_suite(tmp_path / "nope.toml", default_registry())
+
+
+def test_dataset_fallback_only_when_data_is_not_configured(tmp_path, monkeypatch):
+    text = GOOD.replace('[dataset]\nname = "tiny"',
+                        '[dataset]\nname = "msd"\n\n[dataset.fallback]\nname = "tiny"\nusers = 20')
+    monkeypatch.delenv("RECBENCH_MSD_ROOT", raising=False)
+    s = load_suite(write(tmp_path, text), default_registry())
+    assert s.dataset.name == "tiny" and s.dataset.options["users"] == 20
+    assert "NOT the paper's data" in s.notice and "RECBENCH_MSD_ROOT" in s.notice
+    monkeypatch.setenv("RECBENCH_MSD_ROOT", str(tmp_path / "missing"))
+    msg, _ = error_of(tmp_path, text)  # a root that is set but wrong is an error, no fallback
+    assert "missing is not a folder" in msg

@@ -46,7 +46,7 @@ import numpy as np
 from recbench import hookimpl
 from recbench.components import DatasetLoader, LoadContext
 from recbench.data import Dataset, hash_arrays
-from recbench.errors import DataError
+from recbench.errors import DataError, DataUnavailable
 from recbench.params import Param
 
 ENV_ROOT = "RECBENCH_MSD_ROOT"
@@ -101,7 +101,7 @@ class MSDDataset(DatasetLoader):
 
         r = self.options["root"] or os.environ.get(ENV_ROOT)
         if not r:
-            raise DataError(f"dataset.msd.root: no data folder; set root or ${ENV_ROOT}")
+            raise DataUnavailable(f"dataset.msd.root: no data folder; set root or ${ENV_ROOT}")
         return resolve_path(r, base)
 
     def _path(self, root: Path, name: str | None) -> Path | None:
