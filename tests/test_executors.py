@@ -144,7 +144,7 @@ def test_process_runs_cells_of_one_fit_in_one_worker():
 def test_process_worker_death_is_one_clear_error():
     ex = ProcessExecutor(workers=1)
     try:
-        with pytest.raises(RecbenchError, match=r"lost the worker running cell\(s\) 1 .*--resume"):
+        with pytest.raises(RecbenchError, match=r"lost a worker; unfinished cell\(s\) 1, 2 .*--resume"):
             list(ex.map(die_on_one, [0, 1, 2]))
     finally:
         ex.close()

@@ -94,11 +94,15 @@ def fit_groups(items: Iterable[Any]) -> list[list[tuple[int, Any]]]:
     return list(groups.values())
 
 
-def _worker_lost(exc: BaseException, group: list[tuple[int, Any]], executor: str) -> RecbenchError:
-    cells = ", ".join(str(item.get("cell_id", i)) if isinstance(item, dict) else str(i)
-                      for i, item in group)
+def _worker_lost(exc: BaseException, groups: list[list[tuple[int, Any]]],
+                 executor: str) -> RecbenchError:
+    """One line naming the cells lost with a worker (cell ids of runner payloads)."""
+    lost = sorted((i, item) for g in groups for i, item in g)
+    names = [str(item.get("cell_id", i)) if isinstance(item, dict) else str(i)
+             for i, item in lost]
+    cells = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
     return RecbenchError(
-        f"{executor} executor: lost the worker running cell(s) {cells} "
+        f"{executor} executor: lost a worker; unfinished cell(s) {cells} "
         f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); a worker dies most "
         f"often of running out of memory: use fewer --workers; finished cells are kept, "
         f"rerun with --resume")
@@ -161,15 +165,18 @@ class ProcessExecutor(Executor):
         self._pending = set(futures)
         try:
             while self._pending:
-                # wait() rather than as_completed(): a result is yielded (and written by the
-                # runner) before the next wait, and _pending always says what is unfinished
+                # wait() rather than as_completed(): when a pool breaks, every unfinished
+                # future fails at once, possibly alongside finished ones; those are yielded
+                # first so that no finished cell is lost, and _pending names the lost ones
                 done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
-                for fut in done:
+                for fut in sorted(done, key=lambda f: f.exception() is not None):
                     self._pending.discard(fut)
                     try:
                         rows = fut.result()
                     except BrokenExecutor as exc:  # a worker was killed (OOM, signal)
-                        raise _worker_lost(exc, futures[fut], self.name) from exc
+                        # the whole pool is broken: every unfinished cell is lost
+                        lost = [futures[f] for f in {fut, *self._pending}]
+                        raise _worker_lost(exc, lost, self.name) from exc
                     yield from rows
         except BaseException:  # KeyboardInterrupt, a lost worker, or the consumer stopped
             self._abort()
@@ -332,7 +339,7 @@ class DaskExecutor(Executor):
                 try:
                     rows = fut.result()
                 except (KilledWorker, CancelledError) as exc:  # worker or scheduler lost
-                    raise _worker_lost(exc, futures[fut], self.name) from exc
+                    raise _worker_lost(exc, [futures[fut]], self.name) from exc
                 self._pending.discard(fut)
                 yield from rows
         except BaseException:
