@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--executor", help="executor plugin (default: the suite's, else local)")
     r.add_argument("--scheduler", help="Dask scheduler address (with --executor dask)")
     r.add_argument("--workers", type=int, help="parallel workers (process / dask executors)")
+    r.add_argument("--threads", type=int, help="thread budget per cell (process / dask "
+                   "executors)")
     r.add_argument("--limit", type=int, help="read at most this many input rows (smoke runs)")
     r.add_argument("--cache-dir", help="feature cache folder (default: $RECBENCH_CACHE or "
                    "~/.cache/recbench)")
@@ -149,6 +151,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         exec_params["scheduler"] = args.scheduler
     if args.workers:
         exec_params["workers"] = args.workers
+    if args.threads:
+        exec_params["threads"] = args.threads
     executor = args.executor
     if exec_params and executor is None:
         executor = suite.executor.name

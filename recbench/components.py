@@ -280,8 +280,9 @@ class Metric(Component, abc.ABC):
 
 class Executor(Component, abc.ABC):
     """Runs cells. `map(fn, items)` yields (index, result) pairs as cells finish, in any
-    order; `fn` never raises (the runner catches errors inside it). `close()` frees
-    resources."""
+    order; `fn` never raises (the runner catches errors inside it). Runner payloads with the
+    same ``fit_group`` key share a fitted model: run them in one worker, in their order.
+    `close()` frees resources."""
 
     kind = "executor"
 

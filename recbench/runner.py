@@ -90,6 +90,7 @@ def plan_cells(suite: Suite, *, device: str = "cpu", cache_dir: str | None = Non
                            "show_progress": show_progress}
                 cid = _cell_id(suite, ti, mi, seed)
                 payload["cell_id"] = cid
+                payload["fit_group"] = f"{model.config_hash}:{seed}"
                 cells.append(CellPlan(cid, task.spec.id, model.id, seed, payload))
     return cells
 
@@ -421,6 +422,7 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
             if bar is not None:
                 bar.close()
             executor.close()
+            results.rebuild_jsonl(out)  # also after an interrupt between two writes
         from .leaderboard import write_leaderboards
 
         write_leaderboards(out, references=suite.references,

@@ -89,7 +89,7 @@ def test_registered_with_the_cli_param_names():
 
 
 def test_fit_groups_keep_the_cells_of_one_fit_together():
-    payloads = [{"model_idx": m, "seed": s, "task_idx": t, "device": "cpu"}
+    payloads = [{"fit_group": f"{m}:{s}", "task_idx": t, "device": "cpu"}
                 for m in range(2) for s in (0, 1) for t in range(2)]
     groups = fit_groups(payloads)
     assert [[i for i, _ in g] for g in groups] == [[0, 1], [2, 3], [4, 5], [6, 7]]
@@ -129,7 +129,7 @@ def test_process_threads_param_sets_the_budget():
 
 
 def test_process_runs_cells_of_one_fit_in_one_worker():
-    payloads = [{"model_idx": m, "seed": 0, "device": "cpu", "cell": f"m{m}t{t}"}
+    payloads = [{"fit_group": f"{m}:0", "device": "cpu", "cell": f"m{m}t{t}"}
                 for m in range(3) for t in range(3)]
     ex = ProcessExecutor(workers=2)
     try:

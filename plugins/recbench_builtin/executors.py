@@ -82,14 +82,14 @@ def run_group_with_threads(fn: Callable[[Any], Any], threads: int,
 
 
 def fit_groups(items: Iterable[Any]) -> list[list[tuple[int, Any]]]:
-    """Items grouped so that runner payloads sharing a fit (same `model_idx` and `seed`) run
+    """Items grouped so that runner payloads sharing a fit (same `fit_group` key) run
     together, in their order; any other item is a group of its own. Groups keep the order
     of their first item."""
     groups: dict[Hashable, list[tuple[int, Any]]] = {}
     for i, item in enumerate(items):
         key: Hashable = ("item", i)
-        if isinstance(item, dict) and "model_idx" in item and "seed" in item:
-            key = ("fit", item["model_idx"], item["seed"], item.get("device"))
+        if isinstance(item, dict) and item.get("fit_group") is not None:
+            key = ("fit", item["fit_group"])
         groups.setdefault(key, []).append((i, item))
     return list(groups.values())
 
