@@ -83,7 +83,7 @@ class Registry:
                 f"Available: {', '.join(names) or '(none)'}", file=file, key=key, line=line)
         return self.entries[kind][name]
 
-    def create(self, kind: str, name: str, **options: Any) -> Component:
+    def create(self, kind: str, name: str, /, **options: Any) -> Component:
         """Instantiate a component with resolved options."""
         return self.get(kind, name).cls(**options)
 
@@ -96,6 +96,12 @@ class Registry:
         if not entry.cls.name:
             raise PluginError(f"plugin {entry.plugin} ({entry.provider}) registered "
                               f"{entry.cls.__name__} without a `name`")
+        reserved = {"name", "id", "label"} if entry.kind == "recommender" else {"name"}
+        clash = reserved & {p.name for p in entry.cls.params}
+        if clash:
+            raise PluginError(f"plugin {entry.plugin} ({entry.provider}): {entry.kind} "
+                              f"{entry.cls.name!r} declares reserved parameter(s) "
+                              f"{', '.join(sorted(clash))} (suite keys of their own)")
         other = self.entries[entry.kind].get(entry.cls.name)
         if other is not None and other.cls is not entry.cls:
             raise PluginError(

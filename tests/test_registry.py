@@ -124,3 +124,15 @@ def test_list_is_fast_and_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == ""
+
+
+def test_reserved_parameter_names_are_rejected(monkeypatch):
+    from recbench.params import Param
+
+    monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+    class Named(Dummy):
+        params = (Param("label", str, ""),)
+    m = _module("plug_e", recbench_register_recommenders=lambda register: register(Named))
+    with pytest.raises(PluginError, match="reserved parameter"):
+        reg.build_registry([m])

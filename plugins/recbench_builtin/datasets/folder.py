@@ -75,7 +75,7 @@ class FolderDataset(DatasetLoader):
               help="decode a little of every clip at load time; drop songs that fail"),
         Param("audio_identity", str, "stat", choices=("stat", "content"),
               help="audio identity in the fingerprint: path+size+mtime, or SHA-256 of bytes"),
-        Param("name", str, None, help="dataset name; unset: the written name or the folder"),
+        Param("dataset_name", str, None, help="dataset name; unset: the written name or the folder"),
         Param("strict", bool, False, help="malformed lines or unreadable audio are fatal"),
     )
 
@@ -170,7 +170,7 @@ class FolderDataset(DatasetLoader):
         if audio_dir is not None:
             manifest["audio_dir"] = str(audio_dir)
         ds = Dataset(
-            name=o["name"] or (meta or {}).get("name") or root.name,
+            name=o["dataset_name"] or (meta or {}).get("name") or root.name,
             counts=counts, user_ids=user_ids, song_ids=song_ids, audio=audio, tags=tags,
             tag_names=list(tag_names), synthetic=bool((meta or {}).get("synthetic", False)),
             manifest=manifest, features=features)
