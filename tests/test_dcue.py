@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from recbench_builtin.recommenders.dcue import DCUE, DCUEItemIndex
+from recbench_builtin.splits import ColdItemSplit
 
 from recbench.components import FitContext
 from recbench.data import Dataset, Split
 from recbench.features import SongFeatures
 from recbench.metrics import roc_auc_per_user
 from recbench.registry import build_registry
-from recbench_builtin.recommenders.dcue import DCUE, DCUEItemIndex
-from recbench_builtin.splits import ColdItemSplit
 
-SMALL = dict(dim=16, user_embedding_dim=16, user_hidden=[16],
-             backbone_params={"channels": [16, 16], "pool": 2}, max_epochs=8, patience=3)
+SMALL = {"dim": 16, "user_embedding_dim": 16, "user_hidden": [16],
+         "backbone_params": {"channels": [16, 16], "pool": 2}, "max_epochs": 8, "patience": 3}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -183,8 +183,8 @@ def test_time_budget_stops_training(case, registry):
 def test_item_index_is_an_oracle_that_memorises_test_interactions(case, registry):
     assert DCUEItemIndex.uses_test_interactions
     assert "test_interactions" in DCUEItemIndex.consumes
-    kw = dict(dim=16, user_embedding_dim=16, user_hidden=[16], max_epochs=15, patience=3,
-              optimizer="adam", lr=0.01)
+    kw = {"dim": 16, "user_embedding_dim": 16, "user_hidden": [16], "max_epochs": 15,
+          "patience": 3, "optimizer": "adam", "lr": 0.01}
     with pytest.raises(PermissionError):
         DCUEItemIndex(**kw).fit(_ctx(case, registry, oracle=False))
     model = DCUEItemIndex(**kw)

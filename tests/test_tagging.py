@@ -5,15 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from recbench_builtin.recommenders.baselines import PopularityRecommender
+from recbench_builtin.splits import ColdItemSplit
+from recbench_builtin.tasks.tagging import (
+    TaggingTask,
+    bootstrap_counts,
+    macro,
+    tag_aucs,
+    weighted_auc,
+)
 from sklearn.metrics import roc_auc_score
 
 from recbench.components import CellContext, FitContext, Recommender
 from recbench.data import Dataset
 from recbench.errors import DataError, RecbenchError
-from recbench_builtin.recommenders.baselines import PopularityRecommender
-from recbench_builtin.splits import ColdItemSplit
-from recbench_builtin.tasks.tagging import (TaggingTask, bootstrap_counts, macro, tag_aucs,
-                                            weighted_auc)
 
 
 class VectorModel(Recommender):

@@ -152,8 +152,6 @@ class _TwoTower(Recommender):
         self._device = torch.device(ctx.device)
         self._amp = o["amp"]
         self._amp_dtype = _amp_dtype(ctx.device, torch)
-        if self._amp and ctx.device == "cpu" and self._amp_dtype is not torch.bfloat16:
-            self._amp_dtype = torch.bfloat16
         torch.manual_seed(int(ctx.seed))
         rng = np.random.default_rng(int(ctx.seed))
         self._n_songs = ctx.dataset.n_songs
@@ -217,7 +215,7 @@ class _TwoTower(Recommender):
             self._user_net.train()
             self._item_net.train()
             t0 = time.perf_counter()
-            loss_sum = 0.0
+            loss_sum, done = 0.0, 0
             for _ in range(steps):
                 if cursor + o["batch_size"] > n_pairs and cursor > 0:
                     order, cursor = rng.permutation(n_pairs), 0
@@ -227,13 +225,14 @@ class _TwoTower(Recommender):
                                   opt, scaler)
                 sched.step()
                 loss_sum += loss
+                done += 1
                 pairs_seen += len(idx)
                 total_steps += 1
                 if time.perf_counter() > deadline:
                     stop = "max_minutes"
                     break
             train_s += time.perf_counter() - t0
-            entry = {"epoch": epoch, "loss": loss_sum / max(1, steps)}
+            entry = {"epoch": epoch, "loss": loss_sum / max(1, done)}
             if valid is not None:
                 auc = self._valid_auc(valid)
                 entry["valid_auc"] = auc

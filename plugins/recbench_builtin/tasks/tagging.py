@@ -211,7 +211,7 @@ class TaggingTask(Task):
         extra: dict[str, Any] = {
             "n_tags": int(tags.shape[1]),
             "n_tags_evaluated": int((~np.isnan(per_tag)).sum()),
-            "n_songs": {k: int(len(v)) for k, v in idx.items()},
+            "n_songs": {k: len(v) for k, v in idx.items()},
             "n_songs_dropped": {"untagged": int((~tagged).sum()),
                                 "non_finite_vector": int((~finite).sum())},
             "vector_dim": int(x.shape[1]),
