@@ -11,10 +11,10 @@ that have at least one of the 50 most used tags: choosing the tags is the datase
 The metric is fixed: ROC AUC per tag, averaged over the tags that have both classes among
 the test songs (macro average), reported as ``tag_auc_macro``. The suite's metric list is
 not used (its metrics are per-user ranking metrics); names given there are recorded in the
-row's ``extra["ignored_metrics"]``. The confidence interval comes from a bootstrap over test
-songs: each resample recomputes every tag's AUC on the resampled songs (an AUC is not a
-mean of per-song values, so the per-user bootstrap of the recommendation task does not
-apply); computed exactly with tie-aware weighted ranks, vectorised over resamples.
+row's ``extra["ignored_metrics"]``. The confidence interval is ``recbench.uncertainty``'s
+percentile bootstrap, resampling test songs: each resample recomputes every tag's AUC on
+the resampled songs (an AUC is not a mean of per-song values), exactly, with tie-aware
+weighted ranks vectorised over resamples (`MacroTagAUC.reduce_resamples`).
 """
 
 from __future__ import annotations
@@ -99,11 +99,19 @@ def macro(aucs: np.ndarray) -> np.ndarray:
         return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
-def bootstrap_counts(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """(resamples, n) float counts: how often each of n items is drawn in each resample."""
-    idx = rng.integers(0, n, size=(resamples, n))
-    flat = (np.arange(resamples)[:, None] * n + idx).ravel()
-    return np.bincount(flat, minlength=resamples * n).reshape(resamples, n).astype(np.float64)
+class MacroTagAUC:
+    """The bootstrap statistic for `recbench.uncertainty.bootstrap_ci`: rows are test songs,
+    values (n, 2, T) stack each song's scores ([:, 0]) and 0/1 labels ([:, 1]).
+
+    Calling it gives the macro tag AUC of the rows; `reduce_resamples(values, counts)` gives
+    it for every resample at once from (B, n) song multiplicities (exact weighted ranks).
+    """
+
+    def __call__(self, values: np.ndarray) -> float:
+        return float(macro(tag_aucs(values[:, 0], values[:, 1] > 0.5))[0])
+
+    def reduce_resamples(self, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        return macro(tag_aucs(values[:, 0], values[:, 1] > 0.5, counts))
 
 
 class TaggingTask(Task):
@@ -195,15 +203,14 @@ class TaggingTask(Task):
 
         metrics_ci: dict[str, list[float]] = {}
         if ctx.bootstrap and ctx.bootstrap > 0:
-            conf = float(getattr(ctx, "confidence", 0.95) or 0.95)
-            rng = np.random.default_rng([int(ctx.seed), 0x7A6])
-            w = bootstrap_counts(len(idx["test"]), int(ctx.bootstrap), rng)
-            boot = macro(tag_aucs(scores_test, labels_test, w))
-            boot = boot[~np.isnan(boot)]
-            if boot.size:
-                a = (1.0 - conf) / 2.0
-                metrics_ci["tag_auc_macro"] = [float(np.quantile(boot, a)),
-                                               float(np.quantile(boot, 1.0 - a))]
+            from recbench.uncertainty import bootstrap_ci
+
+            values = np.stack([scores_test, labels_test.astype(np.float64)], axis=1)
+            low, high = bootstrap_ci(values, reduce=MacroTagAUC(),
+                                     n_resamples=int(ctx.bootstrap), seed=int(ctx.seed) * 1000,
+                                     level=float(getattr(ctx, "confidence", 0.95) or 0.95))
+            if np.isfinite(low) and np.isfinite(high):
+                metrics_ci["tag_auc_macro"] = [low, high]
         eval_s = time.perf_counter() - t_start
 
         # Kept for tests and diagnostics: (test songs, MLP scores (n, T), labels (n, T)).
