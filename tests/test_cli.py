@@ -214,3 +214,18 @@ def test_compare_gate(tmp_path):
     assert "fingerprint" in proc.stderr
     recbench("compare", out, "--baseline", base, "--allow-different-data", check=1)
     recbench("compare", out, "--baseline", tmp_path / "nope.json", check=2)
+
+
+def test_compare_fails_for_a_deliberately_worse_model(tmp_path):
+    """The same model id backed by a worse model (random instead of the oracle) regresses."""
+    good = SUITE.replace('name = "popularity-oracle"', 'name = "popularity-oracle"\nid = "m"')
+    worse = SUITE.replace('name = "popularity-oracle"', 'name = "random"\nid = "m"')
+    recbench("run", suite_file(tmp_path, good, "good.toml"), "-o", tmp_path / "good", "-q",
+             check=0)
+    recbench("run", suite_file(tmp_path, worse, "worse.toml"), "-o", tmp_path / "worse", "-q",
+             check=0)
+    proc = recbench("compare", tmp_path / "worse", "--baseline", tmp_path / "good", check=1)
+    assert "REGRESSED" in proc.stdout
+    lines = [ln for ln in proc.stdout.splitlines() if "REGRESSED" in ln]
+    assert len(lines) == 1 and "| m " in lines[0]
+    recbench("compare", tmp_path / "good", "--baseline", tmp_path / "worse", check=0)
