@@ -306,6 +306,7 @@ class CellContext:
     seed: int
     ensure_fitted: Callable[[], float] = field(default=lambda: 0.0)  # fits once; returns fit seconds
     bootstrap: int = 1000
+    confidence: float = 0.95  # level of the bootstrap intervals
     chunk_users: int = 1024
     progress: Callable[..., Any] = field(default=lambda it, **kw: it)
 

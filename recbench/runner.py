@@ -245,7 +245,8 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
                    for m in task_spec.metrics]
         ctx = CellContext(dataset=dataset, split=split, model=model, metrics=metrics,
                           fit=fit_ctx, seed=seed, ensure_fitted=ensure_fitted,
-                          bootstrap=suite.bootstrap, chunk_users=suite.run["chunk_users"],
+                          bootstrap=suite.bootstrap, confidence=suite.confidence,
+                          chunk_users=suite.run["chunk_users"],
                           progress=progress)
         out = task.run(ctx)
         row["metrics"] = out.metrics

@@ -95,7 +95,8 @@ class RecommendationTask(Task):
             values = np.concatenate(per_user[col], axis=0) if per_user[col] else np.array([])
             metrics[col] = metric.reduce(values)
             low, high = bootstrap_ci(values, reduce=metric.reduce, n_resamples=ctx.bootstrap,
-                                     seed=ctx.seed * 1000 + i) if ctx.bootstrap else (None, None)
+                                     seed=ctx.seed * 1000 + i, level=ctx.confidence
+                                     ) if ctx.bootstrap else (None, None)
             cis[col] = [low, high]
             defined = values if values.ndim == 1 else values[:, 0]
             n_undefined = int(np.isnan(defined).sum()) if defined.dtype.kind == "f" else 0

@@ -208,7 +208,7 @@ class TaggingTask(Task):
             values = np.stack([scores_test, labels_test.astype(np.float64)], axis=1)
             low, high = bootstrap_ci(values, reduce=MacroTagAUC(),
                                      n_resamples=int(ctx.bootstrap), seed=int(ctx.seed) * 1000,
-                                     level=float(getattr(ctx, "confidence", 0.95) or 0.95))
+                                     level=ctx.confidence)
             if np.isfinite(low) and np.isfinite(high):
                 metrics_ci["tag_auc_macro"] = [low, high]
         eval_s = time.perf_counter() - t_start
