@@ -17,6 +17,11 @@ Paper size: 32 pairs x (1 + 20 negatives) windows of 3 s (129 frames x 128 mels)
 128-128-256-256-256, vectors of 256. Rounds alternate (a bare block in the untimed setup,
 then the timed recbench block), so load changes on a shared machine hit both alike.
 
+Threads: torch runs on one intra-op thread here (``RECBENCH_BENCH_THREADS`` sets another
+number), as a cell does under a one-thread budget. On a shared, loaded 2-core machine two
+OpenMP threads made the same step 4-10x slower and erratic; one thread gives stable
+figures. Both sides always run under the same setting.
+
 Speed is a measurement, not an assertion: steps/s, pairs/s and the ratio (target
 recbench / bare <= 1.10) go into ``extra_info`` and are printed.
 """
@@ -24,6 +29,7 @@ recbench / bare <= 1.10) go into ``extra_info`` and are printed.
 from __future__ import annotations
 
 import copy
+import os
 import time
 
 import numpy as np
@@ -37,6 +43,7 @@ N_MELS, WINDOW, SONG_STEPS = 128, 129, 151  # 3-s windows of 3.5-s songs at 22,0
 BATCH, NEGATIVES = 32, 20
 STEPS_PER_ROUND, ROUNDS = 4, 3  # 12 timed steps per side (+ a 4-step warm-up)
 TARGET_RATIO = 1.10
+THREADS = int(os.environ.get("RECBENCH_BENCH_THREADS", "1"))
 
 VARIANTS = {  # name -> DCUE options
     "fp32": {},
@@ -48,6 +55,17 @@ VARIANTS = {  # name -> DCUE options
 def _report(capsys, text: str) -> None:
     with capsys.disabled():
         print("\n" + text)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def torch_threads():
+    """torch intra-op threads for this module (restored afterwards)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    yield
+    torch.set_num_threads(before)
 
 
 class _ReplayRandom:
@@ -106,9 +124,10 @@ def world(tmp_path_factory):
 
 def _fitted(world, options: dict):
     """A DCUE set up by `fit` (one step, no validation) with paper-size defaults."""
+    from recbench_builtin.recommenders.dcue import DCUE
+
     from recbench.components import FitContext
     from recbench.registry import build_registry
-    from recbench_builtin.recommenders.dcue import DCUE
 
     ds, split, feats = world
     reg = build_registry()

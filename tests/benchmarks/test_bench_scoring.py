@@ -133,7 +133,7 @@ def test_bench_task_evaluation(benchmark, world, capsys):
     from recbench.components import CellContext, FitContext
     from recbench.registry import build_registry
 
-    ds, split, feats = world
+    ds, split, _ = world
     reg = build_registry()
     model = _wmf_regression(world)
     task = reg.create("task", "recommendation")
