@@ -188,6 +188,32 @@ def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, out
 
 
+def diagnostics_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    """Header and rows of the cold-start diagnostics (popularity buckets, mixed exposure),
+    or None when no row has them."""
+    rows = [e for e in board["rows"] if (e.get("extra") or {}).get("popularity_buckets")
+            or (e.get("extra") or {}).get("mixed")]
+    if not rows:
+        return None
+    n = max(len((e["extra"].get("popularity_buckets") or {}).get("auc", [])) for e in rows)
+    names = (["AUC least played", "AUC middle", "AUC most played"] if n == 3
+             else [f"AUC bucket {b + 1}" for b in range(n)])
+    k = next((e["extra"]["mixed"]["k"] for e in rows if e["extra"].get("mixed")), None)
+    header = ["model"] + names
+    if k is not None:
+        header += [f"cold share of top {k}", "cold share of candidates"]
+    out = []
+    for e in rows:
+        b = (e["extra"].get("popularity_buckets") or {}).get("auc", [])
+        line = [e["label"]] + [_fmt(v) for v in b] + ["–"] * (n - len(b))
+        if k is not None:
+            mixed = e["extra"].get("mixed") or {}
+            line += [_fmt(mixed.get("cold_share_of_top_k")),
+                     _fmt(mixed.get("cold_share_of_candidates"))]
+        out.append(line)
+    return header, out
+
+
 def title(board: dict[str, Any], suite: str | None) -> str:
     """A board's title: suite, task, dataset (with the SYNTHETIC flag) and protocol."""
     ds = board.get("dataset") or {}
@@ -220,6 +246,15 @@ def render_markdown(lb: dict[str, Any]) -> str:
         header, rows = table_rows(board)
         parts.append(tabulate(rows, headers=header, tablefmt="github", disable_numparse=True))
         parts.append("")
+        diag = diagnostics_rows(board)
+        if diag:
+            parts.append("**Cold-start diagnostics.** AUC with the held-out positives restricted "
+                         "to each popularity bucket of songs (listeners over the whole dataset); "
+                         "with warm and cold songs ranked together, the share of each user's "
+                         "top K that are cold (new) songs, against their share of candidates.\n")
+            parts.append(tabulate(diag[1], headers=diag[0], tablefmt="github",
+                                  disable_numparse=True))
+            parts.append("")
         parts.append("Rows in the *oracle / upper bound* section used held-out (test) "
                      "interactions and are not ranked against cold-start rows. CIs: 95% "
                      "bootstrap over users (mean of per-seed bounds); ± is the std over seeds.\n")
