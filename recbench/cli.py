@@ -199,9 +199,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     base = load_leaderboard(args.baseline)
     if args.tolerance < 0:
         raise RecbenchError("--tolerance must be >= 0")
+    def folder(p: str) -> Path | None:
+        path = Path(p)
+        path = path if path.is_dir() else path.parent
+        return path if (path / "cells").is_dir() else None
+
     changes, mismatches = compare(cand, base, tolerance=args.tolerance,
                                   metrics=args.metric or None,
-                                  allow_different_data=args.allow_different_data)
+                                  allow_different_data=args.allow_different_data,
+                                  candidate_dir=folder(args.candidate),
+                                  baseline_dir=folder(args.baseline))
     for m in mismatches:
         print(f"{'WARNING' if args.allow_different_data else 'ERROR'}: {m}", file=sys.stderr)
     if mismatches and not args.allow_different_data:

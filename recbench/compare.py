@@ -1,9 +1,12 @@
 """`recbench compare`: a candidate leaderboard against a baseline, as a regression gate.
 
-A metric regresses when it moved in its bad direction by more than the tolerance and,
-where the candidate has a confidence interval, the baseline value lies outside it. A model
-present in the baseline but missing (or failed) in the candidate regresses too. Boards
-whose dataset or split fingerprints differ are not compared (exit 2) unless allowed.
+A metric regresses when it moved in its bad direction by more than the tolerance and the
+move is significant: when both sides are run folders holding per-user values, by a paired
+bootstrap over the same users (the interval of candidate - baseline excludes zero);
+otherwise, where the candidate has a confidence interval, by the baseline value lying
+outside it. A model present in the baseline but missing (or failed) in the candidate
+regresses too. Boards whose dataset or split fingerprints differ are not compared (exit 2)
+unless allowed.
 """
 
 from __future__ import annotations
@@ -55,12 +58,67 @@ class Change:
     candidate_ci: list[float] | None
     regressed: bool
     note: str = ""
+    paired: dict[str, float] | None = None  # paired bootstrap of candidate - baseline
+
+
+def _per_user(folder: Path | None, task: str, model: str) -> dict[int, dict[str, Any]]:
+    """seed -> per-user arrays of one (task, model) in a run folder (planned, ok cells)."""
+    if folder is None or not (folder / "cells").is_dir():
+        return {}
+    from .results import read_cells, read_per_user
+
+    plan = None
+    if (folder / "plan.json").exists():
+        plan = {c["cell_id"] for c in json.loads((folder / "plan.json").read_text())["cells"]}
+    out = {}
+    for row in read_cells(folder):
+        if (row.get("status") == "ok" and row["task"] == task and row["model"]["id"] == model
+                and (plan is None or row["cell_id"] in plan)):
+            values = read_per_user(folder, row["cell_id"])
+            if values is not None:
+                out[row["seed"]] = values
+    return out
+
+
+def paired_change(cand: dict[int, dict], base: dict[int, dict], metric: str,
+                  values: tuple[float, float] | None = None, n_resamples: int = 1000
+                  ) -> dict[str, float] | None:
+    """Paired bootstrap of candidate - baseline over the same users (per-user values
+    averaged over the seeds both sides ran), or None when it cannot be paired.
+
+    `values` (candidate, baseline) are the leaderboards' numbers: per-user values that do
+    not reproduce them (an edited leaderboard, other seeds) are not used."""
+    import numpy as np
+
+    from .uncertainty import paired_bootstrap
+
+    seeds = sorted(set(cand) & set(base))
+    seeds = [s for s in seeds if metric in cand[s] and metric in base[s]
+             and np.array_equal(cand[s]["users"], base[s]["users"])]
+    if not seeds:
+        return None
+    if values is not None:
+        for side, stated in zip((cand, base), values):
+            with np.errstate(invalid="ignore"):
+                mean = float(np.mean([np.nanmean(side[s][metric]) for s in side
+                                      if metric in side[s]]))
+            if not math.isclose(mean, stated, rel_tol=1e-6, abs_tol=1e-9):
+                return None
+    with np.errstate(invalid="ignore"):
+        a = np.nanmean(np.stack([cand[s][metric] for s in seeds]), axis=0)
+        b = np.nanmean(np.stack([base[s][metric] for s in seeds]), axis=0)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    if not keep.any():
+        return None
+    return paired_bootstrap(a[keep], b[keep], n_resamples=n_resamples, seed=0)
 
 
 def compare(candidate: dict[str, Any], baseline: dict[str, Any], *, tolerance: float = 0.01,
-            metrics: list[str] | None = None, allow_different_data: bool = False
+            metrics: list[str] | None = None, allow_different_data: bool = False,
+            candidate_dir: Path | None = None, baseline_dir: Path | None = None
             ) -> tuple[list[Change], list[str]]:
-    """Changes per (task, model, metric) and a list of data mismatches."""
+    """Changes per (task, model, metric) and a list of data mismatches. With both run
+    folders given, significance comes from a paired bootstrap over users."""
     changes: list[Change] = []
     mismatches: list[str] = []
     for task, base in baseline["tasks"].items():
@@ -103,14 +161,22 @@ def compare(candidate: dict[str, Any], baseline: dict[str, Any], *, tolerance: f
                 hib = info.get(col, {}).get("higher_is_better", True)
                 worse = (b - c) if hib else (c - b)
                 ci = cm.get("ci")
-                outside = True
-                if ci and ci[0] is not None and ci[1] is not None:
-                    outside = not (ci[0] <= b <= ci[1])
-                regressed = worse > tolerance and outside
-                note = ""
-                if worse > tolerance and not outside:
-                    note = "within candidate CI"
-                changes.append(Change(task, mid, col, b, c, c - b, ci, regressed, note))
+                paired = None
+                if candidate_dir is not None and baseline_dir is not None:
+                    paired = paired_change(_per_user(candidate_dir, task, mid),
+                                           _per_user(baseline_dir, task, mid), col, (c, b))
+                if paired is not None and not math.isnan(paired["low"]):
+                    significant = paired["high"] < 0 if hib else paired["low"] > 0
+                    why = "paired bootstrap: not significant"
+                else:
+                    significant = True
+                    if ci and ci[0] is not None and ci[1] is not None:
+                        significant = not (ci[0] <= b <= ci[1])
+                    why = "within candidate CI"
+                regressed = worse > tolerance and significant
+                note = why if worse > tolerance and not significant else ""
+                changes.append(Change(task, mid, col, b, c, c - b, ci, regressed, note,
+                                      paired))
     return changes, mismatches
 
 
@@ -124,8 +190,10 @@ def render(changes: list[Change]) -> str:
         ci = f"[{ch.candidate_ci[0]:.4f}, {ch.candidate_ci[1]:.4f}]" if (
             ch.candidate_ci and None not in ch.candidate_ci) else ""
         f = (lambda v: "–" if v is None else f"{v:.4f}")
+        pd = (f"[{ch.paired['low']:+.4f}, {ch.paired['high']:+.4f}]" if ch.paired
+              and not math.isnan(ch.paired["low"]) else "")
         rows.append([ch.task, ch.model, ch.metric, f(ch.baseline), f(ch.candidate),
-                     "–" if ch.delta is None else f"{ch.delta:+.4f}", ci, status, ch.note])
+                     "–" if ch.delta is None else f"{ch.delta:+.4f}", ci, pd, status, ch.note])
     return tabulate(rows, headers=["task", "model", "metric", "baseline", "candidate", "delta",
-                                   "candidate CI", "status", "note"], tablefmt="github",
-                    disable_numparse=True)
+                                   "candidate CI", "paired delta CI", "status", "note"],
+                    tablefmt="github", disable_numparse=True)

@@ -87,10 +87,33 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def write_cell(out: Path, row: dict[str, Any]) -> None:
-    """Store one finished cell atomically and refresh results.jsonl."""
+    """Store one finished cell atomically and refresh results.jsonl.
+
+    A row's ``_per_user`` arrays (per-user metric values, for paired comparisons) go to
+    ``cells/<cell_id>.npz`` first, so a cell's JSON never points at a missing file."""
+    per_user = row.pop("_per_user", None)
+    if per_user:
+        import numpy as np
+
+        path = out / "cells" / f"{row['cell_id']}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp.npz")
+        np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in per_user.items()})
+        os.replace(tmp, path)
     atomic_write_text(out / "cells" / f"{row['cell_id']}.json",
                       json.dumps(row, sort_keys=True, default=_json_default))
     rebuild_jsonl(out)
+
+
+def read_per_user(out: Path, cell_id: str) -> dict[str, Any] | None:
+    """The per-user values stored beside a cell, or None."""
+    path = Path(out) / "cells" / f"{cell_id}.npz"
+    if not path.exists():
+        return None
+    import numpy as np
+
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
 
 
 def read_cells(out: Path) -> list[dict[str, Any]]:

@@ -255,7 +255,10 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         row["throughput"] = {**model.throughput(), **out.throughput}
         row["timing"] = dict(out.timing)
         row["timing"]["fit_shared"] = state["cached"]
+        per_user = out.extra.pop("per_user", None)
         row["extra"] = out.extra
+        if per_user:
+            row["_per_user"] = per_user  # stored beside the row as <cell_id>.npz
         row["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - a failing cell is recorded, others still run
         row["error"] = _one_line(exc)
@@ -352,7 +355,7 @@ def _archive_stale(out: Path, keep: set[str]) -> None:
     cells = out / "cells"
     if not cells.is_dir():
         return
-    stale = [p for p in cells.glob("*.json") if p.stem not in keep]
+    stale = [p for p in cells.iterdir() if p.suffix in (".json", ".npz") and p.stem not in keep]
     if not stale:
         return
     dest = out / "archive" / _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")

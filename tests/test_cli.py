@@ -229,3 +229,23 @@ def test_compare_fails_for_a_deliberately_worse_model(tmp_path):
     lines = [ln for ln in proc.stdout.splitlines() if "REGRESSED" in ln]
     assert len(lines) == 1 and "| m " in lines[0]
     recbench("compare", tmp_path / "good", "--baseline", tmp_path / "worse", check=0)
+
+
+def test_compare_pairs_users_and_ignores_per_user_values_of_an_edited_board(tmp_path):
+    from recbench.compare import compare, load_leaderboard
+
+    out = tmp_path / "out"
+    recbench("run", suite_file(tmp_path), "-o", out, "-q", check=0)
+    lb = load_leaderboard(out)
+    changes, _ = compare(lb, lb, candidate_dir=out, baseline_dir=out)
+    auc = [c for c in changes if c.metric == "auc" and c.model == "popularity-oracle"][0]
+    assert auc.paired is not None and auc.paired["diff"] == 0.0 and not auc.regressed
+    # The leaderboard's number raised by hand: the stored per-user values no longer
+    # reproduce it, so the comparison falls back to the unpaired rule and regresses.
+    edited = json.loads(json.dumps(lb))
+    for row in edited["tasks"]["recommendation"]["rows"]:
+        if row.get("model_id") == "popularity-oracle":
+            row["metrics"]["auc"]["mean"] += 0.2
+    changes, _ = compare(lb, edited, candidate_dir=out, baseline_dir=out, tolerance=0.05)
+    auc = [c for c in changes if c.metric == "auc" and c.model == "popularity-oracle"][0]
+    assert auc.paired is None and auc.regressed

@@ -104,7 +104,11 @@ class RecommendationTask(Task):
                          "n_users": int(len(values) - n_undefined), "excluded_users": n_undefined,
                          "description": metric.description}
         extra: dict = {"metric_info": info, "n_candidates": int(len(songs)),
-                       "n_users": int(len(users))}
+                       "n_users": int(len(users)),
+                       # per-user values (users in `users` order) for paired comparisons
+                       "per_user": {"users": users, **{
+                           col: np.concatenate(v) for col, v in per_user.items()
+                           if v and np.concatenate(v).ndim == 1}}}
         if bucket_of is not None:
             extra["popularity_buckets"] = {
                 "edges_listeners": [float(e) for e in edges],
