@@ -60,6 +60,7 @@ class ResultRow(TypedDict):
     throughput: dict[str, float]  # e.g. train_examples_per_s, scoring_pairs_per_s
     timing: dict[str, float]  # fit_s, eval_s, total_s (seconds)
     peak_rss_mb: float  # peak resident memory of the process at the end of the cell
+    memory: dict[str, float]  # peak RSS (MiB) after_data, after_fit (if fitted here), after_eval
     device: dict[str, Any]  # {type: cpu|cuda, cpu, gpu}
     env: dict[str, Any]  # python, recbench, torch, implicit, librosa, numpy, platform, git_commit
     status: str  # ok | failed

@@ -198,6 +198,8 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
     try:
         dataset = load_dataset(suite, payload["cache_dir"], payload.get("limit"), progress)
         split = load_split(suite, dataset)
+        memory = {"after_data_mb": round(peak_rss_mb(), 1)}
+        row["memory"] = memory
         row["dataset"].update(dataset.summary())
         row["dataset"]["params"] = suite.dataset.options
         row["dataset"]["manifest"] = _small_manifest(dataset.manifest)
@@ -236,6 +238,7 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 model.fit(fit_ctx)
                 state["fit_s"] = time.perf_counter() - t0
+                memory["after_fit_mb"] = round(peak_rss_mb(), 1)
                 state["done"] = True
                 _STATE["fitted"] = (fit_key, model, state["fit_s"])
             return state["fit_s"]
@@ -249,6 +252,7 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
                           chunk_users=suite.run["chunk_users"],
                           progress=progress)
         out = task.run(ctx)
+        memory["after_eval_mb"] = round(peak_rss_mb(), 1)
         row["metrics"] = out.metrics
         row["metrics_ci"] = out.metrics_ci
         row["metric_info"] = out.extra.pop("metric_info", {})
