@@ -296,6 +296,21 @@ def cache_key(dataset: Dataset, kind: str, params: dict[str, Any]) -> str:
                        ids)
 
 
+def extract_songs(dataset: Dataset, songs: np.ndarray, kind: str, params: dict[str, Any],
+                  max_samples: int | None):
+    """Features of some songs of `dataset` (what one executor task computes): a list of
+    float16 (steps, C) arrays (None where the audio failed) and {song: error}."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _extract_chunk(dataset.audio, np.asarray(songs), kind,
+                              resolve_params(params, dataset), max_samples)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _extract_chunk(audio, songs: np.ndarray, kind: str, params: dict[str, Any],
                    max_samples: int | None):
     """Features of `songs`: list of float16 (steps, C) arrays (None if failed) + errors."""
@@ -336,19 +351,19 @@ def _atomic_target(path: str) -> str:
 
 
 def _extract(dataset: Dataset, kind: str, params: dict[str, Any], workers: int,
-             npy_path: str, npz_path: str) -> None:
+             npy_path: str, npz_path: str, map_chunks=None) -> None:
     """Extract every song's features into the cache files (atomically; an interrupted
     extraction leaves no temporary file behind)."""
     tmp_npy = _atomic_target(npy_path)
     try:
-        _extract_to(dataset, kind, params, workers, tmp_npy, npy_path, npz_path)
+        _extract_to(dataset, kind, params, workers, tmp_npy, npy_path, npz_path, map_chunks)
     finally:
         if os.path.exists(tmp_npy):
             os.unlink(tmp_npy)
 
 
 def _extract_to(dataset: Dataset, kind: str, params: dict[str, Any], workers: int,
-                tmp_npy: str, npy_path: str, npz_path: str) -> None:
+                tmp_npy: str, npy_path: str, npz_path: str, map_chunks=None) -> None:
     audio = dataset.audio
     n = len(audio)
     c = params["n_mels"] if kind == "logmel" else 1
@@ -369,8 +384,7 @@ def _extract_to(dataset: Dataset, kind: str, params: dict[str, Any], workers: in
         mm = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.float16,
                                        shape=(n, steps, c))
 
-    def run(chunk: np.ndarray):
-        feats, errs = _extract_chunk(audio, chunk, kind, params, max_samples)
+    def store(chunk: np.ndarray, feats: list) -> None:
         for s, f in zip(chunk, feats):
             if f is None:
                 continue
@@ -382,6 +396,10 @@ def _extract_to(dataset: Dataset, kind: str, params: dict[str, Any], workers: in
                 mm[s, :len(f)] = f
             else:
                 held[int(s)] = f
+
+    def run(chunk: np.ndarray):
+        feats, errs = _extract_chunk(audio, chunk, kind, params, max_samples)
+        store(chunk, feats)
         return errs
 
     import torch
@@ -391,7 +409,11 @@ def _extract_to(dataset: Dataset, kind: str, params: dict[str, Any], workers: in
         # parallel over songs, each STFT on one intra-op thread: torch's own threading
         # on small per-chunk STFTs costs more CPU than it saves (measured 2.6x more)
         torch.set_num_threads(1)
-        if workers > 1:
+        if map_chunks is not None:  # e.g. the suite's executor: workers compute, we store
+            for i, (feats, errs) in map_chunks(chunks, params, max_samples):
+                store(chunks[i], feats)
+                errors.update(errs)
+        elif workers > 1:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 for errs in pool.map(run, chunks):
                     errors.update(errs)
@@ -446,7 +468,7 @@ def default_workers() -> int:
 
 def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.ndarray,
                   cache_dir: str | os.PathLike, params: dict[str, Any] | None = None,
-                  workers: int | None = None) -> SongFeatures:
+                  workers: int | None = None, map_chunks=None) -> SongFeatures:
     """Features of every song of `dataset`, standardised on `train_songs`.
 
     kind: "logmel" (n_mels channels, one step per STFT hop) or "waveform" (1 channel,
@@ -456,6 +478,10 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
     and caches the result in `cache_dir`, where a later call with the same audio and
     parameters reads it back. Songs whose audio raises get length 0 and are listed in
     `.failed` (the caller counts and drops them).
+
+    `map_chunks(chunks, params, max_samples)`, when given, computes the extraction elsewhere (the
+    runner passes its executor): it yields (chunk position, (features, errors)) as
+    :func:`extract_songs` returns them for ``chunks[position]``, in any order.
     """
     if kind not in KINDS:
         raise ConfigError(f"unknown feature kind {kind!r}; expected one of {', '.join(KINDS)}",
@@ -497,7 +523,8 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
         # wait on the lock, then find the finished entry
         with _file_lock(os.path.join(os.fspath(cache_dir), f"{kind}-{key}.lock")):
             if not (os.path.exists(npy_path) and os.path.exists(npz_path)):
-                _extract(dataset, kind, p, workers or default_workers(), npy_path, npz_path)
+                _extract(dataset, kind, p, workers or default_workers(), npy_path, npz_path,
+                         map_chunks)
     arr = np.load(npy_path, mmap_mode="r")
     with np.load(npz_path) as meta:
         lengths, sums, sumsq = meta["lengths"], meta["sums"], meta["sumsq"]

@@ -148,6 +148,43 @@ def load_split(suite: Suite, dataset) -> Any:
     return _STATE["splits"][key]
 
 
+def extract_features_task(payload: dict[str, Any]) -> tuple[list, dict]:
+    """One executor task of feature extraction: the features of `payload['songs']`."""
+    from .features import extract_songs
+
+    suite = _suite_from_payload(payload)
+    dataset = load_dataset(suite, payload["cache_dir"], payload.get("limit"))
+    return extract_songs(dataset, payload["songs"], payload["kind"], payload["params"],
+                         payload["max_samples"])
+
+
+def prefetch_features(suite: Suite, executor, *, cache_dir: str, limit: int | None,
+                      kind: str = "logmel") -> None:
+    """Extract (or find cached) the suite's features through `executor` before the cells
+    run, so parallel cells only read the cache instead of each extracting."""
+    from .features import load_features
+
+    dataset = load_dataset(suite, cache_dir, limit)
+    if dataset.audio is None and kind not in dataset.features:
+        return
+    split = load_split(suite, dataset)
+    params = dict(dataset.manifest.get("feature_params", {}))
+    params.update(suite.features)
+    base = {"suite_raw": suite.raw, "suite_path": suite.path, "cache_dir": cache_dir,
+            "limit": limit, "kind": kind}
+
+    def map_chunks(chunks, resolved, max_samples):
+        payloads = [{**base, "songs": c.tolist(), "params": resolved,
+                     "max_samples": max_samples} for c in chunks]
+        return executor.map(extract_features_task, payloads)
+
+    t0 = time.perf_counter()
+    load_features(dataset, kind, split.train_songs, cache_dir, params=params,
+                  map_chunks=map_chunks)
+    log.info("%s features ready in %.1fs (through the %s executor)", kind,
+             time.perf_counter() - t0, executor.name)
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
@@ -398,6 +435,17 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
                 for c in cells]}, indent=1))
         todo = [c for c in cells if c.cell_id not in done]
         summary.skipped = len(cells) - len(todo)
+        audio_models = any("audio" in registry.get("recommender", m.name).cls.consumes
+                           for m in suite.models)
+        if todo and audio_models and name != "local":
+            # Parallel cells would each extract the features: do it once, in parallel.
+            try:
+                prefetch_features(suite, executor, cache_dir=cache_dir or default_cache_dir(),
+                                  limit=limit)
+            except RecbenchError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the cells extract for themselves
+                log.warning("feature prefetch failed (%s); cells will extract", _one_line(exc))
         if summary.skipped:
             log.info("resuming: %d of %d cells already finished", summary.skipped, len(cells))
         bar = None

@@ -281,3 +281,41 @@ def test_suite_metrics_and_cis_are_identical_across_executors(tmp_path, monkeypa
     assert by[("popularity", 0)] == by[("popularity", 1)] == 0.5  # cold songs: all tied
     assert by[("popularity-oracle", 0)] > 0.5
     assert not wait_gone(worker_pids() - before, 10)
+
+
+def test_feature_extraction_through_an_executor_equals_the_threaded_one(tmp_path):
+    """Feature extraction can use the suite's executor: chunks computed in worker
+    processes give the same cache, bit for bit, as the in-process thread pool."""
+    import textwrap
+
+    import numpy as np
+
+    from recbench.features import load_features
+    from recbench.registry import default_registry
+    from recbench.runner import load_dataset, load_split, prefetch_features
+    from recbench.suite import load_suite
+
+    p = tmp_path / "s.toml"
+    p.write_text(textwrap.dedent("""
+        [dataset]
+        name = "synth-msd"
+        preset = "tiny"
+        songs = 64
+        [[models]]
+        name = "content-profile"
+        """))
+    suite = load_suite(p, default_registry())
+    ex = ProcessExecutor(workers=2)
+    try:
+        prefetch_features(suite, ex, cache_dir=str(tmp_path / "a"), limit=None)
+    finally:
+        ex.close()
+    ds = load_dataset(suite, str(tmp_path / "a"))
+    sp = load_split(suite, ds)
+    params = ds.manifest["feature_params"]
+    via_executor = load_features(ds, "logmel", sp.train_songs, tmp_path / "a", params)
+    threaded = load_features(ds, "logmel", sp.train_songs, tmp_path / "b", params, workers=2)
+    assert via_executor.array.shape == threaded.array.shape == (64, *threaded.array.shape[1:])
+    np.testing.assert_array_equal(np.asarray(via_executor.array), np.asarray(threaded.array))
+    np.testing.assert_array_equal(via_executor.lengths, threaded.lengths)
+    np.testing.assert_allclose(via_executor.mean, threaded.mean, rtol=0, atol=0)
