@@ -6,6 +6,7 @@ import functools
 import importlib.metadata as md
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -27,8 +28,11 @@ def git_commit() -> str | None:
     if not (root / ".git").exists():
         return None
     try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5).stdout.strip()
+        proc = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"],
+                              capture_output=True, text=True, timeout=5)
+        sha = proc.stdout.strip() if proc.returncode == 0 else ""
+        if not re.fullmatch(r"[0-9a-f]{40}", sha):
+            return None
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
                                 "--untracked-files=no"], capture_output=True, text=True,
                                timeout=5).stdout.strip()
