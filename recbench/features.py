@@ -50,7 +50,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "clip_s": None,
 }
 
-_FORMAT = "recbench-features-v1"  # bump when the stored layout or the maths change
+_FORMAT = "recbench-features-v2"  # bump when the stored layout or the maths change
 _CHUNK = 16  # songs per extraction task: bounds memory (16 x 30 s STFTs ~ 80 MB)
 _STD_FLOOR = 1e-5  # channels that never vary (silent mel bins) standardise to 0, not inf
 
