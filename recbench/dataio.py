@@ -283,9 +283,7 @@ class TableReader:
                     keep = pa.array(~blank)
                     cols = {c: a.filter(keep) for c, a in cols.items()}
                     n -= len(idx)
-                if self.limit is not None and row0 + n > self.limit:
-                    n = max(self.limit - row0, 0)
-                    cols = {c: a.slice(0, n) for c, a in cols.items()}
+                n, cols = self._clip(row0, n, cols)
                 if n:
                     yield row0, cols
                 row0 += n
@@ -298,6 +296,13 @@ class TableReader:
                 raise DataError(f"{self._strict_error} (strict mode; set strict = false to "
                                 "skip and count malformed lines)") from None
             raise DataError(f"{self.path}: cannot read ({_arrow_msg(exc)})") from None
+
+    def _clip(self, row0: int, n: int, cols: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The first rows of a block that fit under `limit` (all of them without one)."""
+        if self.limit is not None and row0 + n > self.limit:
+            n = max(self.limit - row0, 0)
+            cols = {c: a.slice(0, n) for c, a in cols.items()}
+        return n, cols
 
     def _iter_parquet(self) -> Iterator[tuple[int, dict[str, Any]]]:
         import pyarrow as pa
@@ -315,9 +320,7 @@ class TableReader:
                         a = pcc.cast(a, pa.string())
                     cols[c] = pcc.fill_null(a, "")
                 n = batch.num_rows
-                if self.limit is not None and row0 + n > self.limit:
-                    n = max(self.limit - row0, 0)
-                    cols = {c: a.slice(0, n) for c, a in cols.items()}
+                n, cols = self._clip(row0, n, cols)
                 if n:
                     yield row0, cols
                 row0 += n

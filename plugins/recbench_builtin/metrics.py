@@ -38,7 +38,21 @@ class AUC(Metric):
         return roc_auc_per_user(block.scores, block.labels, block.mask)
 
 
-class NDCG(Metric):
+class _CutoffMetric(Metric):
+    """A per-user @K metric computed by the function of :mod:`recbench.metrics` named in
+    `function` as ``function(scores, labels, k, mask)``."""
+
+    needs_k = True
+    function = ""
+
+    def per_user(self, block: MetricInput) -> np.ndarray:
+        import recbench.metrics
+
+        fn = getattr(recbench.metrics, self.function)
+        return fn(block.scores, block.labels, _k(self, block), block.mask)
+
+
+class NDCG(_CutoffMetric):
     """NDCG@K with binary relevance (scikit-learn's ndcg_score, ties averaged)."""
 
     name = "ndcg"
@@ -46,15 +60,10 @@ class NDCG(Metric):
     description = ("NDCG@K per user: binary gains, 1/log2(rank+1) discounts, divided by the "
                    "ideal DCG@K; ties averaged as sklearn ndcg_score(ignore_ties=False); "
                    "mean over users with a positive candidate")
-    needs_k = True
-
-    def per_user(self, block: MetricInput) -> np.ndarray:
-        from recbench.metrics import ndcg_at_k
-
-        return ndcg_at_k(block.scores, block.labels, _k(self, block), block.mask)
+    function = "ndcg_at_k"
 
 
-class Recall(Metric):
+class Recall(_CutoffMetric):
     """Recall@K: hits in the top K over the user's number of positives."""
 
     name = "recall"
@@ -63,15 +72,10 @@ class Recall(Metric):
                    "user's number of positive candidates (not min(K, positives)); ties "
                    "straddling the cutoff count their expected share; mean over users with "
                    "a positive")
-    needs_k = True
-
-    def per_user(self, block: MetricInput) -> np.ndarray:
-        from recbench.metrics import recall_at_k
-
-        return recall_at_k(block.scores, block.labels, _k(self, block), block.mask)
+    function = "recall_at_k"
 
 
-class Precision(Metric):
+class Precision(_CutoffMetric):
     """Precision@K: hits in the top K over K."""
 
     name = "precision"
@@ -79,15 +83,10 @@ class Precision(Metric):
     description = ("Precision@K per user: positives among the top-K candidates divided by K "
                    "(K even if the user has fewer candidates); ties straddling the cutoff "
                    "count their expected share; mean over users with a positive")
-    needs_k = True
-
-    def per_user(self, block: MetricInput) -> np.ndarray:
-        from recbench.metrics import precision_at_k
-
-        return precision_at_k(block.scores, block.labels, _k(self, block), block.mask)
+    function = "precision_at_k"
 
 
-class MAP(Metric):
+class MAP(_CutoffMetric):
     """mAP@K as in the Million Song Dataset Challenge (AP@K normalised by min(K, n_pos))."""
 
     name = "map"
@@ -96,12 +95,7 @@ class MAP(Metric):
                    "i <= K of precision@i at each positive, divided by min(K, positives); "
                    "expectation over tie orders; mean over users with a positive "
                    "(e.g. map@500)")
-    needs_k = True
-
-    def per_user(self, block: MetricInput) -> np.ndarray:
-        from recbench.metrics import average_precision_at_k
-
-        return average_precision_at_k(block.scores, block.labels, _k(self, block), block.mask)
+    function = "average_precision_at_k"
 
 
 class Coverage(Metric):
