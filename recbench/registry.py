@@ -26,6 +26,15 @@ from .params import suggest
 
 ENTRY_POINT_GROUP = "recbench"
 
+# Keys that a suite reads itself in a component's table, so a plugin of that kind may not
+# declare a parameter of the same name (it could never be set).
+RESERVED_KEYS: dict[str, tuple[str, ...]] = {
+    "recommender": ("name", "id", "label"),
+    "dataset": ("name", "fallback"),
+    "split": ("name", "seed"),
+    "task": ("name", "metrics"),
+}
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -96,12 +105,13 @@ class Registry:
         if not entry.cls.name:
             raise PluginError(f"plugin {entry.plugin} ({entry.provider}) registered "
                               f"{entry.cls.__name__} without a `name`")
-        reserved = {"name", "id", "label"} if entry.kind == "recommender" else {"name"}
+        reserved = set(RESERVED_KEYS.get(entry.kind, ("name",)))
         clash = reserved & {p.name for p in entry.cls.params}
         if clash:
             raise PluginError(f"plugin {entry.plugin} ({entry.provider}): {entry.kind} "
                               f"{entry.cls.name!r} declares reserved parameter(s) "
-                              f"{', '.join(sorted(clash))} (suite keys of their own)")
+                              f"{', '.join(sorted(clash))} (suite keys of their own; "
+                              f"reserved for a {entry.kind}: {', '.join(sorted(reserved))})")
         other = self.entries[entry.kind].get(entry.cls.name)
         if other is not None and other.cls is not entry.cls:
             raise PluginError(

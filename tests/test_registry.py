@@ -136,3 +136,21 @@ def test_reserved_parameter_names_are_rejected(monkeypatch):
     m = _module("plug_e", recbench_register_recommenders=lambda register: register(Named))
     with pytest.raises(PluginError, match="reserved parameter"):
         reg.build_registry([m])
+
+
+@pytest.mark.parametrize("kind, key", [("split", "seed"), ("task", "metrics"),
+                                       ("dataset", "fallback"), ("executor", "name")])
+def test_keys_the_suite_reserves_are_reserved_per_kind(monkeypatch, kind, key):
+    """The suite pops `seed` from [split], `metrics` from [[tasks]], `fallback` from
+    [dataset]: a plugin declaring one could never receive it, so registration refuses it."""
+    from recbench.params import Param
+
+    monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    base = KINDS[kind]
+    cls = type(f"Reserved{kind.title()}", (base,), {"name": f"reserved-{kind}",
+                                                      "params": (Param(key, int, 0),),
+                                                      "__abstractmethods__": frozenset()})
+    m = _module("plug_f", **{HOOKS[kind]: lambda register: register(cls)})
+    with pytest.raises(PluginError, match=f"reserved parameter.*{key}") as info:
+        reg.build_registry([m])
+    assert "\n" not in str(info.value)
