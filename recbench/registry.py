@@ -2,8 +2,8 @@
 
 One factory (`build_registry`) makes a pluggy manager, adds the hook specs, loads every
 module of the ``recbench`` entry-point group (built-ins included: the core names none),
-then calls each registration hook. A plugin whose import fails is recorded and the rest
-still load. Environment switches:
+then calls each registration hook. A plugin whose import fails, or that implements a hook
+of unknown (misspelt) name, is recorded and the rest still load. Environment switches:
 
 - ``RECBENCH_DISABLE_PLUGINS=a,b``: skip these entry-point (or distribution) names;
 - ``RECBENCH_DISABLE_PLUGIN_AUTOLOAD=1``: load no entry points (tests add plugins by hand).
@@ -132,6 +132,27 @@ def _entry_points() -> list[md.EntryPoint]:
     return list(eps.select(group=ENTRY_POINT_GROUP))
 
 
+def _unknown_hooks(pm: pluggy.PluginManager, plugin: Any) -> list[str]:
+    """Hook implementations of `plugin` that match no recbench hook (a misspelt name)."""
+    names = []
+    for name, caller in vars(pm.hook).items():
+        if isinstance(caller, pluggy.HookCaller) and not caller.has_spec():
+            if any(impl.plugin is plugin for impl in caller.get_hookimpls()):
+                names.append(name)
+    return sorted(names)
+
+
+def _register_checked(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    """Register `plugin`; a hook implementation of unknown name unregisters it again and
+    raises PluginError naming the hook and the closest known ones."""
+    pm.register(plugin, name=name)
+    unknown = _unknown_hooks(pm, plugin)
+    if unknown:
+        pm.unregister(plugin)
+        known = list(hookspecs.HOOKS.values())
+        raise PluginError("; ".join(f"unknown hook {h!r}.{suggest(h, known)}" for h in unknown))
+
+
 def build_registry(extra_plugins: Iterable[Any] = (), *, autoload: bool | None = None
                    ) -> Registry:
     """Discover plugins and return a fresh Registry.
@@ -159,7 +180,7 @@ def build_registry(extra_plugins: Iterable[Any] = (), *, autoload: bool | None =
                 continue
             try:
                 module = ep.load()
-                pm.register(module, name=f"{dist}:{ep.name}")
+                _register_checked(pm, module, f"{dist}:{ep.name}")
             except Exception as exc:  # noqa: BLE001 - reported, the rest still load
                 detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                 registry.failures.append(LoadFailure(ep.name, f"{dist} {version}".strip(),
@@ -168,9 +189,14 @@ def build_registry(extra_plugins: Iterable[Any] = (), *, autoload: bool | None =
             sources[id(module)] = (ep.name, dist, version)
     for obj in extra_plugins:
         name = getattr(obj, "__name__", type(obj).__name__)
-        pm.register(obj, name=f"extra:{name}:{id(obj)}")
+        try:
+            _register_checked(pm, obj, f"extra:{name}:{id(obj)}")
+        except PluginError as exc:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            registry.failures.append(LoadFailure(name, "(local)", detail))
+            continue
         sources[id(obj)] = (name, "(local)", "")
-    pm.check_pending()
+    pm.check_pending()  # every remaining implementation has a spec: a safety net
 
     for kind, hook_name in hookspecs.HOOKS.items():
         hook = getattr(pm.hook, hook_name)

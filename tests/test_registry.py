@@ -94,11 +94,38 @@ def test_wrong_base_class_is_rejected(monkeypatch):
         reg.build_registry([m])
 
 
-def test_misspelled_hook_fails_loudly(monkeypatch):
+def test_misspelled_hook_is_reported_like_an_import_failure(monkeypatch):
+    """A misspelt hook name fails its plugin alone (listed in failures, like an import
+    error), suggesting the right name; the other plugins still load."""
     monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
-    m = _module("plug_d", recbench_register_recomenders=lambda register: None)
-    with pytest.raises(Exception, match="unknown hook"):
-        reg.build_registry([m])
+    m = _module("plug_d", recbench_register_recomenders=lambda register: register(Dummy))
+    ok = _module("plug_ok", recbench_register_recommenders=lambda register: register(Dummy))
+    r = reg.build_registry([m, ok])
+    assert [f.plugin for f in r.failures] == ["plug_d"]
+    assert "unknown hook 'recbench_register_recomenders'" in r.failures[0].error
+    assert "Did you mean: recbench_register_recommenders" in r.failures[0].error
+    assert r.names("recommender") == ["dummy"]
+
+
+def test_misspelled_hook_in_an_entry_point_plugin(monkeypatch, capsys):
+    """`recbench list` reports the plugin as FAILED (one line) and lists the others."""
+    from recbench.cli import main
+
+    bad = types.ModuleType("misspelt_plugin_xyz")
+    bad.recbench_register_metric = hookimpl(lambda register: None)
+    monkeypatch.setitem(sys.modules, "misspelt_plugin_xyz", bad)
+    good = md.EntryPoint("baselines", "recbench_builtin.recommenders.baselines", "recbench")
+    ep = md.EntryPoint("misspelt", "misspelt_plugin_xyz", "recbench")
+    monkeypatch.setattr(reg, "_entry_points", lambda: [ep, good])
+    r = reg.build_registry()
+    assert [f.plugin for f in r.failures] == ["misspelt"]
+    assert "random" in r.names("recommender")
+    assert main(["list", "--kind", "recommender"]) == 0
+    out, err = capsys.readouterr()
+    assert "random" in out
+    lines = [ln for ln in err.splitlines() if "misspelt" in ln]
+    assert len(lines) == 1 and lines[0].startswith("FAILED to load plugin misspelt")
+    assert "recbench_register_metrics" in lines[0] and "Traceback" not in err
 
 
 def test_switches(monkeypatch):
