@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .errors import ConfigError
+
+# Kinds that a component's str parameter of the same name refers to by convention.
+NESTED_PLUGIN_KINDS = ("backbone", "loss", "sampler")
 
 _TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "table"}
 
@@ -16,8 +20,17 @@ class Param:
     """One declared parameter of a component.
 
     `type` is one of bool, int, float, str, list, dict. `choices` restricts values;
-    `min` / `max` bound numbers (inclusive). `default=None` with `required=False` means
-    "unset" and is allowed whatever the type (the component decides what None means).
+    `min` / `max` bound numbers (inclusive), `gt` excludes a lower bound (`gt=0`: strictly
+    positive). Floats must be finite (TOML's nan and inf are refused). For a list with an
+    `item_type`, `choices`, `min`, `max` and `gt` apply to each element. `default=None`
+    with `required=False` means "unset" and is allowed whatever the type (the component
+    decides what None means).
+
+    `plugin` says that a str parameter names another plugin of that kind (e.g.
+    ``Param("loss", str, "hinge", plugin="loss")``); its sibling ``<name>_params`` table,
+    when declared, holds that plugin's parameters. Suites validate both before any work
+    starts. By convention a str parameter named like a nested kind (`backbone`, `loss`,
+    `sampler`) is such a reference even without `plugin` (see :attr:`plugin_kind`).
     """
 
     name: str
@@ -29,6 +42,17 @@ class Param:
     max: float | None = None
     required: bool = False
     item_type: type | None = None  # element type for lists
+    gt: float | None = None  # exclusive lower bound
+    plugin: str | None = None  # the value names a plugin of this kind
+
+    @property
+    def plugin_kind(self) -> str | None:
+        """The plugin kind this parameter names, or None."""
+        if self.plugin:
+            return self.plugin
+        if self.type is str and self.name in NESTED_PLUGIN_KINDS:
+            return self.name
+        return None
 
     def type_name(self) -> str:
         base = _TYPE_NAMES.get(self.type, self.type.__name__)
@@ -57,16 +81,32 @@ class Param:
                 if c is _BAD:
                     raise fail(f"item {i} expected {_TYPE_NAMES.get(self.item_type)}, "
                                f"got {item!r}")
+                problem = self._bounds(c)
+                if problem:
+                    raise fail(f"item {i} {problem}")
                 items.append(c)
-            v = items
-        if self.choices is not None and v not in self.choices:
-            raise fail(f"expected one of {', '.join(map(str, self.choices))}; got {v!r}"
-                       + _suggest(v, self.choices))
-        if self.min is not None and v < self.min:
-            raise fail(f"must be >= {self.min}, got {v!r}")
-        if self.max is not None and v > self.max:
-            raise fail(f"must be <= {self.max}, got {v!r}")
+            return items
+        problem = self._bounds(v)
+        if problem:
+            raise fail(problem)
         return v
+
+    def _bounds(self, v: Any) -> str | None:
+        """What is wrong with a scalar `v` against finiteness, choices and bounds, or None."""
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"must be a finite number, got {v!r}"
+        if self.choices is not None and v not in self.choices:
+            return (f"expected one of {', '.join(map(str, self.choices))}; got {v!r}"
+                    + _suggest(v, self.choices))
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return None
+        if self.min is not None and v < self.min:
+            return f"must be >= {self.min}, got {v!r}"
+        if self.gt is not None and v <= self.gt:
+            return f"must be > {self.gt}, got {v!r}"
+        if self.max is not None and v > self.max:
+            return f"must be <= {self.max}, got {v!r}"
+        return None
 
 
 _BAD = object()
