@@ -23,6 +23,17 @@ def _setup_logging(verbosity: int) -> None:
     log.propagate = False
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (`--limit 0`, `--workers 0` are usage errors)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0,
@@ -43,10 +54,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="device for models (default: the suite's, else auto)")
     r.add_argument("--executor", help="executor plugin (default: the suite's, else local)")
     r.add_argument("--scheduler", help="Dask scheduler address (with --executor dask)")
-    r.add_argument("--workers", type=int, help="parallel workers (process / dask executors)")
-    r.add_argument("--threads", type=int, help="thread budget per cell (process / dask "
-                   "executors)")
-    r.add_argument("--limit", type=int, help="read at most this many input rows (smoke runs)")
+    r.add_argument("--workers", type=positive_int,
+                   help="parallel workers (process / dask executors)")
+    r.add_argument("--threads", type=positive_int, help="thread budget per cell (process / "
+                   "dask executors)")
+    r.add_argument("--limit", type=positive_int,
+                   help="read at most this many input rows (smoke runs)")
     r.add_argument("--cache-dir", help="feature cache folder (default: $RECBENCH_CACHE or "
                    "~/.cache/recbench)")
 
