@@ -197,22 +197,39 @@ def expand_vars(value: Any, key: str, file: str) -> Any:
     return value
 
 
+_SEGMENT = r"[^.\[\]\s=]+(?:\[\d+\])*"
+_KEY_PATH = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT})*")
+
+
 def parse_override(text: str) -> tuple[list[str | int], Any]:
     """`"models.dcue.epochs=3"` -> (["models", "dcue", "epochs"], 3). Values are TOML
-    literals when they parse as such, else plain strings."""
+    literals when they parse as such, else plain strings. The key path is dot-separated
+    names, each optionally followed by list indices (`models[0].lr`)."""
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE")
     key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set {text!r}: empty key")
+    if not _KEY_PATH.fullmatch(key):
+        raise ConfigError(f"--set {text!r}: malformed key path {key!r}; expected names "
+                          f"separated by dots, each optionally indexed, e.g. "
+                          f"models.dcue.lr=0.01 or models[0].lr=0.01")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
     path: list[str | int] = []
-    for part in re.findall(r"[^.\[\]]+|\[\d+\]", key.strip()):
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", key):
         path.append(int(part[1:-1]) if part.startswith("[") else part)
-    if not path:
-        raise ConfigError(f"--set {text!r}: empty key")
     return path, value
+
+
+def _path_text(path: list[str | int]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
 
 
 def apply_override(raw: dict[str, Any], path: list[str | int], value: Any, text: str) -> None:
@@ -230,15 +247,35 @@ def apply_override(raw: dict[str, Any], path: list[str | int], value: Any, text:
                 if part >= len(node):
                     raise ConfigError(f"--set {text}: index {part} out of range")
                 node = node[part]
-        else:
+        elif isinstance(node, dict):
+            if isinstance(part, int):
+                raise ConfigError(f"--set {text}: {_path_text(path[:i]) or 'the suite'} is a "
+                                  f"table, not a list: cannot take index [{part}]")
             nxt = path[i + 1]
             if part not in node:
                 node[part] = [] if isinstance(nxt, int) else {}
             node = node[part]
+        else:
+            raise ConfigError(f"--set {text}: {_path_text(path[:i])} is a "
+                              f"{type(node).__name__} value, not a table or list")
     last = path[-1]
     if isinstance(node, list):
-        raise ConfigError(f"--set {text}: cannot set a whole list entry")
-    node[last] = value
+        if not isinstance(last, int):
+            raise ConfigError(f"--set {text}: {_path_text(path[:-1])} is a list: address "
+                              f"its entries by index, id or name")
+        if last >= len(node):
+            raise ConfigError(f"--set {text}: index {last} out of range")
+        if isinstance(node[last], dict):
+            raise ConfigError(f"--set {text}: cannot set a whole list entry")
+        node[last] = value
+    elif isinstance(node, dict):
+        if isinstance(last, int):
+            raise ConfigError(f"--set {text}: {_path_text(path[:-1]) or 'the suite'} is a "
+                              f"table, not a list: cannot take index [{last}]")
+        node[last] = value
+    else:
+        raise ConfigError(f"--set {text}: {_path_text(path[:-1])} is a "
+                          f"{type(node).__name__} value, not a table or list")
 
 
 def _plugin_spec(registry: Registry, kind: str, table: Any, key: str, file: str,
@@ -292,11 +329,12 @@ def load_suite(path: str | os.PathLike, registry: Registry,
     path = Path(path)
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("suite file not found", file=file) from None
     except OSError as exc:
         raise ConfigError(f"cannot read suite: {exc.strerror}", file=file) from None
+    text = _decode_suite(data, file)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -309,6 +347,25 @@ def load_suite(path: str | os.PathLike, registry: Registry,
         apply_override(raw, p, v, ov)
     raw = expand_vars(raw, "", file)
     return validate_raw(raw, registry, file, text)
+
+
+def _decode_suite(data: bytes, file: str) -> str:
+    """The suite's text; a BOM, binary content or invalid UTF-8 is one clear error."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise ConfigError("the file starts with a UTF-8 byte-order mark (BOM), which TOML "
+                          "readers refuse; save it as UTF-8 without BOM", file=file, line=1)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError("the file is UTF-16 encoded; save it as UTF-8", file=file, line=1)
+    if b"\x00" in data:
+        raise ConfigError("not a text file (it contains NUL bytes); a suite is a UTF-8 "
+                          "TOML file", file=file)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at byte offset "
+                          f"{exc.start}); save the suite as UTF-8", file=file,
+                          line=line) from None
 
 
 def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str = "") -> Suite:
