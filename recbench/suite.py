@@ -6,6 +6,11 @@ file, the key path and (best effort) the line. ``${VAR}`` and ``${VAR:-default}`
 expanded in string values; ``--set key.path=value`` overrides are applied before
 validation.
 
+Before any work starts the suite also checks that every task can run on the dataset: a
+task class may declare ``needs = ("tags",)``, and a dataset loader class may declare what
+it provides without loading, as ``provides = ("interactions", ...)`` or as a method
+``provides(self, suite_dir)`` returning such names (None: unknown, not checked).
+
 Layout (see README "Suite format")::
 
     [suite]     name, description, seeds, primary_metric, bootstrap
@@ -23,6 +28,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -36,14 +42,16 @@ except ModuleNotFoundError:  # pragma: no cover
 
 from .errors import ConfigError, DataUnavailable, RecbenchError
 from .params import Param, ParamSet, suggest
-from .registry import Registry
+from .registry import RESERVED_KEYS, Registry
 
 SECTIONS = ("suite", "dataset", "split", "features", "run", "tasks", "models", "references")
 
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding and many libraries take 32-bit seeds
 SUITE_PARAMS = ParamSet((
     Param("name", str, None, "Suite name (default: the file's stem); names the output folder"),
     Param("description", str, "", "One line shown in the leaderboard"),
-    Param("seeds", list, [0], "Model seeds: one cell per task x model x seed", item_type=int),
+    Param("seeds", list, [0], "Model seeds: one cell per task x model x seed", item_type=int,
+          min=0, max=MAX_SEED),
     Param("primary_metric", str, None, "Metric that ranks the leaderboard (default: the task's)"),
     Param("bootstrap", int, 1000, "Bootstrap resamples over users for confidence intervals",
           min=0),
@@ -72,7 +80,7 @@ FEATURE_PARAMS = ParamSet((
     Param("amin", float, None, "Floor added before the log", min=0),
 ))
 
-_RESERVED_MODEL_KEYS = ("name", "id", "label")
+_RESERVED_MODEL_KEYS = RESERVED_KEYS["recommender"]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -278,6 +286,53 @@ def apply_override(raw: dict[str, Any], path: list[str | int], value: Any, text:
                           f"{type(node).__name__} value, not a table or list")
 
 
+def _instantiate(cls: type, options: dict[str, Any], key: str, file: str,
+                 loc: _Locator) -> Any:
+    """`cls(**options)`, so that a plugin's own checks of its options run now; their errors
+    are located in the suite (a plugin's key such as ``split.cold-item.test_share`` becomes
+    ``split.test_share`` with its line)."""
+    try:
+        return cls(**options)
+    except ConfigError as exc:
+        if exc.file is not None:
+            raise
+        where = key
+        own = f"{cls.kind}.{cls.name}."
+        if exc.key and exc.key.startswith(own):
+            where = f"{key}.{exc.key[len(own):]}"
+        elif exc.key and exc.key.startswith(f"{key}."):
+            where = exc.key
+        raise ConfigError(exc.message, file=file, key=where,
+                          line=loc.line(where) or loc.line(key)) from None
+    except RecbenchError:
+        raise
+    except Exception as exc:  # a plugin's own check of its options
+        raise ConfigError(str(exc), file=file, key=key, line=loc.line(key)) from exc
+
+
+def _check_nested(registry: Registry, cls: type, options: dict[str, Any], key: str,
+                  file: str, loc: _Locator) -> None:
+    """Options that name another plugin (`loss`, `sampler`, `backbone`, or any Param with
+    `plugin=KIND`) must name a registered one, and their sibling ``<name>_params`` must be
+    valid parameters of it."""
+    declared = {p.name for p in cls.params}
+    for p in cls.params:
+        kind = p.plugin_kind
+        if kind is None or options.get(p.name) is None:
+            continue
+        sub_key = f"{key}.{p.name}"
+        entry = registry.get(kind, options[p.name], key=sub_key, file=file,
+                             line=loc.line(sub_key))
+        params_name = f"{p.name}_params"
+        values = options.get(params_name) if params_name in declared else None
+        params_key = f"{key}.{params_name}"
+        line = loc.line(params_key)
+        sub_options = ParamSet(tuple(entry.cls.params)).resolve(
+            values or {}, params_key, file, {k: line for k in values or {}})
+        _instantiate(entry.cls, sub_options, params_key, file, loc)
+        _check_nested(registry, entry.cls, sub_options, params_key, file, loc)
+
+
 def _plugin_spec(registry: Registry, kind: str, table: Any, key: str, file: str,
                  loc: _Locator, reserved: tuple[str, ...] = ("name",)) -> ComponentSpec:
     if not isinstance(table, dict):
@@ -292,12 +347,8 @@ def _plugin_spec(registry: Registry, kind: str, table: Any, key: str, file: str,
     values = {k: v for k, v in table.items() if k not in reserved}
     lines = {k: loc.line(f"{key}.{k}") for k in values}
     options = ParamSet(tuple(entry.cls.params)).resolve(values, key, file, lines)
-    try:
-        entry.cls(**options)
-    except RecbenchError:
-        raise
-    except Exception as exc:  # a plugin's own check of its options
-        raise ConfigError(str(exc), file=file, key=key, line=loc.line(key)) from exc
+    _instantiate(entry.cls, options, key, file, loc)
+    _check_nested(registry, entry.cls, options, key, file, loc)
     return ComponentSpec(kind, name, options, key)
 
 
@@ -399,17 +450,17 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
         raise ConfigError("missing [dataset] section", file=file, key="dataset")
     ds_t = dict(table("dataset", {}))
     fallback_t = ds_t.pop("fallback", None)
-    dataset = _plugin_spec(registry, "dataset", ds_t, "dataset", file, loc)
+    dataset = _plugin_spec(registry, "dataset", ds_t, "dataset", file, loc,
+                           reserved=RESERVED_KEYS["dataset"])
     fallback = (_plugin_spec(registry, "dataset", fallback_t, "dataset.fallback", file, loc)
                 if fallback_t is not None else None)
 
     split_t = dict(table("split", {"name": "cold-item"}))
     split_t.setdefault("name", "cold-item")
-    split_seed = split_t.pop("seed", 0)
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int):
-        raise ConfigError(f"expected int, got {split_seed!r}", file=file, key="split.seed",
-                          line=loc.line("split.seed"))
-    split = _plugin_spec(registry, "split", split_t, "split", file, loc)
+    split_seed = Param("seed", int, 0, min=0, max=MAX_SEED).check(
+        split_t.pop("seed", 0), "split.seed", file, loc.line("split.seed"))
+    split = _plugin_spec(registry, "split", split_t, "split", file, loc,
+                         reserved=RESERVED_KEYS["split"])
 
     feat_t = table("features", {})
     features = FEATURE_PARAMS.resolve(feat_t, "features", file,
@@ -418,6 +469,10 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
 
     run_t = table("run", {})
     run = RUN_PARAMS.resolve(run_t, "run", file, {k: loc.line(f"run.{k}") for k in run_t})
+    if "name" in run["executor_params"]:
+        raise ConfigError("`name` is not an executor parameter (set run.executor)",
+                          file=file, key="run.executor_params.name",
+                          line=loc.line("run.executor_params"))
     executor = _plugin_spec(registry, "executor",
                             {"name": run["executor"], **run["executor_params"]},
                             "run.executor", file, loc)
@@ -432,7 +487,8 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
             raise ConfigError("expected a table", file=file, key=key, line=loc.line(key))
         t = dict(t)
         metric_names = t.pop("metrics", None)
-        spec = _plugin_spec(registry, "task", t, key, file, loc)
+        spec = _plugin_spec(registry, "task", t, key, file, loc,
+                            reserved=RESERVED_KEYS["task"])
         cls = registry.get("task", spec.name).cls
         if metric_names is None:
             metric_names = list(cls.default_metrics)
@@ -477,24 +533,34 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
                               line=loc.line("suite.primary_metric"))
 
     refs = table("references", [])
+    task_ids = [t.spec.id for t in tasks]
     for i, r in enumerate(refs):
         key = f"references[{i}]"
         if not isinstance(r, dict) or not isinstance(r.get("label"), str):
             raise ConfigError("expected a table with a `label` and metric values", file=file,
                               key=key, line=loc.line(key))
+        if "task" in r and r["task"] not in task_ids:
+            raise ConfigError(f"names no task of this suite: {r['task']!r}."
+                              f"{suggest(str(r['task']), task_ids)} Tasks: "
+                              f"{', '.join(task_ids)}", file=file, key=f"{key}.task",
+                              line=loc.line(f"{key}.task"))
         for k, v in r.items():
             if k in ("label", "task", "source", "uses_test_interactions"):
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ConfigError(f"expected a number, got {v!r}", file=file, key=f"{key}.{k}",
                                   line=loc.line(f"{key}.{k}"))
+            if not math.isfinite(v):
+                raise ConfigError(f"must be a finite number, got {v!r}", file=file,
+                                  key=f"{key}.{k}", line=loc.line(f"{key}.{k}"))
 
     # Checks that need the data (roots exist …), still before any work starts. A declared
     # [dataset.fallback] replaces a dataset whose data is not there, with a loud notice.
     suite_dir = str(Path(file).parent)
     notice = None
     try:
-        registry.get("dataset", dataset.name).cls(**dataset.options).validate(suite_dir)
+        loader = registry.get("dataset", dataset.name).cls(**dataset.options)
+        loader.validate(suite_dir)
     except RecbenchError as exc:
         if fallback is None or not isinstance(exc, DataUnavailable):
             raise ConfigError(str(exc), file=file, key="dataset",
@@ -504,10 +570,12 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
                   f"These numbers are NOT the paper's data.")
         dataset = fallback
         try:
-            registry.get("dataset", dataset.name).cls(**dataset.options).validate(suite_dir)
+            loader = registry.get("dataset", dataset.name).cls(**dataset.options)
+            loader.validate(suite_dir)
         except RecbenchError as exc2:
             raise ConfigError(str(exc2), file=file, key="dataset.fallback",
                               line=loc.line("dataset.fallback")) from None
+    _check_task_needs(registry, tasks, dataset, loader, suite_dir, file, loc)
 
     return Suite(path=file, name=name, description=suite_o["description"],
                  seeds=suite_o["seeds"], primary_metric=primary,
@@ -515,3 +583,25 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
                  dataset=dataset, split=split, split_seed=split_seed, features=features,
                  run=run, executor=executor, tasks=tasks, models=models,
                  references=[dict(r) for r in refs], raw=copy.deepcopy(raw), notice=notice)
+
+
+def _check_task_needs(registry: Registry, tasks: list[TaskSpec], dataset: ComponentSpec,
+                      loader: Any, suite_dir: str, file: str, loc: _Locator) -> None:
+    """A task whose class declares `needs` (e.g. ("tags",)) must get a dataset that
+    provides them, when the dataset loader says what it provides (see the module doc)."""
+    provides = getattr(loader, "provides", None)
+    if callable(provides):
+        provides = provides(suite_dir)
+    if provides is None:
+        return
+    provides = set(provides)
+    for i, t in enumerate(tasks):
+        needs = tuple(getattr(registry.get("task", t.spec.name).cls, "needs", ()) or ())
+        missing = [n for n in needs if n not in provides]
+        if missing:
+            key = f"tasks[{i}].name"
+            raise ConfigError(f"task {t.spec.name!r} needs {', '.join(missing)}, which "
+                              f"dataset {dataset.name!r} does not provide (it has: "
+                              f"{', '.join(sorted(provides)) or 'nothing declared'}); drop the "
+                              f"task or use a dataset with {', '.join(missing)}", file=file,
+                              key=key, line=loc.line(key))

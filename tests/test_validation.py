@@ -66,6 +66,133 @@ def one_error(capsys, path, *extra):
     return lines[0]
 
 
+# --------------------------------------------------------------------------- item 3
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("split", "test_share", "nan"),     # nan passes min/max comparisons
+    ("features", "window_s", "inf"),    # only a lower bound declared
+    ("features", "power", "inf"),
+])
+def test_non_finite_floats_are_refused_with_line(tmp_path, capsys, section, key, value):
+    if section == "split":
+        text = GOOD.replace("seed = 0", f"seed = 0\n{key} = {value}")
+    else:
+        text = GOOD.replace("[[tasks]]", f"[{section}]\n{key} = {value}\n\n[[tasks]]")
+    msg = one_error(capsys, write(tmp_path, text))
+    assert f"s.toml:{line_of(text, f'{key} = {value}')}: {section}.{key}: " in msg
+    assert "finite" in msg
+
+
+def test_non_finite_reference_value_is_refused(tmp_path, capsys):
+    text = GOOD + '\n[[references]]\ntask = "recommendation"\nlabel = "paper"\nauc = nan\n'
+    msg = one_error(capsys, write(tmp_path, text))
+    assert f"s.toml:{line_of(text, 'auc = nan')}: references[0].auc: " in msg
+
+
+@pytest.mark.parametrize("old, new, key", [
+    ("seeds = [0]", "seeds = [0, -1]", "suite.seeds"),
+    ("seed = 0", "seed = -3", "split.seed"),
+])
+def test_negative_seeds_are_refused(tmp_path, capsys, old, new, key):
+    text = GOOD.replace(old, new)
+    msg = one_error(capsys, write(tmp_path, text))
+    assert f"s.toml:{line_of(text, new)}: {key}: " in msg and ">= 0" in msg
+
+
+def test_shares_summing_over_one_name_file_line_and_key(tmp_path, capsys):
+    """The split plugin's own check used to come out as `split.cold-item.test_share`,
+    without file or line."""
+    text = GOOD.replace("seed = 0", "seed = 0\nvalid_share = 0.5\ntest_share = 0.6")
+    msg = one_error(capsys, write(tmp_path, text))
+    assert f"s.toml:{line_of(text, 'test_share')}: split.test_share: " in msg
+    assert "must be < 1" in msg
+
+
+@pytest.mark.parametrize("option, message", [
+    ('loss = "hinj"', "models[0].loss: unknown loss 'hinj'. Did you mean: hinge"),
+    ('sampler = "unifrom"', "models[0].sampler: unknown sampler 'unifrom'. Did you mean: "
+                            "uniform"),
+    ('backbone = "conv1"', "models[0].backbone: unknown backbone 'conv1'"),
+    ('loss_params = {margn = 0.1}', "models[0].loss_params.margn: unknown parameter. "
+                                    "Did you mean: margin"),
+    ('loss_params = {margin = -1.0}', "models[0].loss_params.margin: must be >= 0"),
+    ('sampler_params = {bogus = 1}', "models[0].sampler_params.bogus: unknown parameter"),
+    ('backbone_params = {channels = [32, "x"]}', "models[0].backbone_params.channels: item 1"),
+])
+def test_nested_plugin_names_and_params_are_validated(tmp_path, capsys, option, message):
+    """DCUE creates its loss / sampler / backbone only at fit time: a typo used to fail
+    every DCUE cell after the data was loaded."""
+    text = GOOD.replace('name = "random"', f'name = "dcue"\n{option}')
+    msg = one_error(capsys, write(tmp_path, text))
+    assert f"s.toml:{line_of(text, option)}: {message}" in msg
+
+
+@pytest.fixture
+def widths_registry():
+    """A registry with one recommender declaring bounded list elements and `gt` (built in
+    the fixture so that the module still imports where Param has no `gt`)."""
+    class Widths(Recommender):
+        name = "widths-test"
+        params = (Param("hidden", list, [8], item_type=int, min=1),
+                  Param("rates", list, [0.5], item_type=float, min=0.0),
+                  Param("scale", float, 1.0, gt=0.0))
+
+        def fit(self, ctx):
+            pass
+
+        def score(self, users, songs):
+            return np.zeros((len(users), len(songs)))
+
+    plugin = type("P", (), {"recbench_register_recommenders": staticmethod(
+        hookimpl(lambda register: register(Widths)))})()
+    r = reg.build_registry([plugin])
+    assert not r.failures
+    return r
+
+
+@pytest.mark.parametrize("option, message", [
+    ("hidden = [16, -4]", "models[0].hidden: item 1 must be >= 1, got -4"),
+    ("rates = [0.1, nan]", "models[0].rates: item 1 must be a finite number"),
+    ("scale = 0.0", "models[0].scale: must be > 0.0, got 0.0"),
+])
+def test_list_elements_and_exclusive_bounds(tmp_path, widths_registry, option, message):
+    """A declared `min` applies to each element of a list (it used to raise TypeError:
+    list < int); `gt` is an exclusive bound (e.g. a share that must not be 0)."""
+    text = GOOD.replace('name = "random"', f'name = "widths-test"\n{option}')
+    with pytest.raises(ConfigError) as info:
+        load_suite(write(tmp_path, text), widths_registry)
+    assert f"s.toml:{line_of(text, option)}: {message}" in str(info.value)
+
+
+def test_task_needing_tags_on_a_dataset_without_tags(tmp_path, capsys):
+    text = GOOD.replace('[[models]]', '[[tasks]]\nname = "tagging"\n\n[[models]]')
+    msg = one_error(capsys, write(tmp_path, text))
+    assert f"s.toml:{line_of(text, 'tagging')}: tasks[1].name: task 'tagging' needs tags" in msg
+    assert "'tiny' does not provide" in msg
+
+
+def test_reference_naming_an_unknown_task(tmp_path, capsys):
+    text = GOOD + '\n[[references]]\ntask = "recomendation"\nlabel = "paper"\nauc = 0.79\n'
+    msg = one_error(capsys, write(tmp_path, text))
+    assert f"s.toml:{line_of(text, 'recomendation')}: references[0].task: " in msg
+    assert "Did you mean: recommendation" in msg
+
+
+@pytest.mark.parametrize("option", [["--limit", "0"], ["--workers", "0"], ["--threads", "0"],
+                                    ["--limit", "-2"]])
+def test_zero_limit_or_workers_are_usage_errors(tmp_path, capsys, option):
+    """`--limit 0` used to run on no data and `--workers 0` was silently ignored."""
+    p = write(tmp_path, GOOD)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(p), "-o", str(out), "-q", *option])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option[0]}:" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 # --------------------------------------------------------------------------- item 4
 
 

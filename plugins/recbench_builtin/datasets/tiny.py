@@ -48,6 +48,7 @@ class TinyDataset(DatasetLoader):
     name = "tiny"
     description = "Tiny deterministic interactions-only dataset (60 users x 40 songs; synthetic)"
     synthetic = True
+    provides = ("interactions",)  # no audio, no tags (suites check tasks' `needs`)
     params = (
         Param("seed", int, 0, "generator seed"),
         Param("users", int, 60, "number of users", min=2),

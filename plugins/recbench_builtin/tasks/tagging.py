@@ -126,6 +126,7 @@ class TaggingTask(Task):
     description = "Auto-tagging AUC (macro over tags) of a 2-layer MLP on the model's song vectors"
     default_metrics = ()
     primary_metric = "tag_auc_macro"
+    needs = ("tags",)  # checked against the dataset's `provides` before work starts
     params = (
         Param("hidden", int, 256, min=1,
               help="hidden units of the 2-layer MLP (the paper gives no size; our choice)"),
