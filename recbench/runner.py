@@ -216,13 +216,13 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         "suite": suite.name,
         "task": task_spec.spec.name,
         "protocol": None,
-        "dataset": {"name": suite.dataset.name, "params": suite.dataset.options,
+        "dataset": {"name": suite.dataset.name, "params": suite.dataset.record_options,
                     "fingerprint": None,
                     "synthetic": bool(registry.get("dataset", suite.dataset.name).cls.synthetic)},
         "split": {"name": suite.split.name, "seed": suite.split_seed, "fingerprint": None,
-                  "params": suite.split.options},
+                  "params": suite.split.record_options},
         "model": {"id": model_spec.id, "name": model_spec.name, "label": model_spec.label,
-                  "params": model_spec.options, "config_hash": model_spec.config_hash,
+                  "params": model_spec.record_options, "config_hash": model_spec.config_hash,
                   "uses_test_interactions": bool(model_entry.cls.uses_test_interactions),
                   "consumes": list(model_entry.cls.consumes),
                   "provider": model_entry.provider},
@@ -238,8 +238,8 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         memory = {"after_data_mb": round(peak_rss_mb(), 1)}
         row["memory"] = memory
         row["dataset"].update(dataset.summary())
-        row["dataset"]["params"] = suite.dataset.options
-        row["dataset"]["manifest"] = _small_manifest(dataset.manifest)
+        row["dataset"]["params"] = suite.dataset.record_options
+        row["dataset"]["manifest"] = suite.redact(_small_manifest(dataset.manifest))
         if suite.notice:
             row["dataset"]["notice"] = suite.notice
         row["split"].update(split.summary())

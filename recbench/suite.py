@@ -4,7 +4,9 @@ A suite is validated completely before anything runs: unknown keys, unknown plug
 (with the closest suggestion), wrong types or ranges each raise a ConfigError naming the
 file, the key path and (best effort) the line. ``${VAR}`` and ``${VAR:-default}`` are
 expanded in string values; ``--set key.path=value`` overrides are applied before
-validation.
+validation. Values that came from environment variables are not recorded in results: each
+spec's ``record_options`` shows ``${VAR}`` in their place (the cell id still hashes the
+expanded value; a ``${VAR:-default}`` whose default was used is recorded as expanded).
 
 Before any work starts the suite also checks that every task can run on the dataset: a
 task class may declare ``needs = ("tags",)``, and a dataset loader class may declare what
@@ -47,6 +49,11 @@ from .registry import RESERVED_KEYS, Registry
 SECTIONS = ("suite", "dataset", "split", "features", "run", "tasks", "models", "references")
 
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding and many libraries take 32-bit seeds
+# Key of Suite.raw holding {raw key path: "${VAR}" template} for values expanded from the
+# environment, so that a worker re-validating Suite.raw records the same (not a TOML key
+# a suite file can hold: load_suite refuses it as an unknown section).
+ENV_KEY = "$env"
+
 SUITE_PARAMS = ParamSet((
     Param("name", str, None, "Suite name (default: the file's stem); names the output folder"),
     Param("description", str, "", "One line shown in the leaderboard"),
@@ -94,6 +101,13 @@ class ComponentSpec:
     key: str
     id: str = ""
     label: str = ""
+    recorded: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def record_options(self) -> dict[str, Any]:
+        """The options to write into results: values expanded from environment variables
+        are replaced by their ``${VAR}`` template (secrets stay out of result rows)."""
+        return self.options if self.recorded is None else self.recorded
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "options": self.options, "id": self.id,
@@ -146,6 +160,32 @@ class Suite:
     raw: dict[str, Any] = field(default_factory=dict)
     notice: str | None = None  # set when the dataset's fallback replaced it
 
+    def redact(self, value: Any) -> Any:
+        """`value` with the text of every environment variable the suite expanded (values
+        of 4 characters or more) replaced by ``${VAR}`` in its strings: for what plugins
+        derive from their options, e.g. a dataset manifest holding a root path."""
+        env = {}
+        for template in (self.raw.get(ENV_KEY) or {}).values():
+            for m in _VAR.finditer(template):
+                v = os.environ.get(m.group(1), "")
+                if len(v) >= 4:
+                    env[m.group(1)] = v
+        if not env:
+            return value
+        pairs = sorted(env.items(), key=lambda kv: -len(kv[1]))
+
+        def walk(x: Any) -> Any:
+            if isinstance(x, str):
+                for var, v in pairs:
+                    x = x.replace(v, f"${{{var}}}")
+                return x
+            if isinstance(x, dict):
+                return {k: walk(v) for k, v in x.items()}
+            if isinstance(x, (list, tuple)):
+                return [walk(v) for v in x]
+            return x
+        return walk(value)
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -186,22 +226,46 @@ class _Locator:
         return start + 1
 
 
-def expand_vars(value: Any, key: str, file: str) -> Any:
-    """Expand ${VAR} and ${VAR:-default} in every string inside `value`."""
+def expand_vars(value: Any, key: str, file: str,
+                from_env: dict[str, str] | None = None) -> Any:
+    """Expand ${VAR} and ${VAR:-default} in every string inside `value`.
+
+    When `from_env` is given, the original text of each string that took a value from the
+    environment is stored there under its key path (e.g. ``dataset.root``)."""
     if isinstance(value, str):
+        used_env = False
+
         def sub(m: re.Match) -> str:
+            nonlocal used_env
             var, default = m.group(1), m.group(2)
             if var in os.environ and os.environ[var] != "":
+                used_env = True
                 return os.environ[var]
             if default is not None:
                 return default
             raise ConfigError(f"environment variable ${{{var}}} is not set (use "
                               f"${{{var}:-default}} for a default)", file=file, key=key)
-        return _VAR.sub(sub, value)
+        out = _VAR.sub(sub, value)
+        if used_env and from_env is not None:
+            from_env[key] = value
+        return out
     if isinstance(value, dict):
-        return {k: expand_vars(v, f"{key}.{k}" if key else k, file) for k, v in value.items()}
+        return {k: expand_vars(v, f"{key}.{k}" if key else k, file, from_env)
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_vars(v, f"{key}[{i}]", file) for i, v in enumerate(value)]
+        return [expand_vars(v, f"{key}[{i}]", file, from_env) for i, v in enumerate(value)]
+    return value
+
+
+def _recorded(value: Any, key: str, from_env: dict[str, str]) -> Any:
+    """`value` (found at raw key path `key`) with environment-expanded strings replaced by
+    their templates."""
+    if key in from_env:
+        return from_env[key]
+    if isinstance(value, dict):
+        return {k: _recorded(v, f"{key}.{k}", from_env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_recorded(v, f"{key}[{i}]", from_env) for i, v in enumerate(value)]
     return value
 
 
@@ -334,7 +398,11 @@ def _check_nested(registry: Registry, cls: type, options: dict[str, Any], key: s
 
 
 def _plugin_spec(registry: Registry, kind: str, table: Any, key: str, file: str,
-                 loc: _Locator, reserved: tuple[str, ...] = ("name",)) -> ComponentSpec:
+                 loc: _Locator, reserved: tuple[str, ...] = ("name",),
+                 from_env: dict[str, str] | None = None, raw_key: str | None = None
+                 ) -> ComponentSpec:
+    """Validate a plugin's table. `raw_key` is where its options sit in the raw suite when
+    that is not `key` (the executor's are in ``run.executor_params``)."""
     if not isinstance(table, dict):
         raise ConfigError(f"expected a table, got {type(table).__name__}", file=file, key=key,
                           line=loc.line(key))
@@ -349,7 +417,13 @@ def _plugin_spec(registry: Registry, kind: str, table: Any, key: str, file: str,
     options = ParamSet(tuple(entry.cls.params)).resolve(values, key, file, lines)
     _instantiate(entry.cls, options, key, file, loc)
     _check_nested(registry, entry.cls, options, key, file, loc)
-    return ComponentSpec(kind, name, options, key)
+    spec = ComponentSpec(kind, name, options, key)
+    raw_key = raw_key or key
+    if from_env and any(k == raw_key or k.startswith((f"{raw_key}.", f"{raw_key}["))
+                        for k in from_env):
+        spec.recorded = {k: _recorded(v, f"{raw_key}.{k}", from_env)
+                         for k, v in options.items()}
+    return spec
 
 
 def _parse_metric(text: Any, key: str, registry: Registry, file: str, loc: _Locator
@@ -396,7 +470,13 @@ def load_suite(path: str | os.PathLike, registry: Registry,
     for ov in overrides:
         p, v = parse_override(ov)
         apply_override(raw, p, v, ov)
-    raw = expand_vars(raw, "", file)
+    if ENV_KEY in raw:
+        raise ConfigError(f"unknown section. Known: {', '.join(SECTIONS)}", file=file,
+                          key=ENV_KEY, line=_Locator(text).line(ENV_KEY))
+    from_env: dict[str, str] = {}
+    raw = expand_vars(raw, "", file, from_env)
+    if from_env:
+        raw[ENV_KEY] = from_env
     return validate_raw(raw, registry, file, text)
 
 
@@ -422,7 +502,10 @@ def _decode_suite(data: bytes, file: str) -> str:
 def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str = "") -> Suite:
     """Validate an already-parsed suite dictionary."""
     loc = _Locator(text)
+    from_env: dict[str, str] = dict(raw.get(ENV_KEY) or {})
     for key in raw:
+        if key == ENV_KEY:
+            continue
         if key not in SECTIONS:
             raise ConfigError(f"unknown section.{suggest(key, SECTIONS)} Known: "
                               f"{', '.join(SECTIONS)}", file=file, key=key, line=loc.line(key))
@@ -442,6 +525,11 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ConfigError("must contain only letters, digits, '_', '-' and '.'", file=file,
                           key="suite.name", line=loc.line("suite.name"))
+    results = Path("/results")
+    if not name.strip(".") or Path(os.path.normpath(results / name)).parent != results:
+        raise ConfigError(f"{name!r} names no folder inside results/ (it would write "
+                          f"outside it); choose a name with a letter or digit", file=file,
+                          key="suite.name", line=loc.line("suite.name"))
     if not suite_o["seeds"]:
         raise ConfigError("needs at least one seed", file=file, key="suite.seeds",
                           line=loc.line("suite.seeds"))
@@ -451,8 +539,9 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
     ds_t = dict(table("dataset", {}))
     fallback_t = ds_t.pop("fallback", None)
     dataset = _plugin_spec(registry, "dataset", ds_t, "dataset", file, loc,
-                           reserved=RESERVED_KEYS["dataset"])
-    fallback = (_plugin_spec(registry, "dataset", fallback_t, "dataset.fallback", file, loc)
+                           reserved=RESERVED_KEYS["dataset"], from_env=from_env)
+    fallback = (_plugin_spec(registry, "dataset", fallback_t, "dataset.fallback", file, loc,
+                             from_env=from_env)
                 if fallback_t is not None else None)
 
     split_t = dict(table("split", {"name": "cold-item"}))
@@ -460,7 +549,7 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
     split_seed = Param("seed", int, 0, min=0, max=MAX_SEED).check(
         split_t.pop("seed", 0), "split.seed", file, loc.line("split.seed"))
     split = _plugin_spec(registry, "split", split_t, "split", file, loc,
-                         reserved=RESERVED_KEYS["split"])
+                         reserved=RESERVED_KEYS["split"], from_env=from_env)
 
     feat_t = table("features", {})
     features = FEATURE_PARAMS.resolve(feat_t, "features", file,
@@ -475,7 +564,8 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
                           line=loc.line("run.executor_params"))
     executor = _plugin_spec(registry, "executor",
                             {"name": run["executor"], **run["executor_params"]},
-                            "run.executor", file, loc)
+                            "run.executor", file, loc, from_env=from_env,
+                            raw_key="run.executor_params")
 
     tasks_t = table("tasks", [{"name": "recommendation"}])
     if not tasks_t:
@@ -488,7 +578,7 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
         t = dict(t)
         metric_names = t.pop("metrics", None)
         spec = _plugin_spec(registry, "task", t, key, file, loc,
-                            reserved=RESERVED_KEYS["task"])
+                            reserved=RESERVED_KEYS["task"], from_env=from_env)
         cls = registry.get("task", spec.name).cls
         if metric_names is None:
             metric_names = list(cls.default_metrics)
@@ -510,7 +600,7 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
     for i, m in enumerate(models_t):
         key = f"models[{i}]"
         spec = _plugin_spec(registry, "recommender", m, key, file, loc,
-                            reserved=_RESERVED_MODEL_KEYS)
+                            reserved=_RESERVED_MODEL_KEYS, from_env=from_env)
         spec.id = str(m.get("id", spec.name))
         spec.label = str(m.get("label", spec.id))
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+", spec.id):

@@ -227,3 +227,62 @@ def test_set_may_replace_one_list_element(tmp_path):
     s = load_suite(write(tmp_path, GOOD.replace("seeds = [0]", "seeds = [0, 1]")),
                    default_registry(), ["suite.seeds[1]=5"])
     assert s.seeds == [0, 5]
+
+
+# --------------------------------------------------------------------------- item 6
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_suite_names_resolving_outside_results_are_refused(tmp_path, capsys, name):
+    text = GOOD.replace('name = "t"', f'name = "{name}"')
+    msg = one_error(capsys, write(tmp_path, text))
+    assert f"s.toml:2: suite.name: '{name}' names no folder inside results/" in msg
+
+
+def test_file_stem_dot_is_refused_too(tmp_path, capsys):
+    p = write(tmp_path, GOOD.replace('name = "t"\n', ""), name="..toml")
+    msg = one_error(capsys, p)
+    assert "suite.name: '.' names no folder inside results/" in msg
+
+
+def test_env_values_are_recorded_as_variable_names(tmp_path, monkeypatch):
+    """The spec's record view shows `${VAR}` for values from the environment (defaults
+    used are recorded as expanded); it survives the worker's re-validation of Suite.raw;
+    the cell id still hashes the expanded value."""
+    monkeypatch.setenv("RB_SECRET_SHARE", "0.25")
+    monkeypatch.delenv("RB_UNSET_X", raising=False)
+    text = GOOD.replace('[[models]]\nname = "random"',
+                        '[[models]]\nname = "dcue"\noptimizer = "${RB_OPT_UNSET:-adam}"\n'
+                        'loss_params = {negatives = "${RB_SECRET_NEG}"}')
+    monkeypatch.setenv("RB_SECRET_NEG", "mean")
+    s = load_suite(write(tmp_path, text), default_registry())
+    model = s.models[0]
+    assert model.options["loss_params"] == {"negatives": "mean"}
+    assert model.record_options["loss_params"] == {"negatives": "${RB_SECRET_NEG}"}
+    assert model.record_options["optimizer"] == "adam"  # the default was used
+    assert s.dataset.record_options == s.dataset.options  # nothing from the environment
+    again = validate_raw(s.raw, default_registry(), s.path)  # what a worker does
+    assert again.models[0].record_options == model.record_options
+    assert "mean" in json.dumps(model.to_dict())  # the cell id hashes the expanded value
+
+
+def test_env_values_stay_out_of_result_rows(tmp_path, monkeypatch, capsys):
+    """End to end: a folder dataset whose root comes from $RB_DATA_ROOT; the row records
+    the variable, not the path (params and manifest; the dataset keeps its name, which
+    defaults to the folder's)."""
+    root = tmp_path / "private-data-folder"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    lines = ["user\tsong\tcount"] + [f"u{u}\ts{s}\t1" for u in range(30) for s in range(25)
+                                     if rng.random() < 0.4]
+    (root / "interactions.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setenv("RB_DATA_ROOT", str(root))
+    text = GOOD.replace('name = "tiny"', 'name = "folder"\nroot = "${RB_DATA_ROOT}"')
+    out = tmp_path / "out"
+    code = main(["run", str(write(tmp_path, text)), "-o", str(out), "-q"])
+    capsys.readouterr()
+    assert code == 0
+    rows = (out / "results.jsonl").read_text(encoding="utf-8")
+    assert str(root) not in rows and str(tmp_path) not in rows
+    row = json.loads(rows.splitlines()[0])
+    assert row["status"] == "ok" and row["dataset"]["params"]["root"] == "${RB_DATA_ROOT}"
