@@ -130,13 +130,11 @@ def test_nested_plugin_names_and_params_are_validated(tmp_path, capsys, option, 
 
 @pytest.fixture
 def widths_registry():
-    """A registry with one recommender declaring bounded list elements and `gt` (built in
-    the fixture so that the module still imports where Param has no `gt`)."""
+    """A registry with one recommender declaring bounded list elements."""
     class Widths(Recommender):
         name = "widths-test"
         params = (Param("hidden", list, [8], item_type=int, min=1),
-                  Param("rates", list, [0.5], item_type=float, min=0.0),
-                  Param("scale", float, 1.0, gt=0.0))
+                  Param("rates", list, [0.5], item_type=float, min=0.0))
 
         def fit(self, ctx):
             pass
@@ -154,15 +152,22 @@ def widths_registry():
 @pytest.mark.parametrize("option, message", [
     ("hidden = [16, -4]", "models[0].hidden: item 1 must be >= 1, got -4"),
     ("rates = [0.1, nan]", "models[0].rates: item 1 must be a finite number"),
-    ("scale = 0.0", "models[0].scale: must be > 0.0, got 0.0"),
 ])
-def test_list_elements_and_exclusive_bounds(tmp_path, widths_registry, option, message):
+def test_list_elements_are_bounded(tmp_path, widths_registry, option, message):
     """A declared `min` applies to each element of a list (it used to raise TypeError:
-    list < int); `gt` is an exclusive bound (e.g. a share that must not be 0)."""
+    list < int, a traceback), e.g. layer widths that must be positive."""
     text = GOOD.replace('name = "random"', f'name = "widths-test"\n{option}')
     with pytest.raises(ConfigError) as info:
         load_suite(write(tmp_path, text), widths_registry)
     assert f"s.toml:{line_of(text, option)}: {message}" in str(info.value)
+
+
+def test_exclusive_lower_bound():
+    """`gt` refuses the bound itself (e.g. a held-out share that must not be 0)."""
+    share = Param("test_share", float, 0.2, gt=0.0, max=0.9)
+    assert share.check(0.1, "split.test_share") == 0.1
+    with pytest.raises(ConfigError, match=r"split.test_share: must be > 0.0, got 0.0"):
+        share.check(0, "split.test_share")
 
 
 def test_task_needing_tags_on_a_dataset_without_tags(tmp_path, capsys):
