@@ -48,7 +48,7 @@ from .registry import RESERVED_KEYS, Registry
 
 SECTIONS = ("suite", "dataset", "split", "features", "run", "tasks", "models", "references")
 
-MAX_SEED = 2**32 - 1  # numpy's legacy seeding and many libraries take 32-bit seeds
+MAX_SEED = 2**32 - 1  # 32 bits fit every seed consumer (numpy RandomState, torch, implicit)
 # Key of Suite.raw holding {raw key path: "${VAR}" template} for values expanded from the
 # environment, so that a worker re-validating Suite.raw records the same (not a TOML key
 # a suite file can hold: load_suite refuses it as an unknown section).
