@@ -13,6 +13,10 @@ A plugin module implements any of these with ``@recbench.hookimpl`` and calls
     @hookimpl
     def recbench_register_recommenders(register):
         register(MyModel)
+
+A module implementing a hook of any other name (a misspelling) is not loaded: it is
+reported like an import failure (`recbench list`, warnings of `recbench run`) with the
+closest hook name, and the other plugins still load.
 """
 
 from __future__ import annotations
