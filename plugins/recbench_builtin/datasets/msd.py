@@ -28,6 +28,16 @@ they go into `Dataset.features["logmel"]`, a float16 (n_songs, frames, mels) arr
 cache folder, cropped to `logmel_frames` from the start or zero-padded at the end to the
 longest clip; `features["logmel.lengths"]` holds each song's valid frames.
 
+Bad input: a triplet line with the wrong number of fields, bytes that are not UTF-8, an
+empty id or a count that is not a non-negative integer is skipped and counted
+(`dropped.malformed_lines`, the first few located as file:line); a last line without a
+newline is a cut-off copy of the file and is skipped and counted (`truncated_lines`)
+rather than read as a smaller number; non-UTF-8 or malformed `unique_tracks.txt` lines
+likewise (`malformed_track_lines`); `strict = true` makes each of these fatal. A missing
+`unique_tracks.txt` (when audio or tags need it) and an empty, non-SQLite or
+table-less `lastfm_tags.db` are one-line errors naming the file, raised by `validate`
+before any pass over the triplets.
+
 The built subset is cached in `<cache_dir>/msd/<key>` where the key hashes the
 parameters and the size and mtime of every input file and folder; `cache = false` rebuilds.
 """
@@ -52,7 +62,7 @@ from recbench.params import Param
 ENV_ROOT = "RECBENCH_MSD_ROOT"
 LOADER_VERSION = 1  # bump when the built subset would change for the same inputs
 DEFAULT_TAG_SOURCES = ["lastfm_tags.db", "lastfm_train", "lastfm_test"]
-_MISMATCH = re.compile(r"^ERROR: <(\S+)\s+(\S+)>")
+_MISMATCH = re.compile(rb"^ERROR: <([A-Za-z0-9]+)\s+([A-Za-z0-9]+)>")
 
 
 class MSDDataset(DatasetLoader):
@@ -136,6 +146,8 @@ class MSDDataset(DatasetLoader):
         for t in self._tag_sources(root):
             if not t.exists():
                 raise DataError(f"dataset.msd.tags: {t} does not exist")
+            if t.is_file():  # checked now, not after the passes over the triplets
+                check_tags_db(t)
         for key in ("audio_dir", "logmel_dir"):
             d = self._path(root, o[key])
             if d is not None and not d.is_dir():
@@ -284,7 +296,8 @@ class _Builder:
         return TableReader(self.path(self.o["triplets"]), ["user", "song", "count"],
                            header=False, names=["user", "song", "count"],
                            problems=self.problems if first_pass else None, limit=self.limit,
-                           block_size=8 << 20)  # arrow reads ~13 blocks ahead
+                           block_size=8 << 20,  # arrow reads ~13 blocks ahead
+                           complete_lines=True)  # the published file ends in a newline
 
     def clean(self, reader, row0: int, cols: dict, report: bool):
         """(user, song, plays, ok) of a batch: drops malformed rows and zero counts."""
@@ -340,7 +353,7 @@ class _Builder:
             self.info["mismatches"] = "not used"
             return set()
         out: set[str] = set()
-        with open(p, encoding="utf-8", errors="replace") as f:
+        with open(p, "rb") as f:  # ids are ASCII; artist and title may be any bytes
             for ln, line in enumerate(f, 1):
                 if not line.strip():
                     continue
@@ -349,7 +362,7 @@ class _Builder:
                     self.problems.bad("malformed_mismatch_lines", f"{p}:{ln}",
                                       "expected 'ERROR: <SONG_ID TRACK_ID> ...'")
                     continue
-                out.add(m.group(1))
+                out.add(m.group(1).decode("ascii"))
         self.info["mismatched_songs_listed"] = len(out)
         return out
 
@@ -406,17 +419,32 @@ class _Builder:
                 column_names=["line"], use_threads=False),
                 parse_options=pc.ParseOptions(delimiter="\x1f", quote_char=False,
                                               invalid_row_handler=handler),
-                convert_options=pc.ConvertOptions(column_types={"line": pa.string()}))
+                convert_options=pc.ConvertOptions(column_types={"line": pa.binary()}))
         except Exception as exc:  # noqa: BLE001
-            raise DataError(f"{p}: cannot read ({' '.join(str(exc).split())[:200]})") from None
-        parts = pcc.split_pattern(lines["line"], "<SEP>", max_splits=3)
+            raise DataError(f"{p}: cannot read ({' '.join(str(exc).split())[:200]}); "
+                            "expected unique_tracks.txt lines "
+                            "TRACK<SEP>SONG<SEP>ARTIST<SEP>TITLE") from None
+        col = lines["line"].combine_chunks() if lines.num_rows else pa.array([], pa.binary())
+        try:
+            text = col.cast(pa.string())
+            utf8 = np.ones(len(col), dtype=bool)
+        except pa.ArrowInvalid:  # a line with bytes that are not UTF-8: skip and count it
+            utf8 = np.array([v is None or _is_utf8(v) for v in col.to_pylist()], dtype=bool)
+            n_bad = int((~utf8).sum())
+            self.problems.bad("malformed_track_lines", f"{p}:{int(np.flatnonzero(~utf8)[0]) + 1}",
+                              "not valid UTF-8 text", n=n_bad)
+            text = col.filter(pa.array(utf8)).cast(pa.string())
+        parts = pcc.split_pattern(text, "<SEP>", max_splits=3)
         n_fields = pcc.list_value_length(parts).to_numpy(zero_copy_only=False)
         ok = n_fields >= 2
         if not ok.all() or bad:
-            first = int(np.flatnonzero(~ok)[0]) + 1 if not ok.all() else bad[0]
+            first = (int(np.flatnonzero(utf8)[np.flatnonzero(~ok)[0]]) + 1 if not ok.all()
+                     else bad[0])
             self.problems.bad("malformed_track_lines", f"{p}:{first}",
                               "expected TRACK<SEP>SONG<SEP>ARTIST<SEP>TITLE",
                               n=int((~ok).sum()) + len(bad))
+        if not ok.any():
+            raise DataError(f"{p}: no line of the form TRACK<SEP>SONG<SEP>ARTIST<SEP>TITLE")
         parts = parts.filter(pa.array(ok))
         return pa.table({"track": pcc.list_element(parts, 0),
                          "song": pcc.list_element(parts, 1)})
@@ -679,6 +707,48 @@ def _tracks_of(tracks, songs: list[str]) -> dict[str, list[str]]:
     for t, s in zip(sel["track"].to_pylist(), sel["song"].to_pylist()):
         out.setdefault(s, []).append(t)
     return out
+
+
+def _is_utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def check_tags_db(path: Path) -> None:
+    """DataError (one line naming the file) unless `path` is an SQLite database with the
+    Last.fm tables tids, tags and tid_tag. Cheap: reads the header and the schema."""
+    import sqlite3
+
+    expected = "expected the Last.fm tags SQLite database with tables tids, tags, tid_tag"
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        raise DataError(f"dataset.msd.tags: {path}: cannot read ({exc.strerror})") from None
+    if size == 0:
+        raise DataError(f"dataset.msd.tags: {path} is empty (0 bytes); {expected} "
+                        "(or set tags = [] for none)")
+    if head != b"SQLite format 3\x00":
+        raise DataError(f"dataset.msd.tags: {path} is not an SQLite database; {expected} "
+                        "(or set tags = [] for none)")
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = {r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise DataError(f"dataset.msd.tags: {path}: unreadable SQLite database ({exc}); "
+                        f"{expected}") from None
+    missing = sorted({"tids", "tags", "tid_tag"} - names)
+    if missing:
+        raise DataError(f"dataset.msd.tags: {path} has no table {', '.join(missing)}; "
+                        f"{expected}")
 
 
 def _tags_sqlite(path: Path, track_ids: list[str]) -> Iterable[tuple[str, str, float]]:
