@@ -409,6 +409,14 @@ def test_non_utf8_line_numbers_across_blocks_and_retry(tmp_path):
                                       and i % 211 and i % 97])
 
 
+def test_non_utf8_users_txt_is_one_line_naming_it(tmp_path):
+    # Old code: a UnicodeDecodeError traceback.
+    root = write_dataset(synthetic(audio=False), tmp_path / "w")
+    (root / "users.txt").write_bytes(b"user000\nuser\xff01\n")
+    with pytest.raises(DataError, match=r"users\.txt:2: not valid UTF-8 text"):
+        load(root)
+
+
 def test_bad_line_snippets_are_bounded(tmp_path):
     # Old code quoted a bad count whole: a 5 kB field went into the manifest and into
     # every result row (as did long dropped-song reasons).
