@@ -867,9 +867,21 @@ def read_dataset_json(root: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def read_id_list(path: str | os.PathLike) -> list[str]:
-    """Ids, one per line (blank lines ignored)."""
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\r\n") for line in f if line.strip()]
+    """Ids, one per line (blank lines ignored); DataError naming the line when one is not
+    UTF-8 (these files are written by `write_dataset`: a bad one is a damaged copy)."""
+    out = []
+    with open(path, "rb") as f:
+        for ln, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}:{ln}: not valid UTF-8 text: "
+                                f"{_snippet(_as_text(raw.rstrip(bytes([10, 13]))))}; expected "
+                                "one id per line (a damaged copy? delete it to use the table "
+                                "order)") from None
+            if line.strip():
+                out.append(line.rstrip("\r\n"))
+    return out
 
 
 def restored_identity(root: Path, entry: dict[str, Any], path: str) -> str | None:
