@@ -544,9 +544,9 @@ def _extract_to(dataset: Dataset, kind: str, params: dict[str, Any], workers: in
         for m in errors.values():
             reasons[drop_reason(m)] = reasons.get(drop_reason(m), 0) + 1
         first = min(errors)
-        log.warning("%s features: %d of %d songs dropped (%s); first: song %d: %s", kind,
+        log.warning("%s features: %d of %d songs dropped (%s); first: song %s: %s", kind,
                     len(errors), n, ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())),
-                    first, errors[first][:200])
+                    dataset.song_ids[first], errors[first][:200])
 
 
 # --------------------------------------------------------------------------- integrity
@@ -760,7 +760,8 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
         except CacheEntryDamaged as again:
             raise DataError(f"{npy_path}: feature cache entry still damaged after rebuilding "
                             f"({again}); delete it and check the disk") from None
-    cache["verified"] = how
+    cache["verified"] = ("checksum recorded at extraction; size, shape and record checked"
+                         if cache["entry"] == "extracted" else how)
     lengths, sums, sumsq = meta["lengths"], meta["sums"], meta["sumsq"]
     failed = meta["failed"]
     errors = dict(zip(failed.tolist(), meta["messages"].tolist()))
