@@ -337,3 +337,31 @@ def test_missing_unique_tracks_is_one_line_naming_the_file(msd, tmp_path):
         load(root, tmp_path / "c", audio_dir="previews")
     ds = load(root, tmp_path / "c", tags=[], n_songs=2)  # not needed without audio or tags
     assert len(ds.song_ids) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate_counts", "overwrite_logmel", "reshape_ids"])
+def test_damaged_subset_cache_is_rebuilt(msd, tmp_path, damage, caplog):
+    # Old code read an overwritten cached log-mel array silently, and failed with a raw
+    # zipfile/numpy error on a truncated counts.npz.
+    opts = dict(n_songs=3, n_users=5, tags=[], logmel_dir="logmel")
+    a = load(msd, tmp_path / "c", **opts)
+    good = np.array(a.features["logmel"])  # a copy: the cached file is memory-mapped
+    [cdir] = list((tmp_path / "c" / "msd").iterdir())
+    if damage == "truncate_counts":
+        p = cdir / "counts.npz"
+        p.write_bytes(p.read_bytes()[:-40])
+    elif damage == "overwrite_logmel":
+        p = cdir / "logmel.npy"
+        data = bytearray(p.read_bytes())
+        data[-64:] = np.full(32, 9.0, np.float16).tobytes()
+        p.write_bytes(bytes(data))
+    else:
+        np.save(cdir / "song_ids.npy", np.array(["x"]))
+    with caplog.at_level("WARNING", logger="recbench"):
+        b = load(msd, tmp_path / "c", **opts)
+    assert "from_cache" not in b.manifest and "cache_rebuilt" in b.manifest
+    assert any("damaged" in r.getMessage() for r in caplog.records)
+    np.testing.assert_array_equal(np.asarray(b.features["logmel"]), good)
+    assert b.fingerprint == a.fingerprint
+    c = load(msd, tmp_path / "c", **opts)  # sound again: read from the cache
+    assert "from_cache" in c.manifest

@@ -40,11 +40,15 @@ before any pass over the triplets.
 
 The built subset is cached in `<cache_dir>/msd/<key>` where the key hashes the
 parameters and the size and mtime of every input file and folder; `cache = false` rebuilds.
+A cached subset that cannot be read back whole and consistent (a truncated or overwritten
+file, arrays of disagreeing sizes) is logged and rebuilt, and the manifest's
+`cache_rebuilt` says why.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable
@@ -58,6 +62,8 @@ from recbench.components import DatasetLoader, LoadContext
 from recbench.data import Dataset, hash_arrays
 from recbench.errors import DataError, DataUnavailable
 from recbench.params import Param
+
+log = logging.getLogger("recbench")
 
 ENV_ROOT = "RECBENCH_MSD_ROOT"
 LOADER_VERSION = 1  # bump when the built subset would change for the same inputs
@@ -170,12 +176,22 @@ class MSDDataset(DatasetLoader):
         strict = bool(o["strict"] or ctx.strict)
         key = self._cache_key(root, limit, strict)
         cdir = Path(ctx.cache_dir) / "msd" / key
+        damaged = None
         if o["cache"] and (cdir / "done.json").is_file():
-            ds = self._from_cache(cdir)
+            try:
+                ds = self._from_cache(cdir)
+            except Exception as exc:  # noqa: BLE001 - any damage: rebuild, never a wrong subset
+                damaged = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+                log.warning("msd: cached subset %s is damaged (%s); rebuilding it", cdir,
+                            damaged)
+                (cdir / "done.json").unlink(missing_ok=True)
+                ds = None
             if ds is not None:
                 return ds
         cdir.mkdir(parents=True, exist_ok=True)
         ds = _Builder(self, root, limit, strict, cdir, ctx).build()
+        if damaged:
+            ds.manifest["cache_rebuilt"] = damaged
         if o["cache"]:
             self._to_cache(ds, cdir)
         return ds
@@ -212,9 +228,13 @@ class MSDDataset(DatasetLoader):
         if ds.audio is not None:
             audio = {"paths": ds.audio.paths, "sample_rate": ds.audio.sample_rate,
                      "root": ds.audio.root, "identity": ds.audio.identity_mode}
+        from recbench.features import _checksum
+
         meta = {"name": ds.name, "tag_names": ds.tag_names, "audio": audio,
                 "manifest": ds.manifest, "features": sorted(ds.features),
-                "logmel_files": getattr(ds, "_logmel_files", None)}
+                "logmel_files": getattr(ds, "_logmel_files", None),
+                "checksums": {f"{name}.npy": _checksum(str(cdir / f"{name}.npy"))
+                              for name in sorted(ds.features)}}
         (cdir / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
         (cdir / "done.json").write_text("{}", encoding="utf-8")
 
@@ -231,18 +251,39 @@ class MSDDataset(DatasetLoader):
             a = meta["audio"]
             audio = FileAudioSource(a["paths"], a["sample_rate"], root=a["root"],
                                     identity=a["identity"])
+        from recbench.features import _checksum
+
+        if meta["features"] and "checksums" not in meta:
+            return None  # written before arrays carried checksums: rebuild
         feats = {}
+        checksums = meta.get("checksums") or {}
         for name in meta["features"]:
-            feats[name] = np.load(cdir / f"{name}.npy", mmap_mode="r")
+            path = cdir / f"{name}.npy"
+            if _checksum(str(path)) != checksums.get(f"{name}.npy"):
+                raise DataError(f"{path}: checksum differs from the one recorded "
+                                "(overwritten or corrupted)")
+            feats[name] = np.load(path, mmap_mode="r")
         tags = (canonical_csr(sp.load_npz(cdir / "tags.npz"))
                 if (cdir / "tags.npz").exists() else None)
         manifest = dict(meta["manifest"])
         manifest["from_cache"] = str(cdir)
-        ds = Dataset(name=meta["name"], counts=canonical_csr(sp.load_npz(cdir / "counts.npz")),
-                     user_ids=np.load(cdir / "user_ids.npy"),
-                     song_ids=np.load(cdir / "song_ids.npy"), audio=audio, tags=tags,
-                     tag_names=list(meta["tag_names"]), synthetic=False,
-                     manifest=manifest, features=feats)
+        counts = canonical_csr(sp.load_npz(cdir / "counts.npz"))
+        user_ids = np.load(cdir / "user_ids.npy")
+        song_ids = np.load(cdir / "song_ids.npy")
+        shape = (len(user_ids), len(song_ids))
+        if counts.shape != shape or (tags is not None and tags.shape[0] != shape[1]) or \
+                (audio is not None and len(audio) != shape[1]) or \
+                any(a.shape[0] != shape[1] for a in feats.values()) or \
+                not np.isfinite(counts.data).all():
+            raise DataError(f"{cdir}: cached arrays disagree on the numbers of users and "
+                            f"songs {shape}")
+        if "logmel" in feats:
+            lengths = feats.get("logmel.lengths")
+            if lengths is None or int(np.max(lengths, initial=0)) > feats["logmel"].shape[1]:
+                raise DataError(f"{cdir}: cached log-mel lengths do not fit the array")
+        ds = Dataset(name=meta["name"], counts=counts, user_ids=user_ids, song_ids=song_ids,
+                     audio=audio, tags=tags, tag_names=list(meta["tag_names"]),
+                     synthetic=False, manifest=manifest, features=feats)
         lm = meta.get("logmel_files")
         if lm:
             ids = _file_ids(lm["paths"], lm["root"])
