@@ -256,13 +256,11 @@ class TableReader:
     # -- locating rows
     @property
     def first_line(self) -> int:
-        return 2 if self.header else 1
+        return 2 if self.header and self.format != "parquet" else 1
 
     def lines(self, rows: np.ndarray) -> np.ndarray:
         """Physical line numbers (1-based) of data rows (numbers as yielded)."""
         rows = np.asarray(rows, dtype=np.int64)
-        if self.format == "parquet":
-            return rows + 1
         s = np.asarray(self._skipped, dtype=np.int64)
         # A skipped line j is preceded by (s_j - first_line - j) kept rows.
         kept_before = s - self.first_line - np.arange(len(s))
@@ -270,9 +268,10 @@ class TableReader:
 
     def where(self, row: int) -> str:
         """'file:line' of a data row (Parquet: 'file: row N')."""
+        line = int(self.lines(np.array([row]))[0])
         if self.format == "parquet":
-            return f"{self.path}: row {int(row) + 1}"
-        return f"{self.path}:{int(self.lines(np.array([row]))[0])}"
+            return f"{self.path}: row {line}"
+        return f"{self.path}:{line}"
 
     # -- reading
     def _handler(self, row) -> str:
@@ -456,12 +455,32 @@ class TableReader:
             pf = pq.ParquetFile(self.path)
             for batch in pf.iter_batches(batch_size=1 << 20, columns=self.present):
                 cols = {}
+                n = batch.num_rows
+                bad = np.zeros(n, dtype=bool)
                 for c in self.present:
                     a = batch.column(c)
+                    if (pa.types.is_binary(a.type) or pa.types.is_large_binary(a.type)) and \
+                            not _casts_to_string(a):
+                        bad |= np.array([v is not None and not _is_utf8(v)
+                                         for v in a.to_pylist()], dtype=bool)
+                    cols[c] = a
+                if bad.any():  # binary values that are not UTF-8: skip and count the rows
+                    idx = np.flatnonzero(bad)
+                    rows = self.lines(row0 + idx)
+                    for r in rows.tolist():
+                        where, reason = f"{self.path}: row {r}", "not valid UTF-8 text"
+                        if self.problems is not None and self.problems.strict:
+                            raise DataError(f"{where}: {reason} (strict mode; set strict = "
+                                            "false to skip and count such rows)")
+                        self._report(r, "malformed_lines", where, reason)
+                    self._skipped = sorted(self._skipped + rows.tolist())
+                    keep = pa.array(~bad)
+                    cols = {c: a.filter(keep) for c, a in cols.items()}
+                    n -= len(idx)
+                for c, a in cols.items():
                     if not pa.types.is_string(a.type) and not pa.types.is_large_string(a.type):
                         a = pcc.cast(a, pa.string())
                     cols[c] = pcc.fill_null(a, "")
-                n = batch.num_rows
                 n, cols = self._clip(row0, n, cols)
                 if n:
                     yield row0, cols
@@ -487,6 +506,16 @@ def _snippet(text: str) -> str:
     text = str(text)
     cut = text[:SNIPPET_CHARS]
     return repr(cut) + (f" ... ({len(text)} characters)" if len(text) > len(cut) else "")
+
+
+def _casts_to_string(a: Any) -> bool:
+    import pyarrow as pa
+
+    try:
+        a.cast(pa.string())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _is_utf8(b: bytes) -> bool:

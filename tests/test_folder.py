@@ -503,3 +503,20 @@ def test_plugin_is_registered_and_imports_cheaply():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        check=False)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_parquet_binary_ids_that_are_not_utf8_are_skipped(tmp_path):
+    # Old code: "cannot read Parquet" for the whole table.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "f"
+    root.mkdir()
+    pq.write_table(pa.table({"user": pa.array([b"u1", b"u\xff", b"u3"], pa.binary()),
+                             "song": pa.array([b"s1", b"s2", b"s3"], pa.binary()),
+                             "count": [1, 2, 3]}), root / "i.parquet")
+    ds = load(root, interactions="i.parquet")
+    assert list(ds.user_ids) == ["u1", "u3"] and list(ds.song_ids) == ["s1", "s3"]
+    assert ds.manifest["dropped"]["malformed_lines"] == 1
+    assert ds.manifest["examples"]["malformed_lines"] == [
+        f"{root / 'i.parquet'}: row 2: not valid UTF-8 text"]
