@@ -411,8 +411,9 @@ class TableReader:
         else:
             out = {}
             for c, a in cols.items():
-                try:
-                    out[c] = a.cast(pa.string())
+                try:  # a zero-copy view, validated: as cheap as parsing to strings
+                    out[c] = a.view(pa.string())
+                    out[c].validate(full=True)
                 except pa.ArrowInvalid:
                     m = np.array([v is not None and not _is_utf8(v)
                                   for v in a.to_pylist()], dtype=bool)
@@ -435,7 +436,7 @@ class TableReader:
             cols = {c: a.filter(keep) for c, a in cols.items()}
             n -= len(idx)
         if not self._sanitised:
-            cols = {c: a.cast(pa.string()) for c, a in cols.items()}
+            cols = {c: a.view(pa.string()) for c, a in cols.items()}  # validated above
         return n, cols
 
     def _clip(self, row0: int, n: int, cols: dict[str, Any]) -> tuple[int, dict[str, Any]]:
