@@ -699,10 +699,16 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
         lengths = (np.full(arr.shape[0], arr.shape[1], dtype=np.int64) if lengths is None
                    else np.minimum(np.asarray(lengths, dtype=np.int64), arr.shape[1]))
         errors = {int(i): "no precomputed features" for i in np.flatnonzero(lengths == 0)}
-        # every song's sums: a NaN or infinite value drops the song (length 0)
-        all_songs = np.arange(arr.shape[0], dtype=np.int64)
-        full_sums, full_sq = _song_sums(arr, lengths, all_songs)
-        bad = ~(np.isfinite(full_sums).all(axis=1) & np.isfinite(full_sq).all(axis=1))
+        # a NaN or infinite value drops the song (length 0): the training songs' sums show
+        # it; the other songs are checked directly (no float64 pass over them)
+        sums, sumsq = _song_sums(arr, lengths, train_songs)
+        full_sums = np.zeros((arr.shape[0], arr.shape[2]))
+        full_sq = np.zeros_like(full_sums)
+        full_sums[train_songs], full_sq[train_songs] = sums, sumsq
+        bad = np.zeros(arr.shape[0], dtype=bool)
+        bad[train_songs] = ~(np.isfinite(sums).all(axis=1) & np.isfinite(sumsq).all(axis=1))
+        for i in np.setdiff1d(np.arange(arr.shape[0]), train_songs):
+            bad[i] = not np.isfinite(arr[i, :lengths[i]]).all()
         if bad.any():
             for i in np.flatnonzero(bad):
                 errors[int(i)] = ("NonFiniteFeatures: precomputed features hold NaN or "
