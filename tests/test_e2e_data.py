@@ -149,7 +149,8 @@ def test_silent_song_is_dropped_from_features_and_logged(tmp_path):
     out = tmp_path / "out"
     proc = recbench("run", suite_file(tmp_path, SILENT_SUITE.format(root=root)), "-o", out,
                     "-q", "--cache-dir", tmp_path / "cache", check=0)
-    assert "logmel features: 1 of 12 songs dropped (silent 1); first: song s7: SilentAudio" in proc.stderr
+    assert ("logmel features: 1 of 12 songs dropped (silent 1); first: song s7: "
+            "SilentAudio") in proc.stderr
     assert "Traceback" not in proc.stderr
     [row] = rows_of(out)
     assert row["status"] == "ok"
