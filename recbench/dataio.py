@@ -25,10 +25,13 @@ file's content hash and the fingerprint changes, as it should. With a lossy
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,8 @@ DATASET_JSON = "dataset.json"
 LOSSLESS_SUBTYPES = {"FLOAT": np.float32, "DOUBLE": np.float64}
 MAX_NAMED = 1000  # songs named individually in a manifest list; the rest are only counted
 MAX_EXAMPLES = 5  # located examples kept per kind of problem
+MAX_EXAMPLE_CHARS = 300  # characters kept of one example (file:line: reason)
+MAX_REASON_CHARS = 200  # characters kept of a dropped song's reason
 
 _UNSAFE = re.compile(r"[\t\r\n]")
 
@@ -60,7 +65,10 @@ class Problems:
     `drop(kind, n)` counts values removed by a documented rule (e.g. non-positive counts);
     `repair(kind, n)` counts values fixed (e.g. duplicate rows summed).
     `drop_song(song, reason, file)` names a dropped song. `manifest()` renders all this
-    as the plain dict stored in `Dataset.manifest`.
+    as the plain dict stored in `Dataset.manifest`. What it keeps is bounded whatever the
+    input: MAX_EXAMPLES located examples per kind of problem, each on one line of at most
+    MAX_EXAMPLE_CHARS characters (a quoted bad line at most SNIPPET_CHARS), MAX_NAMED
+    dropped songs with reasons of at most MAX_REASON_CHARS; the rest is only counted.
     """
 
     def __init__(self, strict: bool = False):
@@ -81,7 +89,7 @@ class Problems:
         self.dropped[kind] = self.dropped.get(kind, 0) + n
         ex = self.examples.setdefault(kind, [])
         if len(ex) < MAX_EXAMPLES:
-            ex.append(f"{where}: {reason}")
+            ex.append(_bounded(f"{where}: {reason}", MAX_EXAMPLE_CHARS))
 
     def drop(self, kind: str, n: int) -> None:
         """Count `n` items dropped by a documented rule (not an error)."""
@@ -100,7 +108,8 @@ class Problems:
             raise DataError(f"{file or song}: {reason} (song {song}; strict mode)")
         self.n_dropped_songs += 1
         if len(self.dropped_songs) < MAX_NAMED:
-            entry = {"song": str(song), "reason": reason}
+            entry = {"song": _bounded(str(song), MAX_REASON_CHARS),
+                     "reason": _bounded(str(reason), MAX_REASON_CHARS)}
             if file:
                 entry["file"] = str(file)
             self.dropped_songs.append(entry)
@@ -115,6 +124,12 @@ class Problems:
         if self.n_dropped_songs > len(self.dropped_songs):
             out["dropped_songs_truncated"] = True
         return out
+
+
+def _bounded(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` characters (the cut marked with '...')."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------- tables
@@ -142,9 +157,19 @@ class TableReader:
     columns:   the columns wanted. With `header`, names in the header line (or Parquet
                schema); without, the file's columns are named `names` in order.
     optional:  columns that may be absent (reported by `present`).
-    problems:  receives malformed lines (wrong number of fields), located by line;
-               None to ignore them silently (a second pass over the same file).
+    problems:  receives malformed lines (wrong number of fields, bytes that are not
+               UTF-8), located by line; None to ignore them silently (a second pass over
+               the same file).
     limit:     read at most this many data rows.
+    complete_lines: the file is known to end each line with a newline (e.g. the published
+               MSD triplets): a last line without one was cut off (a truncated copy) and is
+               skipped and counted as `truncated_lines`, never read as a shorter number.
+
+    A line with bytes that are not UTF-8 is skipped and counted like a line with the
+    wrong number of fields; it never rejects the whole table. Text is read natively; only
+    when pyarrow itself cannot go on (a line both malformed and not UTF-8) is the file
+    read again through a decoder that marks the bad bytes, the rows already yielded
+    being skipped and every problem reported once.
 
     Iterating yields (first_row, {column: pyarrow.Array of strings}) batches; row numbers
     count data rows kept so far (blank and malformed lines excluded). `where(rows)` turns
@@ -154,7 +179,7 @@ class TableReader:
     def __init__(self, path: str | os.PathLike, columns: Sequence[str], *, header: bool = True,
                  names: Sequence[str] | None = None, optional: Sequence[str] = (),
                  problems: Problems | None = None, limit: int | None = None,
-                 block_size: int = 8 << 20):
+                 block_size: int = 8 << 20, complete_lines: bool = False):
         self.path = os.fspath(path)
         self.format = table_format(self.path)
         self.header = header
@@ -164,6 +189,12 @@ class TableReader:
         self.block_size = block_size
         self._skipped: list[int] = []  # physical lines of malformed / blank rows, ascending
         self._strict_error: str | None = None
+        self._reported: set[int] = set()  # physical lines already given to `problems`
+        self._sanitised = False  # reading through _MarkingUtf8Stream (second attempt)
+        self._yielded = 0  # data rows yielded so far
+        self._end: int | None = None  # bytes to read (a cut-off last line excluded)
+        self._cut_line: str | None = None  # the cut-off last line's text, if any
+        self.complete_lines = complete_lines
         self.blank_lines = 0
         self.available = self._columns_in_file()
         missing = [c for c in columns if c not in self.available and c not in optional]
@@ -189,8 +220,20 @@ class TableReader:
             return list(self.names)
         import pyarrow.csv as pc
 
+        import pyarrow as pa
+
         try:
-            reader = pc.open_csv(self.path, read_options=pc.ReadOptions(
+            # only the first line: a bad data line further on must not fail the header
+            with pa.input_stream(self.path) as f:
+                head = f.read(1 << 16)
+            while b"\n" not in head and len(head) < (16 << 20):
+                with pa.input_stream(self.path) as f:
+                    more = f.read(4 * len(head))
+                if len(more) == len(head):
+                    break
+                head = more
+            head = head.split(b"\n", 1)[0] + b"\n"
+            reader = pc.open_csv(pa.BufferReader(head), read_options=pc.ReadOptions(
                 block_size=1 << 16, use_threads=False),
                 parse_options=self._parse_options(lambda row: "skip"),
                 convert_options=pc.ConvertOptions(include_columns=[]))
@@ -213,13 +256,11 @@ class TableReader:
     # -- locating rows
     @property
     def first_line(self) -> int:
-        return 2 if self.header else 1
+        return 2 if self.header and self.format != "parquet" else 1
 
     def lines(self, rows: np.ndarray) -> np.ndarray:
         """Physical line numbers (1-based) of data rows (numbers as yielded)."""
         rows = np.asarray(rows, dtype=np.int64)
-        if self.format == "parquet":
-            return rows + 1
         s = np.asarray(self._skipped, dtype=np.int64)
         # A skipped line j is preceded by (s_j - first_line - j) kept rows.
         kept_before = s - self.first_line - np.arange(len(s))
@@ -227,9 +268,10 @@ class TableReader:
 
     def where(self, row: int) -> str:
         """'file:line' of a data row (Parquet: 'file: row N')."""
+        line = int(self.lines(np.array([row]))[0])
         if self.format == "parquet":
-            return f"{self.path}: row {int(row) + 1}"
-        return f"{self.path}:{int(self.lines(np.array([row]))[0])}"
+            return f"{self.path}: row {line}"
+        return f"{self.path}:{line}"
 
     # -- reading
     def _handler(self, row) -> str:
@@ -239,15 +281,24 @@ class TableReader:
             return "skip"
         reason = (f"expected {row.expected_columns} "
                   f"{'tab-separated' if self.format == 'tsv' else 'comma-separated'} fields, "
-                  f"got {row.actual_columns}: {row.text[:80]!r}")
+                  f"got {row.actual_columns}: {_snippet(row.text)}")
+        if _MARK in row.text:
+            reason = "not valid UTF-8 text, and " + reason
         where = f"{self.path}:{row.number}"
         if self.problems is not None:
             if self.problems.strict:
                 self._strict_error = f"{where}: {reason}"
                 return "error"
-            self.problems.bad("malformed_lines", where, reason)
+            self._report(row.number, "malformed_lines", where, reason)
         self._skipped.append(row.number)
         return "skip"
+
+    def _report(self, line: int, kind: str, where: str, reason: str) -> None:
+        """Give one malformed line to `problems`, once (a re-read reports nothing twice)."""
+        if self.problems is None or line in self._reported:
+            return
+        self._reported.add(line)
+        self.problems.bad(kind, where, reason)
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
         if self.format == "parquet":
@@ -256,22 +307,53 @@ class TableReader:
             yield from self._iter_text()
 
     def _iter_text(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        if self.complete_lines:
+            self._end, self._cut_line = _complete_end(self.path)
+        try:
+            yield from self._text_pass()
+        except _Retry:
+            # pyarrow stopped at a line it could not even show us (malformed and not
+            # UTF-8): read again with the bad bytes marked; nothing is yielded twice
+            self._sanitised = True
+            self._skipped, self.blank_lines = [], 0
+            yield from self._text_pass()
+        if self._cut_line is not None and (self.limit is None or self._yielded < self.limit):
+            last = max([int(self.lines(np.array([self._yielded - 1]))[0])
+                        if self._yielded else self.first_line - 1] + self._skipped[-1:])
+            reason = ("the file ends without a newline: its last line was cut off (a "
+                      f"truncated copy?) and is skipped: {_snippet(self._cut_line)}")
+            where = f"{self.path}:{last + 1}"
+            if self.problems is not None:
+                if self.problems.strict:
+                    raise DataError(f"{where}: {reason} (strict mode; set strict = false to "
+                                    "skip and count it)")
+                self._report(last + 1, "truncated_lines", where, reason)
+
+    def _text_pass(self) -> Iterator[tuple[int, dict[str, Any]]]:
         import pyarrow as pa
         import pyarrow.csv as pc
 
         read = pc.ReadOptions(block_size=self.block_size, use_threads=False,
                               column_names=None if self.header else self.names)
+        kind = pa.string() if self._sanitised else pa.binary()  # binary: UTF-8 checked here
         convert = pc.ConvertOptions(include_columns=self.present, strings_can_be_null=False,
-                                    column_types={c: pa.string() for c in self.present},
+                                    column_types={c: kind for c in self.present},
                                     quoted_strings_can_be_null=False)
-        row0 = 0
+        row0 = 0  # data rows kept so far in this pass
         try:
-            reader = pc.open_csv(self.path, read_options=read,
-                                 parse_options=self._parse_options(self._handler),
-                                 convert_options=convert)
-            for batch in reader:
+            with _quiet_undecodable_rows():
+                reader = pc.open_csv(self._source(), read_options=read,
+                                     parse_options=self._parse_options(self._handler),
+                                     convert_options=convert)
+            while True:
+                with _quiet_undecodable_rows():
+                    try:
+                        batch = reader.read_next_batch()
+                    except StopIteration:
+                        break
                 cols = {c: batch.column(c) for c in self.present}
                 n = batch.num_rows
+                n, cols = self._drop_non_utf8(row0, n, cols)
                 blank = _blank_rows(cols, n)
                 if blank is not None:
                     # A blank line parses as a row of empty strings: drop it, keep the
@@ -284,18 +366,78 @@ class TableReader:
                     cols = {c: a.filter(keep) for c, a in cols.items()}
                     n -= len(idx)
                 n, cols = self._clip(row0, n, cols)
-                if n:
-                    yield row0, cols
+                if row0 + n > self._yielded:  # a re-read skips the rows already yielded
+                    done = max(self._yielded - row0, 0)
+                    if done:
+                        cols = {c: a.slice(done) for c, a in cols.items()}
+                    self._yielded = row0 + n
+                    yield row0 + done, cols
                 row0 += n
                 if self.limit is not None and row0 >= self.limit:
                     break
-        except DataError:
+        except (DataError, GeneratorExit):
             raise
         except Exception as exc:  # noqa: BLE001 - arrow raises ArrowInvalid / OSError
             if self._strict_error:
                 raise DataError(f"{self._strict_error} (strict mode; set strict = false to "
                                 "skip and count malformed lines)") from None
+            if not self._sanitised and isinstance(exc, (ValueError, UnicodeDecodeError)):
+                raise _Retry() from None
             raise DataError(f"{self.path}: cannot read ({_arrow_msg(exc)})") from None
+
+    def _source(self):
+        """What pyarrow reads: the path, a bounded view of it, or the marking decoder."""
+        import pyarrow as pa
+
+        if self._sanitised:
+            return _MarkingUtf8Stream(self.path, self._end)
+        if self._end is None:
+            return self.path
+        return pa.BufferReader(pa.memory_map(self.path).read_buffer(self._end))
+
+    def _drop_non_utf8(self, row0: int, n: int, cols: dict[str, Any]
+                       ) -> tuple[int, dict[str, Any]]:
+        """Skip and count the rows of a batch whose fields are not UTF-8; cast to strings."""
+        import pyarrow as pa
+        import pyarrow.compute as pcc
+
+        bad = None
+        if self._sanitised:
+            for a in cols.values():
+                m = pcc.match_substring(a, _MARK).to_numpy(zero_copy_only=False)
+                bad = m if bad is None else bad | m
+            if bad is not None and not bad.any():
+                bad = None
+        else:
+            out = {}
+            for c, a in cols.items():
+                try:  # a zero-copy view, validated: as cheap as parsing to strings
+                    out[c] = a.view(pa.string())
+                    out[c].validate(full=True)
+                except pa.ArrowInvalid:
+                    m = np.array([v is not None and not _is_utf8(v)
+                                  for v in a.to_pylist()], dtype=bool)
+                    bad = m if bad is None else bad | m
+            if bad is None:
+                return n, out
+        if bad is not None:
+            idx = np.flatnonzero(bad)
+            lines = self.lines(row0 + idx)
+            for j, line in zip(idx, lines.tolist()):
+                where = f"{self.path}:{line}"
+                text = "\t".join(_as_text(cols[c][int(j)].as_py()) for c in self.present)
+                reason = f"not valid UTF-8 text: {_snippet(text)}"
+                if self.problems is not None and self.problems.strict:
+                    raise DataError(f"{where}: {reason} (strict mode; set strict = false to "
+                                    "skip and count such lines)")
+                self._report(line, "malformed_lines", where, reason)
+            self._skipped = sorted(self._skipped + lines.tolist())
+            keep = pa.array(~bad)
+            cols = {c: a.filter(keep) for c, a in cols.items()}
+            n -= len(idx)
+        if not self._sanitised:
+            cols = {c: a.view(pa.string()) for c, a in cols.items()}  # validated above
+        return n, cols
 
     def _clip(self, row0: int, n: int, cols: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The first rows of a block that fit under `limit` (all of them without one)."""
@@ -314,12 +456,32 @@ class TableReader:
             pf = pq.ParquetFile(self.path)
             for batch in pf.iter_batches(batch_size=1 << 20, columns=self.present):
                 cols = {}
+                n = batch.num_rows
+                bad = np.zeros(n, dtype=bool)
                 for c in self.present:
                     a = batch.column(c)
+                    if (pa.types.is_binary(a.type) or pa.types.is_large_binary(a.type)) and \
+                            not _casts_to_string(a):
+                        bad |= np.array([v is not None and not _is_utf8(v)
+                                         for v in a.to_pylist()], dtype=bool)
+                    cols[c] = a
+                if bad.any():  # binary values that are not UTF-8: skip and count the rows
+                    idx = np.flatnonzero(bad)
+                    rows = self.lines(row0 + idx)
+                    for r in rows.tolist():
+                        where, reason = f"{self.path}: row {r}", "not valid UTF-8 text"
+                        if self.problems is not None and self.problems.strict:
+                            raise DataError(f"{where}: {reason} (strict mode; set strict = "
+                                            "false to skip and count such rows)")
+                        self._report(r, "malformed_lines", where, reason)
+                    self._skipped = sorted(self._skipped + rows.tolist())
+                    keep = pa.array(~bad)
+                    cols = {c: a.filter(keep) for c, a in cols.items()}
+                    n -= len(idx)
+                for c, a in cols.items():
                     if not pa.types.is_string(a.type) and not pa.types.is_large_string(a.type):
                         a = pcc.cast(a, pa.string())
                     cols[c] = pcc.fill_null(a, "")
-                n = batch.num_rows
                 n, cols = self._clip(row0, n, cols)
                 if n:
                     yield row0, cols
@@ -330,6 +492,122 @@ class TableReader:
             raise
         except Exception as exc:  # noqa: BLE001
             raise DataError(f"{self.path}: cannot read Parquet ({_arrow_msg(exc)})") from None
+
+
+class _Retry(Exception):
+    """Internal: read the text table again through :class:`_MarkingUtf8Stream`."""
+
+
+_MARK = "\ufffd"  # what _MarkingUtf8Stream puts for bytes that are not UTF-8
+SNIPPET_CHARS = 80  # characters of a bad line quoted in a problem report
+
+
+def _snippet(text: str) -> str:
+    """A bounded quotation of a bad line (repr, at most SNIPPET_CHARS characters)."""
+    text = str(text)
+    cut = text[:SNIPPET_CHARS]
+    return repr(cut) + (f" ... ({len(text)} characters)" if len(text) > len(cut) else "")
+
+
+def _casts_to_string(a: Any) -> bool:
+    import pyarrow as pa
+
+    try:
+        a.cast(pa.string())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _is_utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _as_text(v: Any) -> str:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="backslashreplace")
+    return "" if v is None else str(v)
+
+
+def _complete_end(path: str) -> tuple[int | None, str | None]:
+    """(bytes up to the last newline, text of the cut-off last line) when a plain file
+    does not end with a newline; (None, None) when it does (or is compressed/empty)."""
+    if path.lower().endswith((".gz", ".bz2", ".zst")):
+        return None, None
+    size = os.path.getsize(path)
+    if size == 0:
+        return None, None
+    with open(path, "rb") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return None, None
+        pos, tail = size, b""
+        while pos > 0 and b"\n" not in tail:
+            step = min(pos, 1 << 16)
+            pos -= step
+            f.seek(pos)
+            tail = f.read(step) + tail
+    cut = tail.rsplit(b"\n", 1)
+    end = size - len(cut[-1])
+    return end, cut[-1].decode("utf-8", errors="backslashreplace")
+
+
+@contextlib.contextmanager
+def _quiet_undecodable_rows():
+    """Silence the traceback Python prints when pyarrow cannot decode a malformed row
+    for the row handler (the read then fails and is retried through the decoder)."""
+    previous = sys.unraisablehook
+
+    def hook(info):
+        if isinstance(info.exc_value, UnicodeDecodeError):
+            return
+        previous(info)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+class _MarkingUtf8Stream(io.RawIOBase):
+    """A file read through a UTF-8 decoder that replaces bad bytes with U+FFFD (rows
+    holding it are then skipped as not UTF-8); `end` bounds the bytes read."""
+
+    def __init__(self, path: str, end: int | None = None):
+        import codecs
+
+        import pyarrow as pa
+
+        self._src = pa.input_stream(path)  # decompresses .gz/.bz2/.zst by extension
+        self._left = end
+        self._dec = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buf = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while len(self._buf) < len(b) and not self._eof:
+            want = 1 << 20 if self._left is None else min(1 << 20, self._left)
+            raw = self._src.read(want) if want else b""
+            if self._left is not None:
+                self._left -= len(raw)
+            self._eof = not raw
+            self._buf += self._dec.decode(raw, final=self._eof).encode("utf-8")
+        k = min(len(b), len(self._buf))
+        b[:k] = self._buf[:k]
+        self._buf = self._buf[k:]
+        return k
+
+    def close(self) -> None:
+        self._src.close()
+        super().close()
 
 
 def _blank_rows(cols: dict[str, Any], n: int) -> np.ndarray | None:
@@ -619,9 +897,21 @@ def read_dataset_json(root: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def read_id_list(path: str | os.PathLike) -> list[str]:
-    """Ids, one per line (blank lines ignored)."""
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\r\n") for line in f if line.strip()]
+    """Ids, one per line (blank lines ignored); DataError naming the line when one is not
+    UTF-8 (these files are written by `write_dataset`: a bad one is a damaged copy)."""
+    out = []
+    with open(path, "rb") as f:
+        for ln, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}:{ln}: not valid UTF-8 text: "
+                                f"{_snippet(_as_text(raw.rstrip(bytes([10, 13]))))}; expected "
+                                "one id per line (a damaged copy? delete it to use the table "
+                                "order)") from None
+            if line.strip():
+                out.append(line.rstrip("\r\n"))
+    return out
 
 
 def restored_identity(root: Path, entry: dict[str, Any], path: str) -> str | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import fixtures_msd as F
+import pytest
 from test_cli import recbench, rows_of, suite_file
 
 MSD_SUITE = """
@@ -88,3 +89,84 @@ name = "popularity"
     [row] = rows_of(run)
     assert row["dataset"]["fingerprint"] == fingerprint
     assert row["dataset"]["synthetic"] is True
+
+
+SILENT_SUITE = """
+[suite]
+name = "silent"
+bootstrap = 20
+
+[dataset]
+name = "folder"
+root = "{root}"
+sample_rate = 8000
+
+[features]
+n_mels = 16
+n_fft = 256
+hop_length = 128
+window_s = 0.25
+
+[split]
+name = "cold-item"
+valid_share = 0.2
+test_share = 0.3
+
+[[tasks]]
+name = "recommendation"
+metrics = ["auc"]
+
+[[models]]
+name = "content-profile"
+backbone = "mel-stats"
+"""
+
+
+def _folder_with_a_silent_clip(root: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    (root / "audio").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    lines = ["user\tsong\tcount"]
+    for s in range(12):
+        t = np.arange(4000) / 8000
+        x = (0.3 * np.sin(2 * np.pi * (200 + 90 * s) * t)).astype(np.float32)
+        if s == 7:
+            x[:] = 0.0  # decodes fine, passes the load-time probe; silent
+        sf.write(root / "audio" / f"s{s}.wav", x, 8000, subtype="FLOAT")
+        for u in range(10):
+            if rng.random() < 0.5 or u == s % 10:
+                lines.append(f"u{u}\ts{s}\t{int(rng.integers(1, 5))}")
+    (root / "interactions.tsv").write_text("\n".join(lines) + "\n")
+
+
+def test_silent_song_is_dropped_from_features_and_logged(tmp_path):
+    # Old code extracted the silent clip (a constant -100 dB log-mel in the training
+    # statistics) without a word.
+    root = tmp_path / "f"
+    _folder_with_a_silent_clip(root)
+    out = tmp_path / "out"
+    proc = recbench("run", suite_file(tmp_path, SILENT_SUITE.format(root=root)), "-o", out,
+                    "-q", "--cache-dir", tmp_path / "cache", check=0)
+    assert ("logmel features: 1 of 12 songs dropped (silent 1); first: song s7: "
+            "SilentAudio") in proc.stderr
+    assert "Traceback" not in proc.stderr
+    [row] = rows_of(out)
+    assert row["status"] == "ok"
+
+
+@pytest.mark.xfail(strict=True, reason="needs the runner hunk that copies "
+                   "SongFeatures.manifest into row['dataset']['features'] (runner.py is "
+                   "not the data engineer's file); remove this mark when it lands")
+def test_row_says_which_songs_the_features_dropped(tmp_path):
+    root = tmp_path / "f"
+    _folder_with_a_silent_clip(root)
+    out = tmp_path / "out"
+    recbench("run", suite_file(tmp_path, SILENT_SUITE.format(root=root)), "-o", out, "-q",
+             "--cache-dir", tmp_path / "cache", check=0)
+    [row] = rows_of(out)
+    feats = row["dataset"]["features"]["logmel"]
+    assert feats["n_dropped"] == 1 and feats["dropped"] == {"silent": 1}
+    assert feats["dropped_songs"][0]["song"] == "s7"
+    assert feats["cache"]["entry"] == "extracted"

@@ -254,3 +254,133 @@ def test_interrupted_extraction_leaves_nothing(tmp_path):
         load_features(d, "logmel", [0], tmp_path, {"sample_rate": 8000, "clip_s": 0.5},
                       workers=1)
     assert [n for n in os.listdir(tmp_path) if not n.endswith(".lock")] == []
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def test_silent_and_non_finite_songs_are_dropped_and_counted(tmp_path):
+    # Old code kept the silent song (a constant -100 dB log-mel entering the statistics)
+    # and stored the overflowing song's infinite log-mel: mean and std became NaN/inf.
+    rng = np.random.default_rng(11)
+    sr = 8000
+    loud = _signal(rng, 1.0, sr) * np.float32(1e20)  # |STFT|^2 overflows float32
+    waves = [_signal(rng, 1.0, sr), np.zeros(sr, np.float32), loud, _signal(rng, 1.0, sr)]
+    params = {"sample_rate": sr, "n_mels": 16}
+    d = _dataset(waves, sr)
+    f = load_features(d, "logmel", [0, 1, 2, 3], tmp_path, params)
+    assert f.failed.tolist() == [1, 2]
+    assert f.lengths[1] == 0 and f.lengths[2] == 0 and f.lengths[0] > 0
+    assert np.isfinite(f.mean).all() and np.isfinite(f.std).all()
+    assert np.isfinite(np.asarray(f.array, dtype=np.float32)).all()
+    ref = load_features(_dataset([waves[0], waves[3]], sr), "logmel", [0, 1],
+                        tmp_path / "ref", params)
+    np.testing.assert_array_equal(f.mean, ref.mean)  # the dropped songs count for nothing
+    m = f.manifest
+    assert m["n_dropped"] == 2 and m["dropped"] == {"silent": 1, "non_finite_features": 1}
+    assert [x["song"] for x in m["dropped_songs"]] == ["1", "2"]
+    assert m["cache"]["entry"] == "extracted"
+    # and the same from the cache
+    g = load_features(_dataset(waves, sr), "logmel", [0], tmp_path, params)
+    assert g.failed.tolist() == [1, 2] and g.manifest["dropped"] == m["dropped"]
+    assert g.manifest["cache"]["entry"] == "read"
+
+
+def test_waveform_beyond_float16_is_dropped(tmp_path):
+    # Old code stored inf in the float16 waveform cache: NaN standardisation for all.
+    rng = np.random.default_rng(12)
+    waves = [_signal(rng, 0.5, 8000), _signal(rng, 0.5, 8000) * np.float32(1e6)]
+    f = load_features(_dataset(waves, 8000), "waveform", [0, 1], tmp_path,
+                      {"sample_rate": 8000})
+    assert f.failed.tolist() == [1] and f.manifest["dropped"] == {"non_finite_features": 1}
+    assert np.isfinite(f.mean).all() and np.isfinite(f.std).all()
+
+
+def test_non_finite_precomputed_features_drop_the_song(tmp_path):
+    arr = np.ones((3, 5, 2), dtype=np.float16)
+    arr[1] = np.arange(10).reshape(5, 2)
+    arr[2, 3, 1] = np.nan
+    counts = sp.csr_matrix(np.ones((2, 3), dtype=np.float32))
+    d = Dataset("p", counts, np.array(["a", "b"]), np.array(["x", "y", "z"]),
+                features={"logmel": arr})
+    for train in ([0, 1, 2], [0, 1]):  # a NaN in a training song or in another one
+        f = load_features(d, "logmel", train, tmp_path)
+        assert f.failed.tolist() == [2] and f.lengths.tolist() == [5, 5, 0]
+        assert np.isfinite(f.mean).all()
+        assert f.manifest["dropped"] == {"non_finite_features": 1}
+
+
+def _entry(tmp_path, sr=8000):
+    rng = np.random.default_rng(13)
+    waves = [_signal(rng, 1.0, sr) for _ in range(5)]
+    params = {"sample_rate": sr, "n_mels": 16}
+    d = _dataset(waves, sr)
+    f = load_features(d, "logmel", [0, 1, 2], tmp_path, params)
+    good = np.array(f.array)
+    npy = os.path.join(tmp_path, f"logmel-{f.key}.npy")
+    return d, params, good, npy
+
+
+def _damage_overwrite(npy):
+    with open(npy, "r+b") as fh:  # same size, other bytes after the header
+        fh.seek(-2000, os.SEEK_END)
+        fh.write(np.full(1000, 7.0, np.float16).tobytes())
+
+
+def _damage_truncate(npy):
+    with open(npy, "r+b") as fh:
+        fh.truncate(os.path.getsize(npy) // 2)
+
+
+def _damage_shape(npy):
+    np.save(npy, np.zeros((5, 3, 16), np.float16))
+
+
+def _damage_npz(npy):
+    npz = npy[:-4] + ".npz"
+    with open(npz, "r+b") as fh:
+        fh.truncate(os.path.getsize(npz) - 50)
+
+
+@pytest.mark.parametrize("damage", [_damage_overwrite, _damage_truncate, _damage_shape,
+                                    _damage_npz])
+def test_damaged_cache_entry_is_detected_and_rebuilt(tmp_path, damage, caplog):
+    # Old code read an overwritten or reshaped array silently (wrong numbers) and failed
+    # with a raw numpy/zipfile traceback on a truncated one.
+    import recbench.features as F
+
+    d, params, good, npy = _entry(tmp_path)
+    damage(npy)
+    F._VERIFIED.clear()  # as a new process would
+    calls = d.audio.calls
+    with caplog.at_level("WARNING", logger="recbench"):
+        g = load_features(d, "logmel", [0, 1, 2], tmp_path, params)
+    np.testing.assert_array_equal(np.asarray(g.array), good)
+    assert d.audio.calls == calls + 5  # re-extracted
+    assert "rebuilt" in g.manifest["cache"] and g.manifest["cache"]["entry"] == "extracted"
+    assert any("damaged" in r.getMessage() and "rebuilding" in r.getMessage()
+               for r in caplog.records)
+    h = load_features(d, "logmel", [0, 1, 2], tmp_path, params)  # now sound: read
+    assert h.manifest["cache"]["entry"] == "read" and "rebuilt" not in h.manifest["cache"]
+    assert d.audio.calls == calls + 5
+
+
+def test_checksum_once_per_process_and_file_version(tmp_path, monkeypatch):
+    import recbench.features as F
+
+    d, params, good, npy = _entry(tmp_path)
+    sums = []
+    real = F._checksum
+    monkeypatch.setattr(F, "_checksum", lambda p: sums.append(p) or real(p))
+    f = load_features(d, "logmel", [0, 1, 2], tmp_path, params)
+    assert sums == [] and "earlier in this process" in f.manifest["cache"]["verified"]
+    F._VERIFIED.clear()
+    f = load_features(d, "logmel", [0, 1, 2], tmp_path, params)
+    assert sums == [npy] and "sha256 checksum" in f.manifest["cache"]["verified"]
+    # an in-place overwrite in this process: a new mtime, so the checksum runs again
+    _damage_overwrite(npy)
+    st = os.stat(npy)
+    os.utime(npy, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    g = load_features(d, "logmel", [0, 1, 2], tmp_path, params)
+    assert "rebuilt" in g.manifest["cache"]
+    np.testing.assert_array_equal(np.asarray(g.array), good)

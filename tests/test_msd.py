@@ -230,3 +230,138 @@ def test_registered():
     reg = build_registry()
     assert "msd" in reg.names("dataset")
     assert reg.get("dataset", "msd").cls is MSDDataset
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _copy(msd: Path, dest: Path) -> Path:
+    import shutil
+
+    shutil.copytree(msd, dest)
+    return dest
+
+
+def test_truncated_triplets_last_line_is_skipped_and_counted(msd, tmp_path):
+    # Old code read the cut-off last line "U4 S9 2" (of "... 20") as 2 plays: a silently
+    # wrong number. Now it is skipped and counted as truncated, located by line.
+    root = _copy(msd, tmp_path / "msd")
+    lines = [f"{U[u]}\t{S[s]}\t{c}" for u, s, c in F.PLAYS if (u, s) != ("U4", "S9")]
+    lines.append(f"{U['U4']}\t{S['S9']}\t2")  # was 20: the copy stopped mid-number
+    (root / "train_triplets.txt").write_text("\n".join(lines))  # no final newline
+    ds = load(root, tmp_path / "c", n_songs=10, n_users=5, tags=[], mismatches="")
+    assert S["S9"] not in list(ds.song_ids)  # its only line was the cut one
+    m = ds.manifest
+    assert m["dropped"]["truncated_lines"] == 1
+    trip = str(root / "train_triplets.txt")
+    assert m["examples"]["truncated_lines"][0].startswith(
+        f"{trip}:{len(lines)}: the file ends without a newline")
+    with pytest.raises(DataError, match=rf"train_triplets\.txt:{len(lines)}: the file ends"):
+        load(root, tmp_path / "c", tags=[], mismatches="", strict=True, cache=False)
+
+
+def test_non_utf8_triplet_line_is_skipped_not_the_whole_file(msd, tmp_path):
+    # Old code: "cannot read (... invalid UTF8 data)" for the whole 48M-line file.
+    root = _copy(msd, tmp_path / "msd")
+    p = root / "train_triplets.txt"
+    data = p.read_bytes().replace(U["U5"].encode() + b"\t" + S["S10"].encode(),
+                                  b"\xff\xfe" + U["U5"].encode() + b"\t" + S["S10"].encode())
+    p.write_bytes(data + b"\xc3\x28 junk\n")  # and a line both malformed and not UTF-8
+    ds = load(root, tmp_path / "c", n_songs=10, n_users=5, tags=[], mismatches="")
+    assert S["S10"] not in list(ds.song_ids) and U["U5"] not in list(ds.user_ids)
+    m = ds.manifest
+    assert m["dropped"]["malformed_lines"] == 4  # the fixture's 2 + these 2
+    assert sum("not valid UTF-8" in e for e in m["examples"]["malformed_lines"]) == 2
+
+
+def test_non_utf8_track_and_mismatch_lines(msd, tmp_path):
+    # Old code: unique_tracks.txt with one non-UTF-8 line failed the load as a whole.
+    root = _copy(msd, tmp_path / "msd")
+    p = root / "unique_tracks.txt"
+    rows = p.read_bytes().split(b"\n")
+    rows.insert(1, b"TRJUNK<SEP>SOJUNK<SEP>Caf\xe9<SEP>Title")  # Latin-1, not UTF-8
+    p.write_bytes(b"\n".join(rows))
+    m = root / "sid_mismatches.txt"
+    m.write_bytes(m.read_bytes() + f"ERROR: <{S['S2']} {T['T2']}> Bj\xf6rk  !=  X\n"
+                  .encode("latin-1"))
+    ds = load(root, tmp_path / "c", n_songs=3, n_users=5, tags=["lastfm_tags.db"])
+    assert list(ds.song_ids) == songs("S3", "S4", "S5")  # S1, S2 listed as mismatches
+    assert ds.manifest["dropped"]["malformed_track_lines"] == 1
+    assert ds.manifest["examples"]["malformed_track_lines"][0].startswith(
+        f"{p}:2: not valid UTF-8")
+    assert ds.tags is not None and ds.tags.nnz > 0
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"", r"lastfm_tags\.db is empty \(0 bytes\)"),
+    (b"tid,tag\nTRX,rock\n" * 20, r"lastfm_tags\.db is not an SQLite database"),
+])
+def test_empty_or_non_sqlite_tags_db_fails_before_reading_triplets(msd, tmp_path, content,
+                                                                   match):
+    # Old code: validate() passed; the error came only after both passes over the
+    # triplets (48M lines), so all that work was lost.
+    root = _copy(msd, tmp_path / "msd")
+    (root / "lastfm_tags.db").write_bytes(content)
+    with pytest.raises(DataError, match=r"^dataset\.msd\.tags: .*" + match):
+        MSDDataset(root=str(root)).validate()
+    reads = []
+    import recbench_builtin.datasets.msd as M
+
+    orig = M._Builder.pass1
+    M._Builder.pass1 = lambda self: reads.append(1) or orig(self)
+    try:
+        with pytest.raises(DataError, match=match):
+            load(root, tmp_path / "c")
+    finally:
+        M._Builder.pass1 = orig
+    assert reads == []
+
+
+def test_tags_db_without_the_lastfm_tables(msd, tmp_path):
+    import sqlite3
+
+    root = _copy(msd, tmp_path / "msd")
+    (root / "lastfm_tags.db").unlink()
+    con = sqlite3.connect(root / "lastfm_tags.db")
+    con.execute("CREATE TABLE tids (tid TEXT)")
+    con.close()
+    with pytest.raises(DataError, match=r"has no table tags, tid_tag"):
+        MSDDataset(root=str(root)).validate()
+
+
+def test_missing_unique_tracks_is_one_line_naming_the_file(msd, tmp_path):
+    root = _copy(msd, tmp_path / "msd")
+    (root / "unique_tracks.txt").unlink()
+    with pytest.raises(DataError, match=r"^dataset\.msd\.tracks: .*unique_tracks\.txt does "
+                                        r"not exist \(unique_tracks\.txt maps track ids"):
+        load(root, tmp_path / "c", audio_dir="previews")
+    ds = load(root, tmp_path / "c", tags=[], n_songs=2)  # not needed without audio or tags
+    assert len(ds.song_ids) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate_counts", "overwrite_logmel", "reshape_ids"])
+def test_damaged_subset_cache_is_rebuilt(msd, tmp_path, damage, caplog):
+    # Old code read an overwritten cached log-mel array silently, and failed with a raw
+    # zipfile/numpy error on a truncated counts.npz.
+    opts = dict(n_songs=3, n_users=5, tags=[], logmel_dir="logmel")
+    a = load(msd, tmp_path / "c", **opts)
+    good = np.array(a.features["logmel"])  # a copy: the cached file is memory-mapped
+    [cdir] = list((tmp_path / "c" / "msd").iterdir())
+    if damage == "truncate_counts":
+        p = cdir / "counts.npz"
+        p.write_bytes(p.read_bytes()[:-40])
+    elif damage == "overwrite_logmel":
+        p = cdir / "logmel.npy"
+        data = bytearray(p.read_bytes())
+        data[-64:] = np.full(32, 9.0, np.float16).tobytes()
+        p.write_bytes(bytes(data))
+    else:
+        np.save(cdir / "song_ids.npy", np.array(["x"]))
+    with caplog.at_level("WARNING", logger="recbench"):
+        b = load(msd, tmp_path / "c", **opts)
+    assert "from_cache" not in b.manifest and "cache_rebuilt" in b.manifest
+    assert any("damaged" in r.getMessage() for r in caplog.records)
+    np.testing.assert_array_equal(np.asarray(b.features["logmel"]), good)
+    assert b.fingerprint == a.fingerprint
+    c = load(msd, tmp_path / "c", **opts)  # sound again: read from the cache
+    assert "from_cache" in c.manifest

@@ -5,8 +5,10 @@ synth --out DIR`), restoring their name, synthetic flag, row/column order, tag o
 (when the clips are provably unchanged) audio identities, so the fingerprint survives.
 
 Bad input is handled by documented rules, all counted in `Dataset.manifest`:
-- malformed lines (wrong number of fields, empty ids, counts that are not numbers):
-  skipped and counted with the first few located as file:line, or fatal under `strict`;
+- malformed lines (wrong number of fields, bytes that are not UTF-8, empty ids, counts
+  that are not numbers; in Parquet, binary ids that are not UTF-8): skipped and counted
+  with the first few located as file:line (quoted at most 80 characters), or fatal under
+  `strict`; a `users.txt`/`songs.txt` line that is not UTF-8 is a one-line error;
 - duplicate (user, song) rows: summed (`repaired.duplicate_rows`);
 - counts <= 0: dropped (`dropped.non_positive_counts`);
 - tags of unknown songs: dropped (`dropped.tags_unknown_songs`);

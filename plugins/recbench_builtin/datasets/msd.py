@@ -28,13 +28,27 @@ they go into `Dataset.features["logmel"]`, a float16 (n_songs, frames, mels) arr
 cache folder, cropped to `logmel_frames` from the start or zero-padded at the end to the
 longest clip; `features["logmel.lengths"]` holds each song's valid frames.
 
+Bad input: a triplet line with the wrong number of fields, bytes that are not UTF-8, an
+empty id or a count that is not a non-negative integer is skipped and counted
+(`dropped.malformed_lines`, the first few located as file:line); a last line without a
+newline is a cut-off copy of the file and is skipped and counted (`truncated_lines`)
+rather than read as a smaller number; non-UTF-8 or malformed `unique_tracks.txt` lines
+likewise (`malformed_track_lines`); `strict = true` makes each of these fatal. A missing
+`unique_tracks.txt` (when audio or tags need it) and an empty, non-SQLite or
+table-less `lastfm_tags.db` are one-line errors naming the file, raised by `validate`
+before any pass over the triplets.
+
 The built subset is cached in `<cache_dir>/msd/<key>` where the key hashes the
 parameters and the size and mtime of every input file and folder; `cache = false` rebuilds.
+A cached subset that cannot be read back whole and consistent (a truncated or overwritten
+file, arrays of disagreeing sizes) is logged and rebuilt, and the manifest's
+`cache_rebuilt` says why.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable
@@ -49,10 +63,12 @@ from recbench.data import Dataset, hash_arrays
 from recbench.errors import DataError, DataUnavailable
 from recbench.params import Param
 
+log = logging.getLogger("recbench")
+
 ENV_ROOT = "RECBENCH_MSD_ROOT"
 LOADER_VERSION = 1  # bump when the built subset would change for the same inputs
 DEFAULT_TAG_SOURCES = ["lastfm_tags.db", "lastfm_train", "lastfm_test"]
-_MISMATCH = re.compile(r"^ERROR: <(\S+)\s+(\S+)>")
+_MISMATCH = re.compile(rb"^ERROR: <([A-Za-z0-9]+)\s+([A-Za-z0-9]+)>")
 
 
 class MSDDataset(DatasetLoader):
@@ -136,6 +152,8 @@ class MSDDataset(DatasetLoader):
         for t in self._tag_sources(root):
             if not t.exists():
                 raise DataError(f"dataset.msd.tags: {t} does not exist")
+            if t.is_file():  # checked now, not after the passes over the triplets
+                check_tags_db(t)
         for key in ("audio_dir", "logmel_dir"):
             d = self._path(root, o[key])
             if d is not None and not d.is_dir():
@@ -158,12 +176,22 @@ class MSDDataset(DatasetLoader):
         strict = bool(o["strict"] or ctx.strict)
         key = self._cache_key(root, limit, strict)
         cdir = Path(ctx.cache_dir) / "msd" / key
+        damaged = None
         if o["cache"] and (cdir / "done.json").is_file():
-            ds = self._from_cache(cdir)
+            try:
+                ds = self._from_cache(cdir)
+            except Exception as exc:  # noqa: BLE001 - any damage: rebuild, never a wrong subset
+                damaged = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+                log.warning("msd: cached subset %s is damaged (%s); rebuilding it", cdir,
+                            damaged)
+                (cdir / "done.json").unlink(missing_ok=True)
+                ds = None
             if ds is not None:
                 return ds
         cdir.mkdir(parents=True, exist_ok=True)
         ds = _Builder(self, root, limit, strict, cdir, ctx).build()
+        if damaged:
+            ds.manifest["cache_rebuilt"] = damaged
         if o["cache"]:
             self._to_cache(ds, cdir)
         return ds
@@ -200,9 +228,13 @@ class MSDDataset(DatasetLoader):
         if ds.audio is not None:
             audio = {"paths": ds.audio.paths, "sample_rate": ds.audio.sample_rate,
                      "root": ds.audio.root, "identity": ds.audio.identity_mode}
+        from recbench.features import _checksum
+
         meta = {"name": ds.name, "tag_names": ds.tag_names, "audio": audio,
                 "manifest": ds.manifest, "features": sorted(ds.features),
-                "logmel_files": getattr(ds, "_logmel_files", None)}
+                "logmel_files": getattr(ds, "_logmel_files", None),
+                "checksums": {f"{name}.npy": _checksum(str(cdir / f"{name}.npy"))
+                              for name in sorted(ds.features)}}
         (cdir / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
         (cdir / "done.json").write_text("{}", encoding="utf-8")
 
@@ -219,18 +251,39 @@ class MSDDataset(DatasetLoader):
             a = meta["audio"]
             audio = FileAudioSource(a["paths"], a["sample_rate"], root=a["root"],
                                     identity=a["identity"])
+        from recbench.features import _checksum
+
+        if meta["features"] and "checksums" not in meta:
+            return None  # written before arrays carried checksums: rebuild
         feats = {}
+        checksums = meta.get("checksums") or {}
         for name in meta["features"]:
-            feats[name] = np.load(cdir / f"{name}.npy", mmap_mode="r")
+            path = cdir / f"{name}.npy"
+            if _checksum(str(path)) != checksums.get(f"{name}.npy"):
+                raise DataError(f"{path}: checksum differs from the one recorded "
+                                "(overwritten or corrupted)")
+            feats[name] = np.load(path, mmap_mode="r")
         tags = (canonical_csr(sp.load_npz(cdir / "tags.npz"))
                 if (cdir / "tags.npz").exists() else None)
         manifest = dict(meta["manifest"])
         manifest["from_cache"] = str(cdir)
-        ds = Dataset(name=meta["name"], counts=canonical_csr(sp.load_npz(cdir / "counts.npz")),
-                     user_ids=np.load(cdir / "user_ids.npy"),
-                     song_ids=np.load(cdir / "song_ids.npy"), audio=audio, tags=tags,
-                     tag_names=list(meta["tag_names"]), synthetic=False,
-                     manifest=manifest, features=feats)
+        counts = canonical_csr(sp.load_npz(cdir / "counts.npz"))
+        user_ids = np.load(cdir / "user_ids.npy")
+        song_ids = np.load(cdir / "song_ids.npy")
+        shape = (len(user_ids), len(song_ids))
+        if counts.shape != shape or (tags is not None and tags.shape[0] != shape[1]) or \
+                (audio is not None and len(audio) != shape[1]) or \
+                any(a.shape[0] != shape[1] for a in feats.values()) or \
+                not np.isfinite(counts.data).all():
+            raise DataError(f"{cdir}: cached arrays disagree on the numbers of users and "
+                            f"songs {shape}")
+        if "logmel" in feats:
+            lengths = feats.get("logmel.lengths")
+            if lengths is None or int(np.max(lengths, initial=0)) > feats["logmel"].shape[1]:
+                raise DataError(f"{cdir}: cached log-mel lengths do not fit the array")
+        ds = Dataset(name=meta["name"], counts=counts, user_ids=user_ids, song_ids=song_ids,
+                     audio=audio, tags=tags, tag_names=list(meta["tag_names"]),
+                     synthetic=False, manifest=manifest, features=feats)
         lm = meta.get("logmel_files")
         if lm:
             ids = _file_ids(lm["paths"], lm["root"])
@@ -284,7 +337,8 @@ class _Builder:
         return TableReader(self.path(self.o["triplets"]), ["user", "song", "count"],
                            header=False, names=["user", "song", "count"],
                            problems=self.problems if first_pass else None, limit=self.limit,
-                           block_size=8 << 20)  # arrow reads ~13 blocks ahead
+                           block_size=8 << 20,  # arrow reads ~13 blocks ahead
+                           complete_lines=True)  # the published file ends in a newline
 
     def clean(self, reader, row0: int, cols: dict, report: bool):
         """(user, song, plays, ok) of a batch: drops malformed rows and zero counts."""
@@ -340,7 +394,7 @@ class _Builder:
             self.info["mismatches"] = "not used"
             return set()
         out: set[str] = set()
-        with open(p, encoding="utf-8", errors="replace") as f:
+        with open(p, "rb") as f:  # ids are ASCII; artist and title may be any bytes
             for ln, line in enumerate(f, 1):
                 if not line.strip():
                     continue
@@ -349,7 +403,7 @@ class _Builder:
                     self.problems.bad("malformed_mismatch_lines", f"{p}:{ln}",
                                       "expected 'ERROR: <SONG_ID TRACK_ID> ...'")
                     continue
-                out.add(m.group(1))
+                out.add(m.group(1).decode("ascii"))
         self.info["mismatched_songs_listed"] = len(out)
         return out
 
@@ -406,17 +460,32 @@ class _Builder:
                 column_names=["line"], use_threads=False),
                 parse_options=pc.ParseOptions(delimiter="\x1f", quote_char=False,
                                               invalid_row_handler=handler),
-                convert_options=pc.ConvertOptions(column_types={"line": pa.string()}))
+                convert_options=pc.ConvertOptions(column_types={"line": pa.binary()}))
         except Exception as exc:  # noqa: BLE001
-            raise DataError(f"{p}: cannot read ({' '.join(str(exc).split())[:200]})") from None
-        parts = pcc.split_pattern(lines["line"], "<SEP>", max_splits=3)
+            raise DataError(f"{p}: cannot read ({' '.join(str(exc).split())[:200]}); "
+                            "expected unique_tracks.txt lines "
+                            "TRACK<SEP>SONG<SEP>ARTIST<SEP>TITLE") from None
+        col = lines["line"].combine_chunks() if lines.num_rows else pa.array([], pa.binary())
+        try:
+            text = col.cast(pa.string())
+            utf8 = np.ones(len(col), dtype=bool)
+        except pa.ArrowInvalid:  # a line with bytes that are not UTF-8: skip and count it
+            utf8 = np.array([v is None or _is_utf8(v) for v in col.to_pylist()], dtype=bool)
+            n_bad = int((~utf8).sum())
+            self.problems.bad("malformed_track_lines", f"{p}:{int(np.flatnonzero(~utf8)[0]) + 1}",
+                              "not valid UTF-8 text", n=n_bad)
+            text = col.filter(pa.array(utf8)).cast(pa.string())
+        parts = pcc.split_pattern(text, "<SEP>", max_splits=3)
         n_fields = pcc.list_value_length(parts).to_numpy(zero_copy_only=False)
         ok = n_fields >= 2
         if not ok.all() or bad:
-            first = int(np.flatnonzero(~ok)[0]) + 1 if not ok.all() else bad[0]
+            first = (int(np.flatnonzero(utf8)[np.flatnonzero(~ok)[0]]) + 1 if not ok.all()
+                     else bad[0])
             self.problems.bad("malformed_track_lines", f"{p}:{first}",
                               "expected TRACK<SEP>SONG<SEP>ARTIST<SEP>TITLE",
                               n=int((~ok).sum()) + len(bad))
+        if not ok.any():
+            raise DataError(f"{p}: no line of the form TRACK<SEP>SONG<SEP>ARTIST<SEP>TITLE")
         parts = parts.filter(pa.array(ok))
         return pa.table({"track": pcc.list_element(parts, 0),
                          "song": pcc.list_element(parts, 1)})
@@ -679,6 +748,48 @@ def _tracks_of(tracks, songs: list[str]) -> dict[str, list[str]]:
     for t, s in zip(sel["track"].to_pylist(), sel["song"].to_pylist()):
         out.setdefault(s, []).append(t)
     return out
+
+
+def _is_utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def check_tags_db(path: Path) -> None:
+    """DataError (one line naming the file) unless `path` is an SQLite database with the
+    Last.fm tables tids, tags and tid_tag. Cheap: reads the header and the schema."""
+    import sqlite3
+
+    expected = "expected the Last.fm tags SQLite database with tables tids, tags, tid_tag"
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        raise DataError(f"dataset.msd.tags: {path}: cannot read ({exc.strerror})") from None
+    if size == 0:
+        raise DataError(f"dataset.msd.tags: {path} is empty (0 bytes); {expected} "
+                        "(or set tags = [] for none)")
+    if head != b"SQLite format 3\x00":
+        raise DataError(f"dataset.msd.tags: {path} is not an SQLite database; {expected} "
+                        "(or set tags = [] for none)")
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = {r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise DataError(f"dataset.msd.tags: {path}: unreadable SQLite database ({exc}); "
+                        f"{expected}") from None
+    missing = sorted({"tids", "tags", "tid_tag"} - names)
+    if missing:
+        raise DataError(f"dataset.msd.tags: {path} has no table {', '.join(missing)}; "
+                        f"{expected}")
 
 
 def _tags_sqlite(path: Path, track_ids: list[str]) -> Iterable[tuple[str, str, float]]:
