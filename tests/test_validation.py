@@ -291,3 +291,26 @@ def test_env_values_stay_out_of_result_rows(tmp_path, monkeypatch, capsys):
     assert str(root) not in rows and str(tmp_path) not in rows
     row = json.loads(rows.splitlines()[0])
     assert row["status"] == "ok" and row["dataset"]["params"]["root"] == "${RB_DATA_ROOT}"
+
+
+def test_tagging_on_a_folder_dataset_without_tags(tmp_path, capsys):
+    """The folder loader says whether it will hold tags (a tags file configured or
+    present), so tagging on an interactions-only folder fails at validate, not in a cell."""
+    root = tmp_path / "ds"
+    root.mkdir()
+    (root / "interactions.tsv").write_text("user\tsong\tplays\nu1\ts1\t2\nu2\ts2\t1\n")
+    text = (GOOD.replace('name = "tiny"', f'name = "folder"\nroot = "{root}"')
+            .replace('[[models]]', '[[tasks]]\nname = "tagging"\n\n[[models]]'))
+    msg = one_error(capsys, write(tmp_path, text))
+    assert "tasks[1].name: task 'tagging' needs tags" in msg
+    assert "'folder' does not provide" in msg
+    (root / "tags.tsv").write_text("song\ttag\ns1\trock\n")
+    code, _ = validate(capsys, write(tmp_path, text, "s2.toml"))
+    assert code == 0
+
+
+def test_zero_test_share_is_refused(tmp_path, capsys):
+    """A test share of 0 used to validate and then fail the cell with an IndexError."""
+    text = GOOD.replace("seed = 0\n", "seed = 0\ntest_share = 0.0\n", 1)
+    msg = one_error(capsys, write(tmp_path, text))
+    assert f"s.toml:{line_of(text, 'test_share')}: split.test_share:" in msg

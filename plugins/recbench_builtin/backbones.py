@@ -50,7 +50,7 @@ class Conv1DBackbone(Backbone):
     description = "DCUE audio model: 5 x (1-D conv over time + max-pool), global pool, linear"
     input_kind = "logmel"
     params = (
-        Param("channels", list, [128, 128, 256, 256, 256], item_type=int,
+        Param("channels", list, [128, 128, 256, 256, 256], item_type=int, min=1,
               help="output channels of each conv block (paper-size defaults)"),
         Param("kernel", int, 3, min=1, help="conv kernel size in time steps"),
         Param("pool", int, 3, min=1, help="max-pool size after each conv block"),
@@ -105,7 +105,7 @@ class Conv2DBackbone(Backbone):
     description = "VGG-style 2-D CNN over the mel image (3x3 convs, 2x2 pools), linear head"
     input_kind = "logmel"
     params = (
-        Param("channels", list, [32, 64, 128, 128], item_type=int,
+        Param("channels", list, [32, 64, 128, 128], item_type=int, min=1,
               help="output channels of each 3x3 conv block"),
         Param("width", float, 1.0, min=0.01, help="multiplier on every channel width"),
         Param("batch_norm", bool, True, help="BatchNorm after each convolution"),
@@ -158,7 +158,7 @@ class SampleCNNBackbone(Backbone):
     input_kind = "waveform"
     params = (
         Param("frame_channels", int, 128, min=1, help="channels of the strided frame conv"),
-        Param("channels", list, [128, 128, 256, 256, 256, 256, 256, 256, 512], item_type=int,
+        Param("channels", list, [128, 128, 256, 256, 256, 256, 256, 256, 512], item_type=int, min=1,
               help="output channels of each 3-sample conv + pool block"),
         Param("width", float, 1.0, min=0.01, help="multiplier on every channel width"),
     )

@@ -72,7 +72,7 @@ class _SharesSplitter(Splitter):
 
 _SHARES = (
     Param("valid_share", float, 0.1, "share held out for validation", min=0.0, max=0.9),
-    Param("test_share", float, 0.2, "share held out for the reported numbers", min=0.0,
+    Param("test_share", float, 0.2, "share held out for the reported numbers", gt=0.0,
           max=0.9),
 )
 

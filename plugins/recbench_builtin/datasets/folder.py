@@ -181,6 +181,12 @@ class FolderDataset(DatasetLoader):
             manifest["fingerprint_matches_written"] = ds.fingerprint == meta["fingerprint"]
         return ds
 
+    def provides(self, suite_dir: str | None = None) -> tuple[str, ...]:
+        """What a load will hold, without loading: interactions, and tags when a tags
+        file is configured or present (checked by `validate` against the tasks' needs)."""
+        tags = self._tags_path(self._root(suite_dir))
+        return ("interactions",) + (("tags",) if tags is not None and tags.is_file() else ())
+
     def _tags_path(self, root: Path) -> Path | None:
         t = self.options["tags"]
         if t == "":

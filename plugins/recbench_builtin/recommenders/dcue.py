@@ -48,7 +48,7 @@ from recbench.params import Param
 _COMMON = (
     Param("dim", int, 256, min=1, help="size of the user and song feature vectors"),
     Param("user_embedding_dim", int, 256, min=1, help="size of the user embedding lookup"),
-    Param("user_hidden", list, [256], item_type=int,
+    Param("user_hidden", list, [256], item_type=int, min=1,
           help="widths of the fully connected layers between the user embedding and the "
                "feature vector layer"),
     Param("loss", str, "hinge", help="loss plugin (ranking: pos vs negatives; a regression "
