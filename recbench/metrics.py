@@ -11,8 +11,14 @@ tied scores are ordered uniformly at random: AUC counts a tied (positive, negati
 as 1/2, and a tie group straddling the cutoff K contributes the expected share of its
 positives (for NDCG this is exactly scikit-learn's tie averaging, ``ndcg_score(...,
 ignore_ties=False)``). A constant-score model therefore gets the chance value whatever the
-order of the songs. Only :func:`top_k` (concrete song lists, used by catalogue coverage)
-breaks ties deterministically: among equal scores the lower song position comes first.
+order of the songs. Catalogue coverage is the expected share of songs in at least one
+user's top K under independent random tie orders (:func:`coverage_rows`,
+:func:`expected_coverage`). Only :func:`top_k` (concrete song lists) breaks ties
+deterministically: among equal scores the lower song position comes first.
+
+Rank once. :class:`Ranking` keeps a block's ranking keys so that AUC, AUC restricted to
+groups of songs (popularity buckets) and every @K metric come from one sort per chunk;
+the standalone functions compute the same numbers chunk by chunk.
 
 Excluded users. A user without positive candidates gets NaN from every positive-based
 metric (and AUC also needs one negative); :func:`n_excluded` counts them.
@@ -26,7 +32,8 @@ from .errors import ConfigError, DataError
 
 __all__ = ["roc_auc_per_user", "ndcg_at_k", "recall_at_k", "precision_at_k",
            "average_precision_at_k", "hits_at_k", "mean_popularity_at_k", "top_k",
-           "catalogue_coverage", "n_excluded"]
+           "catalogue_coverage", "coverage_rows", "expected_coverage", "stack_rows",
+           "Ranking", "n_excluded"]
 
 DEFAULT_CHUNK = 256  # users per chunk: keeps a chunk's sort and haystack in cache
 
@@ -116,45 +123,120 @@ def roc_auc_per_user(scores, labels, mask=None, *, chunk: int = DEFAULT_CHUNK) -
     n_users, n_items = s.shape
     out = np.full(n_users, np.nan)
     for a, b in _chunks(n_users, chunk):
-        out[a:b] = _auc_chunk(s[a:b], y[a:b], None if m is None else m[a:b])
+        out[a:b] = _Chunk(s[a:b], y[a:b], None if m is None else m[a:b]).auc()
     return out
 
 
-def _auc_chunk(s: np.ndarray, y: np.ndarray, m: np.ndarray | None) -> np.ndarray:
-    c, n = s.shape
-    _check_nan(s, m)
-    pos = y.astype(bool, copy=True)
-    keys = _order_keys(s)
-    if m is not None:
-        pos &= m
-        keys = np.where(m, keys, _MASKED_KEY)
-        n_cand = m.sum(axis=1)
-    else:
-        n_cand = np.full(c, n)
-    flat = np.flatnonzero(pos)  # much faster than a 2-D np.nonzero
-    shift = np.uint64(32)
-    # positives' keys, globally sorted (row-major, then key): searchsorted then walks the
-    # haystack forward and stays in cache
-    needles = np.bitwise_or(keys.ravel()[flat], (flat // n).astype(np.uint64) << shift,
-                            dtype=np.uint64)
-    needles.sort()
-    keys.sort(axis=1)
-    row_off = (np.arange(c, dtype=np.uint64) << shift)[:, None]
-    hay = np.bitwise_or(keys, row_off, dtype=np.uint64).ravel()
-    lo = np.searchsorted(hay, needles, side="left")
-    hi = np.searchsorted(hay, needles, side="right")
-    rows = (needles >> shift).astype(np.intp)
-    base = rows * n
-    # twice the average 1-based rank of each positive among its row's candidates
-    two_rank = (lo - base) + (hi - base) + 1
-    n_pos = np.bincount(rows, minlength=c)
-    two_rank_sum = np.bincount(rows, weights=two_rank, minlength=c)  # exact: small integers
-    n_neg = n_cand - n_pos
-    two_u = two_rank_sum - n_pos * (n_pos + 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        auc = two_u / (2.0 * n_pos * n_neg)
-    auc[(n_pos == 0) | (n_neg == 0)] = np.nan
-    return auc
+class _Chunk:
+    """The ranking state of a chunk of users, computed once and shared by every metric.
+
+    dk: (c, n) uint32 descending keys (smaller = better score, ties equal, masked pairs the
+    largest key); pos: the positives among candidates. Lazily: the globally sorted haystack
+    ``row << 32 | dk`` with each positive's tie range in it (AUC and the per-group AUCs),
+    and the best `kk` pairs in rank order (the @K metrics, every K up to `kk`).
+    """
+
+    _SHIFT = np.uint64(32)
+
+    def __init__(self, s: np.ndarray, y: np.ndarray, m: np.ndarray | None):
+        c, n = self.shape = s.shape
+        _check_nan(s, m)
+        self.dk = _desc_keys(s, m)
+        pos = y.astype(bool, copy=True)
+        if m is not None:
+            pos &= m
+            self.n_cand = m.sum(axis=1)
+        else:
+            self.n_cand = np.full(c, n)
+        self.pos = pos
+        self.n_pos = pos.sum(axis=1)
+        self._ranks = None
+        self._hay = None
+        self._prefix = None  # (kk, packed sorted ``dk << 32 | column`` of the best kk)
+
+    # ---------------------------------------------------------------- AUC
+    def _positive_ranks(self, with_columns: bool = False):
+        """(rows, twice the average ascending 1-based rank of each positive among its row's
+        candidates[, flat positions of the positives, twice their average ascending rank
+        among the row's positives]), positives in (row, key) order."""
+        if self._ranks is None or (with_columns and len(self._ranks) == 2):
+            c, n = self.shape
+            shift = self._SHIFT
+            flat = np.flatnonzero(self.pos)  # much faster than a 2-D np.nonzero
+            # positives' keys, globally sorted (row-major, then key): searchsorted then walks
+            # the haystack forward and stays in cache
+            needles = np.bitwise_or(self.dk.ravel()[flat],
+                                    (flat // n).astype(np.uint64) << shift, dtype=np.uint64)
+            if with_columns:
+                order = np.argsort(needles)
+                needles, flat = needles[order], flat[order]
+            else:
+                needles.sort()
+            if self._hay is None:
+                row_off = (np.arange(c, dtype=np.uint64) << shift)[:, None]
+                self._hay = np.bitwise_or(np.sort(self.dk, axis=1), row_off,
+                                          dtype=np.uint64).ravel()
+            lo = np.searchsorted(self._hay, needles, side="left")
+            hi = np.searchsorted(self._hay, needles, side="right")
+            rows = (needles >> shift).astype(np.intp)
+            base = rows * n
+            # descending positions [lo, hi) -> ascending ranks n_cand - hi + 1 .. n_cand - lo
+            two_rank = 2 * self.n_cand[rows] - (lo - base) - (hi - base) + 1
+            self._ranks = (rows, two_rank)
+            if with_columns:
+                # the same among the row's positives: the needles are its sorted positives
+                plo = np.searchsorted(needles, needles, side="left")
+                phi = np.searchsorted(needles, needles, side="right")
+                start = np.concatenate([[0], np.cumsum(self.n_pos)])[rows]
+                two_prank = 2 * self.n_pos[rows] - (plo - start) - (phi - start) + 1
+                self._ranks = (rows, two_rank, flat, two_prank)
+        return self._ranks
+
+    def auc(self) -> np.ndarray:
+        c = self.shape[0]
+        rows, two_rank = self._positive_ranks()[:2]
+        n_pos = self.n_pos
+        two_rank_sum = np.bincount(rows, weights=two_rank, minlength=c)  # exact: integers
+        n_neg = self.n_cand - n_pos
+        two_u = two_rank_sum - n_pos * (n_pos + 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auc = two_u / (2.0 * n_pos * n_neg)
+        auc[(n_pos == 0) | (n_neg == 0)] = np.nan
+        return auc
+
+    def auc_by_group(self, group: np.ndarray, n_groups: int) -> np.ndarray:
+        """(c, n_groups): AUC with the positives restricted to the songs of each group and
+        every negative candidate kept (= :func:`roc_auc_per_user` on ``labels & in_g`` with
+        the mask ``mask & (~labels | in_g)``), from the one ranking: a positive's count of
+        negatives below it (ties 1/2) is its rank among candidates minus its rank among
+        positives."""
+        c, n = self.shape
+        rows, two_rank, flat, two_prank = self._positive_ranks(with_columns=True)
+        g = np.asarray(group, dtype=np.intp)[flat % n]
+        cell = rows * n_groups + g
+        two_u = np.bincount(cell, weights=two_rank - two_prank,
+                            minlength=c * n_groups).reshape(c, n_groups)
+        n_pos = np.bincount(cell, minlength=c * n_groups).reshape(c, n_groups)
+        n_neg = (self.n_cand - self.n_pos)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auc = two_u / (2.0 * n_pos * n_neg)
+        auc[(n_pos == 0) | (n_neg == 0)] = np.nan
+        return auc
+
+    # ---------------------------------------------------------------- top K
+    def prefix(self, kk: int) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, columns) of each row's best `kk` pairs in rank order (ties by column)."""
+        if self._prefix is None or self._prefix[0] < kk:
+            n = self.shape[1]
+            col = np.arange(n, dtype=np.uint64)
+            packed = np.bitwise_or(self.dk.astype(np.uint64) << self._SHIFT, col)
+            if kk < n:
+                packed = np.partition(packed, kk - 1, axis=1)[:, :kk]
+            packed.sort(axis=1)
+            self._prefix = (kk, packed)
+        packed = self._prefix[1][:, :kk]
+        return ((packed >> self._SHIFT).astype(np.uint32),
+                (packed & np.uint64(0xFFFFFFFF)).astype(np.intp))
 
 
 def n_excluded(values: np.ndarray) -> int:
@@ -186,8 +268,8 @@ def _discounts(n: int) -> np.ndarray:
     return 1.0 / np.log2(np.arange(2, n + 2, dtype=np.float64))
 
 
-def _topk_chunk(s: np.ndarray, y: np.ndarray, m: np.ndarray | None, k: int,
-                want: tuple[str, ...], popularity: np.ndarray | None = None) -> dict:
+def _topk_chunk(ch: "_Chunk", k: int, want: tuple[str, ...],
+                popularity: np.ndarray | None = None) -> dict:
     """The @K quantities of a chunk of users, as expectations over random tie orders.
 
     Positions 1..L (L = min(K, candidates)) are filled by whole tie groups (in score order)
@@ -196,23 +278,11 @@ def _topk_chunk(s: np.ndarray, y: np.ndarray, m: np.ndarray | None, k: int,
     average precision E[rel_i * hits_upto_i] = q * (H + 1 + (j-1)(p-1)/(m-1)) where H counts
     the positives of earlier groups and j is the slot within the group (hypergeometric).
     """
-    c, n = s.shape
-    _check_nan(s, m)
-    dk = _desc_keys(s, m)
-    pos = y.astype(bool, copy=True)
-    if m is not None:
-        pos &= m
-        n_cand = m.sum(axis=1)
-    else:
-        n_cand = np.full(c, n)
-    n_pos = pos.sum(axis=1)
+    c, n = ch.shape
+    dk, pos, n_cand, n_pos = ch.dk, ch.pos, ch.n_cand, ch.n_pos
     kk = min(k, n)
     rows = np.arange(c)
-    idx = np.argpartition(dk, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (c, 1))
-    top = np.take_along_axis(dk, idx, axis=1)
-    order = np.argsort(top, axis=1, kind="stable")
-    idx = np.take_along_axis(idx, order, axis=1)
-    top = np.take_along_axis(top, order, axis=1)
+    top, idx = ch.prefix(kk)
     n_list = np.minimum(n_cand, kk)  # L: list positions that hold candidates
     t = top[rows, np.maximum(n_list - 1, 0)]  # key of the L-th best candidate (the cutoff group)
     tied = dk == t[:, None]
@@ -222,6 +292,8 @@ def _topk_chunk(s: np.ndarray, y: np.ndarray, m: np.ndarray | None, k: int,
     slots = n_list - n_above  # positions of the cutoff group inside the list
 
     out: dict = {"n_pos": n_pos, "n_cand": n_cand, "n_list": n_list}
+    if "coverage" in want:
+        out["coverage"] = _coverage_rows(n, top, idx, t, tied, n_tied, slots, n_list)
     empty = n_list == 0
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(empty, 0.0, slots / np.maximum(n_tied, 1))  # expected share of G taken
@@ -273,10 +345,16 @@ def _topk_metric(scores, labels, mask, k, chunk, want, popularity=None) -> dict:
     if 0 in s.shape:  # no users or no candidate songs: every user is excluded
         zeros = np.zeros(s.shape[0], dtype=np.int64)
         out = {key: zeros.astype(np.float64) for key in ("hits", "popularity", "dcg", "ap_sum")}
+        out["coverage"] = np.full((s.shape[0], 3), np.nan, dtype=np.float32)
         return {"n_pos": zeros, "n_cand": zeros, "n_list": zeros, **out}
-    parts = [_topk_chunk(s[a:b], y[a:b], None if m is None else m[a:b], k, want, popularity)
-             for a, b in _chunks(s.shape[0], chunk)]
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    parts = [_topk_chunk(_Chunk(s[a:b], y[a:b], None if m is None else m[a:b]), k, want,
+                         popularity) for a, b in _chunks(s.shape[0], chunk)]
+    return _join(parts)
+
+
+def _join(parts: list[dict]) -> dict:
+    return {key: (stack_rows if key == "coverage" else np.concatenate)([p[key] for p in parts])
+            for key in parts[0]}
 
 
 def _undefined_to_nan(value: np.ndarray, bad: np.ndarray) -> np.ndarray:
@@ -285,13 +363,64 @@ def _undefined_to_nan(value: np.ndarray, bad: np.ndarray) -> np.ndarray:
     return value
 
 
+# How each @K metric finishes from the quantities of :func:`_topk_chunk`: (what it needs,
+# finish(r, k) -> per-user values). Shared by the functions below and :class:`Ranking`.
+
+
+def _fin_hits(r, k):
+    return _undefined_to_nan(r["hits"], r["n_pos"] == 0)
+
+
+def _fin_precision(r, k):
+    return _undefined_to_nan(r["hits"] / k, r["n_pos"] == 0)
+
+
+def _fin_recall(r, k):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _undefined_to_nan(r["hits"] / r["n_pos"], r["n_pos"] == 0)
+
+
+def _fin_ndcg(r, k):
+    n_ideal = np.minimum(r["n_pos"], k)
+    ideal = np.concatenate([[0.0], np.cumsum(_discounts(int(n_ideal.max(initial=0))))])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _undefined_to_nan(r["dcg"] / ideal[n_ideal], r["n_pos"] == 0)
+
+
+def _fin_ap(r, k):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _undefined_to_nan(r["ap_sum"] / np.minimum(r["n_pos"], k), r["n_pos"] == 0)
+
+
+def _fin_popularity(r, k):
+    return _undefined_to_nan(r["popularity"], r["n_list"] == 0)
+
+
+def _fin_coverage(r, k):
+    return r["coverage"]
+
+
+_AT_K = {"hits_at_k": (("hits",), _fin_hits),
+         "precision_at_k": (("hits",), _fin_precision),
+         "recall_at_k": (("hits",), _fin_recall),
+         "ndcg_at_k": (("dcg",), _fin_ndcg),
+         "average_precision_at_k": (("ap",), _fin_ap),
+         "mean_popularity_at_k": (("popularity",), _fin_popularity),
+         "coverage_rows": (("coverage",), _fin_coverage)}
+
+
+def _at_k(name, scores, labels, k, mask, chunk, popularity=None):
+    k = _check_k(k)
+    want, finish = _AT_K[name]
+    return finish(_topk_metric(scores, labels, mask, k, chunk, want, popularity), k)
+
+
 def hits_at_k(scores, labels, k: int, mask=None, *, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
     """Expected number of positives among each user's top-K candidates: (U,) float64.
 
     NaN for users without a positive candidate.
     """
-    r = _topk_metric(scores, labels, mask, k, chunk, ("hits",))
-    return _undefined_to_nan(r["hits"], r["n_pos"] == 0)
+    return _at_k("hits_at_k", scores, labels, k, mask, chunk)
 
 
 def precision_at_k(scores, labels, k: int, mask=None, *, chunk: int = DEFAULT_CHUNK
@@ -300,9 +429,7 @@ def precision_at_k(scores, labels, k: int, mask=None, *, chunk: int = DEFAULT_CH
 
     NaN for users without a positive candidate.
     """
-    k = _check_k(k)
-    r = _topk_metric(scores, labels, mask, k, chunk, ("hits",))
-    return _undefined_to_nan(r["hits"] / k, r["n_pos"] == 0)
+    return _at_k("precision_at_k", scores, labels, k, mask, chunk)
 
 
 def recall_at_k(scores, labels, k: int, mask=None, *, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
@@ -311,9 +438,7 @@ def recall_at_k(scores, labels, k: int, mask=None, *, chunk: int = DEFAULT_CHUNK
     (Not truncated: a user with more than K positives cannot reach 1.) NaN for users without
     a positive candidate.
     """
-    r = _topk_metric(scores, labels, mask, k, chunk, ("hits",))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return _undefined_to_nan(r["hits"] / r["n_pos"], r["n_pos"] == 0)
+    return _at_k("recall_at_k", scores, labels, k, mask, chunk)
 
 
 def ndcg_at_k(scores, labels, k: int, mask=None, *, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
@@ -323,12 +448,7 @@ def ndcg_at_k(scores, labels, k: int, mask=None, *, chunk: int = DEFAULT_CHUNK) 
     ties averaged as ``sklearn.metrics.ndcg_score(k=K, ignore_ties=False)``. NaN for users
     without a positive candidate (scikit-learn returns 0 there).
     """
-    k = _check_k(k)
-    r = _topk_metric(scores, labels, mask, k, chunk, ("dcg",))
-    n_ideal = np.minimum(r["n_pos"], k)
-    ideal = np.concatenate([[0.0], np.cumsum(_discounts(int(n_ideal.max(initial=0))))])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return _undefined_to_nan(r["dcg"] / ideal[n_ideal], r["n_pos"] == 0)
+    return _at_k("ndcg_at_k", scores, labels, k, mask, chunk)
 
 
 def average_precision_at_k(scores, labels, k: int, mask=None, *, chunk: int = DEFAULT_CHUNK
@@ -338,10 +458,7 @@ def average_precision_at_k(scores, labels, k: int, mask=None, *, chunk: int = DE
     The truncated average precision of the Million Song Dataset Challenge (McFee et al.
     2012); its mean over users is mAP@K. NaN for users without a positive candidate.
     """
-    k = _check_k(k)
-    r = _topk_metric(scores, labels, mask, k, chunk, ("ap",))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return _undefined_to_nan(r["ap_sum"] / np.minimum(r["n_pos"], k), r["n_pos"] == 0)
+    return _at_k("average_precision_at_k", scores, labels, k, mask, chunk)
 
 
 def mean_popularity_at_k(scores, popularity, k: int, mask=None, *,
@@ -352,9 +469,106 @@ def mean_popularity_at_k(scores, popularity, k: int, mask=None, *,
     a candidate.
     """
     s = np.asarray(scores)
-    r = _topk_metric(s, np.zeros(s.shape, dtype=bool), mask, k, chunk, ("popularity",),
-                     popularity=popularity)
-    return _undefined_to_nan(r["popularity"], r["n_list"] == 0)
+    return _at_k("mean_popularity_at_k", s, np.zeros(s.shape, dtype=bool), k, mask, chunk,
+                 popularity=popularity)
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def coverage_rows(scores, k: int, mask=None, *, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+    """Per-user top-K membership, the input of :func:`expected_coverage`: (U, 3 + W) float32.
+
+    Row u is ``[n_items, slots, n_tied, code_1, ..., code_W]`` (NaN padding): code ``i >= 0``
+    = song i is in the user's top K whatever the order of ties; code ``-(i + 1)`` = song i
+    belongs to the tie group straddling the cutoff, of which `slots` of its `n_tied` songs
+    fill the list, so it is in the top K with probability ``slots / n_tied``. Rows of users
+    without a candidate are all NaN. (Exact in float32 up to 2**24 songs.) W is the largest
+    number of songs with a non-zero chance in one row: about K for a model with few ties,
+    up to every candidate when a user's scores are all tied.
+    """
+    s = np.asarray(scores)
+    return _at_k("coverage_rows", s, np.zeros(s.shape, dtype=bool), k, mask, chunk)
+
+
+def _coverage_rows(n, top, idx, t, tied, n_tied, slots, n_list) -> np.ndarray:
+    c, kk = top.shape
+    certain = top < t[:, None]
+    whole = slots >= n_tied  # the whole cutoff group fits: its songs are certain too
+    certain |= whole[:, None] & (top == t[:, None]) & (np.arange(kk) < n_list[:, None])
+    partial = tied & ~whole[:, None]
+    width = int(max((certain.sum(axis=1) + partial.sum(axis=1)).max(initial=0), 1))
+    codes = np.full((c, width), np.nan, dtype=np.float32)
+    # certain songs first (in rank order), then the partial group's songs by column
+    rc, cc = np.nonzero(certain)
+    slot = np.arange(rc.size) - np.concatenate([[0], np.cumsum(certain.sum(axis=1))])[rc]
+    codes[rc, slot] = idx[rc, cc]
+    rp, cp = np.nonzero(partial)
+    off = certain.sum(axis=1)
+    slot = off[rp] + np.arange(rp.size) - np.concatenate([[0], np.cumsum(partial.sum(axis=1))])[rp]
+    codes[rp, slot] = -(cp + 1.0)
+    head = np.stack([np.full(c, float(n)), slots.astype(np.float64),
+                     np.where(whole, 1.0, n_tied.astype(np.float64))], axis=1)
+    out = np.concatenate([head.astype(np.float32), codes], axis=1)
+    out[n_list == 0] = np.nan  # no candidate: excluded
+    return out
+
+
+def stack_rows(parts) -> np.ndarray:
+    """Concatenate 2-D blocks of per-user rows along users, NaN-padding to the widest."""
+    parts = [np.asarray(p) for p in parts]
+    if not parts:
+        return np.zeros((0, 0))
+    if parts[0].ndim == 1:
+        return np.concatenate(parts)
+    width = max(p.shape[1] for p in parts)
+    dtype = np.result_type(*parts)
+    out = np.full((sum(len(p) for p in parts), width), np.nan, dtype=dtype)
+    row = 0
+    for p in parts:
+        out[row:row + len(p), :p.shape[1]] = p
+        row += len(p)
+    return out
+
+
+def expected_coverage(rows, counts=None) -> np.ndarray | float:
+    """Expected catalogue coverage: the expected share of the candidate songs that appear in
+    at least one user's top K when every user's ties are ordered uniformly at random,
+    independently across users::
+
+        E[coverage] = 1/I * sum over songs i of (1 - prod over users u of (1 - p_ui))
+
+    with p_ui the probability that song i is in user u's top K (1 above the cutoff,
+    slots / tied at it, 0 below). `rows`: :func:`coverage_rows` of the users. `counts`
+    (B, U): user multiplicities (bootstrap resamples, a user drawn c times contributes
+    (1 - p_ui)^c); returns (B,). Without `counts`, each user once; returns a float. NaN
+    when no user has a candidate.
+    """
+    import scipy.sparse as sp
+
+    v = np.asarray(rows, dtype=np.float64)
+    single = counts is None
+    n_users = len(v)
+    counts = np.ones((1, n_users)) if single else np.asarray(counts, dtype=np.float64)
+    if v.ndim != 2 or not v.size or np.isnan(v[:, 0]).all():
+        out = np.full(len(counts), np.nan)
+        return float(out[0]) if single else out
+    n_items = int(np.nanmax(v[:, 0]))
+    codes = v[:, 3:]
+    r, col = np.nonzero(np.isfinite(codes))
+    code = codes[r, col].astype(np.int64)
+    sure = code >= 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_miss = np.log1p(-(v[:, 1] / v[:, 2]))  # log(1 - p) of each user's tied songs
+    hit = sp.csr_matrix((np.ones(int(sure.sum())), (r[sure], code[sure])),
+                        shape=(n_users, n_items))
+    miss = sp.csr_matrix((log_miss[r[~sure]], (r[~sure], -code[~sure] - 1)),
+                         shape=(n_users, n_items))
+    covered = np.asarray(hit.T.dot(counts.T).T) > 0  # (B, I): in someone's list for sure
+    log_none = np.asarray(miss.T.dot(counts.T).T)  # log P(no drawn user lists the song)
+    p_cov = np.where(covered, 1.0, -np.expm1(log_none))
+    out = p_cov.sum(axis=1) / n_items
+    return float(out[0]) if single else out
 
 
 def top_k(scores, k: int, mask=None, *, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
@@ -397,3 +611,83 @@ def catalogue_coverage(top: np.ndarray, n_items: int) -> float:
     if n_items <= 0:
         return float("nan")
     return float(np.unique(t).size / n_items)
+
+
+# --------------------------------------------------------------------------- rank once
+
+
+class Ranking:
+    """A block of users ranked once, from which every metric and diagnostic is derived.
+
+    ``Ranking(scores, labels, mask)`` computes each chunk's ranking keys once and keeps
+    them (memory: about 13 bytes per pair plus 8 per pair of the top `k_max`), then
+    ``auc()``, ``auc_by_group(group)`` and ``at_k(name, k)`` (name: a function of this
+    module such as ``"ndcg_at_k"`` or ``"coverage_rows"``) return exactly what the
+    standalone functions return, without sorting again. Pass `k_max` (the largest cutoff
+    that will be asked for) so the best pairs are selected once for every K.
+    """
+
+    def __init__(self, scores, labels, mask=None, *, chunk: int = DEFAULT_CHUNK,
+                 k_max: int | None = None, popularity=None):
+        s, y, m = _as_block(scores, labels, mask)
+        self.shape = s.shape
+        self._popularity = popularity
+        self._chunks = [] if 0 in s.shape else [
+            _Chunk(s[a:b], y[a:b], None if m is None else m[a:b])
+            for a, b in _chunks(s.shape[0], chunk)]
+        self._empty = (s, y, m)  # kept only for the degenerate no-user/no-song case
+        if not self._chunks:
+            return
+        self._empty = None
+        if k_max is not None:
+            kk = min(_check_k(k_max), s.shape[1])
+            for ch in self._chunks:
+                ch.prefix(kk)
+
+    def auc(self) -> np.ndarray:
+        """:func:`roc_auc_per_user` of the block."""
+        if not self._chunks:
+            return np.full(self.shape[0], np.nan)
+        return np.concatenate([ch.auc() for ch in self._chunks])
+
+    def auc_by_group(self, group, n_groups: int | None = None) -> np.ndarray:
+        """(U, G) per-user AUC with the positives restricted to the songs of each group
+        (`group` (I,) ints in [0, G)) against every negative candidate: column g equals
+        ``roc_auc_per_user(scores, labels & in_g, mask & (~labels | in_g))``."""
+        group = np.asarray(group, dtype=np.intp).ravel()
+        if group.shape != (self.shape[1],):
+            raise DataError(f"group must have one entry per candidate song ({self.shape[1]}), "
+                            f"got shape {group.shape}")
+        n_groups = int(group.max(initial=-1)) + 1 if n_groups is None else int(n_groups)
+        if not self._chunks:
+            return np.full((self.shape[0], n_groups), np.nan)
+        return np.concatenate([ch.auc_by_group(group, n_groups) for ch in self._chunks])
+
+    def at_k(self, name: str, k: int, popularity=None) -> np.ndarray:
+        """The per-user values of the @K function `name` of this module at cutoff `k`."""
+        k = _check_k(k)
+        want, finish = _AT_K[name]
+        if popularity is None:
+            popularity = self._popularity
+        if not self._chunks:
+            s, y, m = self._empty
+            return finish(_topk_metric(s, y, m, k, 1, want, popularity), k)
+        if popularity is not None:
+            popularity = np.asarray(popularity, dtype=np.float64).ravel()
+            if popularity.shape != (self.shape[1],):
+                raise DataError(f"popularity must have one value per candidate song "
+                                f"({self.shape[1]}), got shape {popularity.shape}")
+        return finish(_join([_topk_chunk(ch, k, want, popularity) for ch in self._chunks]), k)
+
+
+def ranking_of(block) -> Ranking:
+    """The :class:`Ranking` of a :class:`recbench.components.MetricInput`, made on first use
+    and kept on the block (so that the metrics of one block share it); a block whose
+    arrays were replaced gets a new one."""
+    key = (block.scores, block.labels, block.mask)
+    cached = block.__dict__.get("_ranking")
+    if cached is None or any(a is not b for a, b in zip(cached[0], key)):
+        cached = (key, Ranking(block.scores, block.labels, block.mask,
+                               popularity=getattr(block, "popularity", None)))
+        block.__dict__["_ranking"] = cached
+    return cached[1]
