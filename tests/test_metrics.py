@@ -427,6 +427,27 @@ def test_expected_coverage_equals_distinct_top_k_without_ties():
             catalogue_coverage(top_k(scores, k, mask), 300), abs=1e-12)
 
 
+def test_all_tied_model_gets_the_expected_coverage_not_the_first_songs():
+    """A constant-score model: each user's top 10 is a uniformly random 10 of the 200
+    candidates, so E[coverage] = 1 - (1 - 10/200)^U (old code: 10/200 by song position)."""
+    from recbench.metrics import coverage_rows, expected_coverage
+
+    classes = _plugin_classes()
+    cov = classes["coverage"]()
+    scores = np.zeros((30, 200), dtype=np.float32)
+    labels = np.zeros((30, 200), dtype=bool)
+    values = cov.per_user(MetricInput(scores, labels, None, 10))
+    expected = 1 - (1 - 10 / 200) ** 30
+    assert cov.reduce(values) == pytest.approx(expected, abs=1e-12)
+    assert expected_coverage(coverage_rows(scores, 10)) == pytest.approx(expected, abs=1e-12)
+    # the batched form equals reducing each resample (duplicated users count once each draw)
+    rng = np.random.default_rng(22)
+    idx = rng.integers(0, 30, (6, 30))
+    counts = np.stack([np.bincount(r, minlength=30) for r in idx])
+    np.testing.assert_allclose(cov.reduce_resamples(values, counts),
+                               [cov.reduce(values[r]) for r in idx], atol=1e-12)
+
+
 # --------------------------------------------------------------------------- rank once
 
 
