@@ -531,6 +531,36 @@ def stack_rows(parts) -> np.ndarray:
     return out
 
 
+_COVERAGE_CACHE: list = [None, None]  # [rows object, its parts]: the bootstrap reuses them
+
+
+def _coverage_parts(v: np.ndarray):
+    """(n_items, hit (U, I) CSR of certain songs, miss (U, I) CSR of log(1 - p) of tied
+    songs, whether miss is dense enough for BLAS) of coverage rows; None if no user."""
+    if _COVERAGE_CACHE[0] is v:
+        return _COVERAGE_CACHE[1]
+    import scipy.sparse as sp
+
+    n_users = len(v)
+    if v.ndim != 2 or not v.size or np.isnan(v[:, 0]).all():
+        return None
+    head = v[:, :3].astype(np.float64)
+    n_items = int(np.nanmax(head[:, 0]))
+    codes = v[:, 3:]
+    r, col = np.nonzero(np.isfinite(codes))
+    code = codes[r, col].astype(np.int64)
+    sure = code >= 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_miss = np.log1p(-(head[:, 1] / head[:, 2]))  # log(1 - p) of each user's tied songs
+    hit = sp.csr_matrix((np.ones(int(sure.sum())), (r[sure], code[sure])),
+                        shape=(n_users, n_items))
+    miss = sp.csr_matrix((log_miss[r[~sure]], (r[~sure], -code[~sure] - 1)),
+                         shape=(n_users, n_items))
+    parts = (n_items, hit, miss, miss.nnz > 0.05 * n_users * n_items)
+    _COVERAGE_CACHE[:] = [v, parts]
+    return parts
+
+
 def expected_coverage(rows, counts=None) -> np.ndarray | float:
     """Expected catalogue coverage: the expected share of the candidate songs that appear in
     at least one user's top K when every user's ties are ordered uniformly at random,
@@ -544,28 +574,23 @@ def expected_coverage(rows, counts=None) -> np.ndarray | float:
     (1 - p_ui)^c); returns (B,). Without `counts`, each user once; returns a float. NaN
     when no user has a candidate.
     """
-    import scipy.sparse as sp
-
-    v = np.asarray(rows, dtype=np.float64)
+    v = np.asarray(rows)
     single = counts is None
     n_users = len(v)
     counts = np.ones((1, n_users)) if single else np.asarray(counts, dtype=np.float64)
-    if v.ndim != 2 or not v.size or np.isnan(v[:, 0]).all():
+    parts = _coverage_parts(v)
+    if parts is None:
         out = np.full(len(counts), np.nan)
         return float(out[0]) if single else out
-    n_items = int(np.nanmax(v[:, 0]))
-    codes = v[:, 3:]
-    r, col = np.nonzero(np.isfinite(codes))
-    code = codes[r, col].astype(np.int64)
-    sure = code >= 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_miss = np.log1p(-(v[:, 1] / v[:, 2]))  # log(1 - p) of each user's tied songs
-    hit = sp.csr_matrix((np.ones(int(sure.sum())), (r[sure], code[sure])),
-                        shape=(n_users, n_items))
-    miss = sp.csr_matrix((log_miss[r[~sure]], (r[~sure], -code[~sure] - 1)),
-                         shape=(n_users, n_items))
+    n_items, hit, miss, dense = parts
     covered = np.asarray(hit.T.dot(counts.T).T) > 0  # (B, I): in someone's list for sure
-    log_none = np.asarray(miss.T.dot(counts.T).T)  # log P(no drawn user lists the song)
+    if dense:  # many tied songs (e.g. an all-tied model): BLAS over slabs of users
+        log_none = np.zeros((len(counts), n_items))
+        step = max(1, 4_000_000 // max(n_items, 1))
+        for a in range(0, n_users, step):
+            log_none += counts[:, a:a + step] @ miss[a:a + step].toarray()
+    else:
+        log_none = np.asarray(miss.T.dot(counts.T).T)  # log P(no drawn user lists the song)
     p_cov = np.where(covered, 1.0, -np.expm1(log_none))
     out = p_cov.sum(axis=1) / n_items
     return float(out[0]) if single else out
@@ -680,14 +705,14 @@ class Ranking:
         return finish(_join([_topk_chunk(ch, k, want, popularity) for ch in self._chunks]), k)
 
 
-def ranking_of(block) -> Ranking:
+def ranking_of(block, *, k_max: int | None = None) -> Ranking:
     """The :class:`Ranking` of a :class:`recbench.components.MetricInput`, made on first use
     and kept on the block (so that the metrics of one block share it); a block whose
-    arrays were replaced gets a new one."""
+    arrays were replaced gets a new one. `k_max`: see :class:`Ranking` (first use only)."""
     key = (block.scores, block.labels, block.mask)
     cached = block.__dict__.get("_ranking")
     if cached is None or any(a is not b for a, b in zip(cached[0], key)):
-        cached = (key, Ranking(block.scores, block.labels, block.mask,
+        cached = (key, Ranking(block.scores, block.labels, block.mask, k_max=k_max,
                                popularity=getattr(block, "popularity", None)))
         block.__dict__["_ranking"] = cached
     return cached[1]
