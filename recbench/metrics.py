@@ -151,7 +151,7 @@ class _Chunk:
         self.pos = pos
         self.n_pos = pos.sum(axis=1)
         self._ranks = None
-        self._hay = None
+        self.with_groups = False  # set when group AUCs will be asked for: rank for both at once
         self._prefix = None  # (kk, packed sorted ``dk << 32 | column`` of the best kk)
 
     # ---------------------------------------------------------------- AUC
@@ -172,16 +172,17 @@ class _Chunk:
                 needles, flat = needles[order], flat[order]
             else:
                 needles.sort()
-            if self._hay is None:
+            if self._ranks is None:
                 row_off = (np.arange(c, dtype=np.uint64) << shift)[:, None]
-                self._hay = np.bitwise_or(np.sort(self.dk, axis=1), row_off,
-                                          dtype=np.uint64).ravel()
-            lo = np.searchsorted(self._hay, needles, side="left")
-            hi = np.searchsorted(self._hay, needles, side="right")
-            rows = (needles >> shift).astype(np.intp)
-            base = rows * n
-            # descending positions [lo, hi) -> ascending ranks n_cand - hi + 1 .. n_cand - lo
-            two_rank = 2 * self.n_cand[rows] - (lo - base) - (hi - base) + 1
+                hay = np.bitwise_or(np.sort(self.dk, axis=1), row_off, dtype=np.uint64).ravel()
+                lo = np.searchsorted(hay, needles, side="left")
+                hi = np.searchsorted(hay, needles, side="right")
+                rows = (needles >> shift).astype(np.intp)
+                base = rows * n
+                # descending positions [lo, hi) -> ascending ranks n_cand - hi + 1 .. n_cand - lo
+                two_rank = 2 * self.n_cand[rows] - (lo - base) - (hi - base) + 1
+            else:  # the sorted needles are the same: reuse the ranks, add the columns
+                rows, two_rank = self._ranks
             self._ranks = (rows, two_rank)
             if with_columns:
                 # the same among the row's positives: the needles are its sorted positives
@@ -194,7 +195,7 @@ class _Chunk:
 
     def auc(self) -> np.ndarray:
         c = self.shape[0]
-        rows, two_rank = self._positive_ranks()[:2]
+        rows, two_rank = self._positive_ranks(self.with_groups)[:2]
         n_pos = self.n_pos
         two_rank_sum = np.bincount(rows, weights=two_rank, minlength=c)  # exact: integers
         n_neg = self.n_cand - n_pos
@@ -649,11 +650,13 @@ class Ranking:
     ``auc()``, ``auc_by_group(group)`` and ``at_k(name, k)`` (name: a function of this
     module such as ``"ndcg_at_k"`` or ``"coverage_rows"``) return exactly what the
     standalone functions return, without sorting again. Pass `k_max` (the largest cutoff
-    that will be asked for) so the best pairs are selected once for every K.
+    that will be asked for) so the best pairs are selected once for every K, and
+    `with_groups` when ``auc_by_group`` will be asked for (the positives are then located
+    once for both).
     """
 
     def __init__(self, scores, labels, mask=None, *, chunk: int = DEFAULT_CHUNK,
-                 k_max: int | None = None, popularity=None):
+                 k_max: int | None = None, popularity=None, with_groups: bool = False):
         s, y, m = _as_block(scores, labels, mask)
         self.shape = s.shape
         self._popularity = popularity
@@ -664,6 +667,8 @@ class Ranking:
         if not self._chunks:
             return
         self._empty = None
+        for ch in self._chunks:
+            ch.with_groups = with_groups
         if k_max is not None:
             kk = min(_check_k(k_max), s.shape[1])
             for ch in self._chunks:
@@ -705,14 +710,16 @@ class Ranking:
         return finish(_join([_topk_chunk(ch, k, want, popularity) for ch in self._chunks]), k)
 
 
-def ranking_of(block, *, k_max: int | None = None) -> Ranking:
+def ranking_of(block, *, k_max: int | None = None, with_groups: bool = False) -> Ranking:
     """The :class:`Ranking` of a :class:`recbench.components.MetricInput`, made on first use
     and kept on the block (so that the metrics of one block share it); a block whose
-    arrays were replaced gets a new one. `k_max`: see :class:`Ranking` (first use only)."""
+    arrays were replaced gets a new one. `k_max`, `with_groups`: see :class:`Ranking`
+    (first use only)."""
     key = (block.scores, block.labels, block.mask)
     cached = block.__dict__.get("_ranking")
     if cached is None or any(a is not b for a, b in zip(cached[0], key)):
         cached = (key, Ranking(block.scores, block.labels, block.mask, k_max=k_max,
+                               with_groups=with_groups,
                                popularity=getattr(block, "popularity", None)))
         block.__dict__["_ranking"] = cached
     return cached[1]

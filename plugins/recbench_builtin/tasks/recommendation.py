@@ -87,7 +87,7 @@ class RecommendationTask(Task):
             mask = ~excluded if excluded.any() else None
             block = MetricInput(scores=scores, labels=labels, mask=mask, k=None, popularity=pop)
             # the block is ranked once: every built-in metric and the bucket AUCs share it
-            ranking = ranking_of(block, k_max=k_max)
+            ranking = ranking_of(block, k_max=k_max, with_groups=bucket_of is not None)
             for col, metric, k in ctx.metrics:
                 block.k = k
                 per_user[col].append(np.asarray(metric.per_user(block)))
