@@ -71,7 +71,7 @@ def _chunks(n_rows: int, chunk: int):
 
 
 def _check_nan(s: np.ndarray, m: np.ndarray | None) -> None:
-    if np.issubdtype(s.dtype, np.floating):
+    if np.issubdtype(s.dtype, np.floating) and s.size and np.isnan(s.max()):  # max: no copy
         bad = np.isnan(s)
         if m is not None:
             bad &= m
@@ -80,30 +80,6 @@ def _check_nan(s: np.ndarray, m: np.ndarray | None) -> None:
             raise DataError(f"scores contain NaN for {int(bad.sum())} candidate pair(s) "
                             f"(first at block row {r}, column {c}); the model must score every "
                             "candidate")
-
-
-def _order_keys(s: np.ndarray) -> np.ndarray:
-    """uint32 keys with the order and ties of the scores `s` (2-D, no NaN), exactly.
-
-    float32-exact inputs map bit-wise (IEEE order trick); others (float64, int64…) map to
-    their dense rank within the block, which preserves order and ties exactly.
-    """
-    f = s.astype(np.float32)
-    if s.dtype in _EXACT_IN_F32:
-        exact = True
-    elif np.issubdtype(s.dtype, np.integer):  # integers up to 2**24 are exact floats
-        exact = not s.size or (s.min() >= -2**24 and s.max() <= 2**24)
-    else:
-        exact = np.array_equal(f, s, equal_nan=True)  # NaN only where masked (checked)
-    if not exact:
-        _, inv = np.unique(s, return_inverse=True)
-        # ranks start at 1 so that their complement never equals the masked key
-        return (inv.reshape(s.shape) + 1).astype(np.uint32)
-    f = f + np.float32(0.0)  # -0.0 -> +0.0 so that the two zeros tie
-    b = f.view(np.uint32)
-    # negative floats: flip all bits; positive: set the sign bit -> unsigned order = float order
-    flip = (b.view(np.int32) >> 31).view(np.uint32) | _SIGN
-    return b ^ flip
 
 
 def roc_auc_per_user(scores, labels, mask=None, *, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
@@ -123,7 +99,9 @@ def roc_auc_per_user(scores, labels, mask=None, *, chunk: int = DEFAULT_CHUNK) -
     n_users, n_items = s.shape
     out = np.full(n_users, np.nan)
     for a, b in _chunks(n_users, chunk):
-        out[a:b] = _Chunk(s[a:b], y[a:b], None if m is None else m[a:b]).auc()
+        ch = _Chunk(s[a:b], y[a:b], None if m is None else m[a:b])
+        ch.keep_keys = False
+        out[a:b] = ch.auc()
     return out
 
 
@@ -142,14 +120,14 @@ class _Chunk:
         c, n = self.shape = s.shape
         _check_nan(s, m)
         self.dk = _desc_keys(s, m)
-        pos = y.astype(bool, copy=True)
         if m is not None:
-            pos &= m
-            self.n_cand = m.sum(axis=1)
+            self.pos = np.logical_and(y, m)
+            self.n_cand = np.count_nonzero(m, axis=1)
         else:
+            self.pos = y if y.dtype == np.bool_ else y.astype(bool)
             self.n_cand = np.full(c, n)
-        self.pos = pos
-        self.n_pos = pos.sum(axis=1)
+        self.n_pos = np.count_nonzero(self.pos, axis=1)
+        self.keep_keys = True  # False: the AUC may sort dk in place (nothing else needs it)
         self._ranks = None
         self.with_groups = False  # set when group AUCs will be asked for: rank for both at once
         self._prefix = None  # (kk, packed sorted ``dk << 32 | column`` of the best kk)
@@ -174,7 +152,13 @@ class _Chunk:
                 needles.sort()
             if self._ranks is None:
                 row_off = (np.arange(c, dtype=np.uint64) << shift)[:, None]
-                hay = np.bitwise_or(np.sort(self.dk, axis=1), row_off, dtype=np.uint64).ravel()
+                if self.keep_keys:
+                    srt = np.sort(self.dk, axis=1)
+                else:
+                    srt = self.dk
+                    srt.sort(axis=1)
+                    self.dk = None
+                hay = np.bitwise_or(srt, row_off, dtype=np.uint64).ravel()
                 lo = np.searchsorted(hay, needles, side="left")
                 hi = np.searchsorted(hay, needles, side="right")
                 rows = (needles >> shift).astype(np.intp)
@@ -258,10 +242,38 @@ def _check_k(k) -> int:
 
 
 def _desc_keys(s: np.ndarray, m: np.ndarray | None) -> np.ndarray:
-    """uint32 keys, smaller = better score; masked pairs get the largest key (rank last)."""
-    dk = ~_order_keys(s)  # candidate keys <= 0xFF800000 (or 0xFFFFFFFE on the rank path)
+    """uint32 keys with the reverse order and the ties of the scores `s` (2-D, no NaN among
+    candidates), exactly: smaller key = better score; masked pairs get the largest key
+    (rank last).
+
+    float32-exact inputs map bit-wise (IEEE order trick, in place on one copy); others
+    (float64, int64…) map to their dense rank within the block, which preserves order and
+    ties exactly.
+    """
+    f = s.astype(np.float32)
+    if s.dtype in _EXACT_IN_F32:
+        exact = True
+    elif np.issubdtype(s.dtype, np.integer):  # integers up to 2**24 are exact floats
+        exact = not s.size or (s.min() >= -2**24 and s.max() <= 2**24)
+    else:
+        exact = np.array_equal(f, s, equal_nan=True)  # NaN only where masked (checked)
+    if not exact:
+        _, inv = np.unique(s, return_inverse=True)
+        # descending dense ranks that never reach the masked key
+        dk = (np.uint32(0xFFFFFFFE) - inv.reshape(s.shape)).astype(np.uint32)
+    else:
+        f += np.float32(0.0)  # -0.0 -> +0.0 so that the two zeros tie
+        dk = f.view(np.uint32)
+        # ascending key: negative floats flip all bits, positive ones set the sign bit; the
+        # descending key is its complement: negative floats keep their bits, positive ones
+        # flip all but the sign bit. Candidate keys stay <= 0xFF800000 (-inf).
+        t = f.view(np.int32) >> 31  # -1 where negative, 0 elsewhere
+        np.invert(t, out=t)
+        tu = t.view(np.uint32)
+        tu &= np.uint32(0x7FFFFFFF)
+        dk ^= tu
     if m is not None:
-        dk[~m] = _MASKED_KEY
+        np.copyto(dk, _MASKED_KEY, where=~m)
     return dk
 
 
