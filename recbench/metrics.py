@@ -160,7 +160,12 @@ class _Chunk:
                     self.dk = None
                 hay = np.bitwise_or(srt, row_off, dtype=np.uint64).ravel()
                 lo = np.searchsorted(hay, needles, side="left")
-                hi = np.searchsorted(hay, needles, side="right")
+                # a positive ties at least with itself; most tie with nothing else, so search
+                # the right end only where the next key is equal
+                hi = lo + 1
+                more = np.flatnonzero(hay[np.minimum(hi, hay.size - 1)] == needles)
+                if more.size:
+                    hi[more] = np.searchsorted(hay, needles[more], side="right")
                 rows = (needles >> shift).astype(np.intp)
                 base = rows * n
                 # descending positions [lo, hi) -> ascending ranks n_cand - hi + 1 .. n_cand - lo
@@ -256,7 +261,8 @@ def _desc_keys(s: np.ndarray, m: np.ndarray | None) -> np.ndarray:
     elif np.issubdtype(s.dtype, np.integer):  # integers up to 2**24 are exact floats
         exact = not s.size or (s.min() >= -2**24 and s.max() <= 2**24)
     else:
-        exact = np.array_equal(f, s, equal_nan=True)  # NaN only where masked (checked)
+        eq = f == s  # NaN only where masked (checked), where it must not spoil exactness
+        exact = bool(eq.all()) or bool(np.all(eq | np.isnan(s)))
     if not exact:
         _, inv = np.unique(s, return_inverse=True)
         # descending dense ranks that never reach the masked key
