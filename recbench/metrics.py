@@ -498,13 +498,15 @@ def mean_popularity_at_k(scores, popularity, k: int, mask=None, *,
 def coverage_rows(scores, k: int, mask=None, *, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
     """Per-user top-K membership, the input of :func:`expected_coverage`: (U, 3 + W) float32.
 
-    Row u is ``[n_items, slots, n_tied, code_1, ..., code_W]`` (NaN padding): code ``i >= 0``
-    = song i is in the user's top K whatever the order of ties; code ``-(i + 1)`` = song i
-    belongs to the tie group straddling the cutoff, of which `slots` of its `n_tied` songs
-    fill the list, so it is in the top K with probability ``slots / n_tied``. Rows of users
-    without a candidate are all NaN. (Exact in float32 up to 2**24 songs.) W is the largest
-    number of songs with a non-zero chance in one row: about K for a model with few ties,
-    up to every candidate when a user's scores are all tied.
+    Row u is ``[n_items, slots, ±n_tied, code_1, ..., code_W]`` (NaN padding): code
+    ``0 <= i < n_items`` = song i is in the user's top K whatever the order of ties; code
+    ``-(i + 1)`` = song i belongs to the tie group straddling the cutoff, of which `slots`
+    of its `n_tied` songs fill the list, so it is in the top K with probability
+    ``slots / n_tied``. When that group holds most songs, the row lists its complement
+    instead: the third entry is ``-n_tied`` and code ``n_items + i`` = song i is neither
+    certain nor tied (every unlisted song is tied). Rows of users without a candidate are
+    all NaN. (Exact in float32 up to 2**23 songs.) W is about K plus the smaller of the
+    tie group and its complement.
     """
     s = np.asarray(scores)
     return _at_k("coverage_rows", s, np.zeros(s.shape, dtype=bool), k, mask, chunk)
@@ -516,18 +518,37 @@ def _coverage_rows(n, top, idx, t, tied, n_tied, slots, n_list) -> np.ndarray:
     whole = slots >= n_tied  # the whole cutoff group fits: its songs are certain too
     certain |= whole[:, None] & (top == t[:, None]) & (np.arange(kk) < n_list[:, None])
     partial = tied & ~whole[:, None]
-    width = int(max((certain.sum(axis=1) + partial.sum(axis=1)).max(initial=0), 1))
+    n_part = partial.sum(axis=1)
+    n_cert = certain.sum(axis=1)
+    # a tie group holding most songs (e.g. an all-tied model) is listed by its complement:
+    # the songs neither certain nor tied
+    comp = n_part > n - n_part
+    if comp.any():
+        other = ~tied
+        rc, cc = np.nonzero(certain)
+        other[rc, idx[rc, cc]] = False
+        other &= comp[:, None]
+        partial &= ~comp[:, None]
+        n_part = np.where(comp, other.sum(axis=1), n_part)
+    else:
+        other = None
+    width = int(max((n_cert + n_part).max(initial=0), 1))
     codes = np.full((c, width), np.nan, dtype=np.float32)
-    # certain songs first (in rank order), then the partial group's songs by column
-    rc, cc = np.nonzero(certain)
-    slot = np.arange(rc.size) - np.concatenate([[0], np.cumsum(certain.sum(axis=1))])[rc]
-    codes[rc, slot] = idx[rc, cc]
-    rp, cp = np.nonzero(partial)
-    off = certain.sum(axis=1)
-    slot = off[rp] + np.arange(rp.size) - np.concatenate([[0], np.cumsum(partial.sum(axis=1))])[rp]
-    codes[rp, slot] = -(cp + 1.0)
+
+    def put(mask, values, offset):
+        r, col = np.nonzero(mask)
+        start = np.concatenate([[0], np.cumsum(mask.sum(axis=1))])
+        codes[r, offset[r] + np.arange(r.size) - start[r]] = values(r, col)
+
+    # certain songs first (in rank order), then the partial group's songs or the
+    # complement's, by column
+    put(certain, lambda r, col: idx[r, col], np.zeros(c, dtype=np.intp))
+    put(partial, lambda r, col: -(col + 1.0), n_cert)
+    if other is not None:
+        put(other, lambda r, col: col + float(n), n_cert)
+    n_tied_code = np.where(whole, 1.0, n_tied.astype(np.float64))
     head = np.stack([np.full(c, float(n)), slots.astype(np.float64),
-                     np.where(whole, 1.0, n_tied.astype(np.float64))], axis=1)
+                     np.where(comp, -n_tied_code, n_tied_code)], axis=1)
     out = np.concatenate([head.astype(np.float32), codes], axis=1)
     out[n_list == 0] = np.nan  # no candidate: excluded
     return out
@@ -568,14 +589,24 @@ def _coverage_parts(v: np.ndarray):
     codes = v[:, 3:]
     r, col = np.nonzero(np.isfinite(codes))
     code = codes[r, col].astype(np.int64)
-    sure = code >= 0
+    sure = (code >= 0) & (code < n_items)
+    comp = head[:, 2] < 0  # rows listing the complement of their tie group
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_miss = np.log1p(-(head[:, 1] / head[:, 2]))  # log(1 - p) of each user's tied songs
+        # log(1 - p) of each user's tied songs
+        log_miss = np.where(np.isnan(head[:, 0]), 0.0,
+                            np.log1p(-(head[:, 1] / np.abs(head[:, 2]))))
     hit = sp.csr_matrix((np.ones(int(sure.sum())), (r[sure], code[sure])),
                         shape=(n_users, n_items))
-    miss = sp.csr_matrix((log_miss[r[~sure]], (r[~sure], -code[~sure] - 1)),
+    # listed tie groups add log(1 - p) to their songs; complement rows add it to every song
+    # (`base`) and take it back from their listed (certain or untied) songs
+    listed = code < 0
+    back = comp[r] & ~listed
+    miss = sp.csr_matrix((np.concatenate([log_miss[r[listed]], -log_miss[r[back]]]),
+                          (np.concatenate([r[listed], r[back]]),
+                           np.concatenate([-code[listed] - 1, code[back] % n_items]))),
                          shape=(n_users, n_items))
-    parts = (n_items, hit, miss, miss.nnz > 0.05 * n_users * n_items)
+    base = np.where(comp, log_miss, 0.0)
+    parts = (n_items, hit, miss, base, miss.nnz > 0.05 * n_users * n_items)
     _COVERAGE_CACHE[:] = [v, parts]
     return parts
 
@@ -601,15 +632,17 @@ def expected_coverage(rows, counts=None) -> np.ndarray | float:
     if parts is None:
         out = np.full(len(counts), np.nan)
         return float(out[0]) if single else out
-    n_items, hit, miss, dense = parts
+    n_items, hit, miss, base, dense = parts
     covered = np.asarray(hit.T.dot(counts.T).T) > 0  # (B, I): in someone's list for sure
-    if dense:  # many tied songs (e.g. an all-tied model): BLAS over slabs of users
+    if dense:  # many tied songs listed: BLAS over slabs of users
         log_none = np.zeros((len(counts), n_items))
         step = max(1, 4_000_000 // max(n_items, 1))
         for a in range(0, n_users, step):
             log_none += counts[:, a:a + step] @ miss[a:a + step].toarray()
     else:
         log_none = np.asarray(miss.T.dot(counts.T).T)  # log P(no drawn user lists the song)
+    if base.any():
+        log_none += (counts @ base)[:, None]
     p_cov = np.where(covered, 1.0, -np.expm1(log_none))
     out = p_cov.sum(axis=1) / n_items
     return float(out[0]) if single else out

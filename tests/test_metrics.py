@@ -439,6 +439,7 @@ def test_all_tied_model_gets_the_expected_coverage_not_the_first_songs():
     values = cov.per_user(MetricInput(scores, labels, None, 10))
     expected = 1 - (1 - 10 / 200) ** 30
     assert cov.reduce(values) == pytest.approx(expected, abs=1e-12)
+    assert values.shape[1] <= 3 + 10  # the 200-song tie group is listed by its complement
     assert expected_coverage(coverage_rows(scores, 10)) == pytest.approx(expected, abs=1e-12)
     # the batched form equals reducing each resample (duplicated users count once each draw)
     rng = np.random.default_rng(22)
