@@ -11,7 +11,8 @@ multiplicities), it is used; otherwise `reduce` is called once per resample.
 Intervals are percentile intervals, except for a statistic that declares
 ``bootstrap_interval = "bias-corrected"`` (on the callable or the object it is bound to):
 its resampled values are first shifted by the bootstrap estimate of their bias,
-``mean(stat*) - stat``, so that they centre on the point estimate. That is for statistics
+``mean(stat*) - stat``, so that they centre on the point estimate (and clipped to
+``bootstrap_bounds = (low, high)`` when declared, e.g. (0, 1) for a share). That is for statistics
 such as catalogue coverage (distinct songs in the users' top K), which a resample of U
 users drawn with replacement (about 63% distinct users) underestimates by construction: a
 plain percentile interval then lies below, and can exclude, the point estimate.
@@ -51,6 +52,13 @@ def _bias_corrected(reduce: Callable) -> bool:
         raise ValueError(f"unknown bootstrap_interval {method!r}; expected 'percentile' or "
                          "'bias-corrected'")
     return method == "bias-corrected"
+
+
+def _bounds(reduce: Callable) -> tuple[float, float] | None:
+    b = getattr(reduce, "bootstrap_bounds", None)
+    if b is None:
+        b = getattr(getattr(reduce, "__self__", None), "bootstrap_bounds", None)
+    return b
 
 
 def _centre(stats: np.ndarray, point: float) -> np.ndarray:
@@ -137,6 +145,9 @@ def bootstrap_ci(values, reduce: Callable = np.nanmean, n_resamples: int = 1000,
     if _bias_corrected(reduce) and len(np.asarray(values)):
         with np.errstate(invalid="ignore", divide="ignore"):
             stats = _centre(stats, float(reduce(np.asarray(values))))
+        bounds = _bounds(reduce)  # a shift may cross the statistic's range: clip to it
+        if bounds is not None:
+            stats = np.clip(stats, *bounds)
     return _interval(stats, level)
 
 

@@ -163,6 +163,9 @@ def test_bias_corrected_interval_of_a_mean_is_the_percentile_interval_shifted():
     stats = bootstrap_stats(values, mean, 300, seed=2)
     bias = stats.mean() - values.mean()
     np.testing.assert_allclose(shifted, np.array(plain) - bias, atol=1e-12)
+    mean.bootstrap_bounds = (0.0, 0.9 * shifted[1])  # clipped to declared bounds
+    clipped = bootstrap_ci(values, reduce=mean, n_resamples=300, seed=2)
+    assert clipped[0] == pytest.approx(shifted[0]) and clipped[1] <= 0.9 * shifted[1]
     mean.bootstrap_interval = "bca"
     with pytest.raises(ValueError, match="bootstrap_interval"):
         bootstrap_ci(values, reduce=mean)

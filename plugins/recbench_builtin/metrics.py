@@ -121,6 +121,7 @@ class Coverage(Metric):
                    "diversity, not of accuracy")
     needs_k = True
     bootstrap_interval = "bias-corrected"
+    bootstrap_bounds = (0.0, 1.0)  # a share: the shifted interval is clipped to it
 
     def per_user(self, block: MetricInput) -> np.ndarray:
         from recbench.metrics import ranking_of
