@@ -126,11 +126,25 @@ class _Chunk:
         else:
             self.pos = y if y.dtype == np.bool_ else y.astype(bool)
             self.n_cand = np.full(c, n)
-        self.n_pos = np.count_nonzero(self.pos, axis=1)
+        self._flat = None  # flat positions of the positives (row-major)
+        self._n_pos = None
         self.keep_keys = True  # False: the AUC may sort dk in place (nothing else needs it)
         self._ranks = None
         self.with_groups = False  # set when group AUCs will be asked for: rank for both at once
         self._prefix = None  # (kk, packed sorted ``dk << 32 | column`` of the best kk)
+
+    @property
+    def flat(self) -> np.ndarray:
+        if self._flat is None:
+            self._flat = np.flatnonzero(self.pos)  # much faster than a 2-D np.nonzero
+        return self._flat
+
+    @property
+    def n_pos(self) -> np.ndarray:
+        if self._n_pos is None:
+            c, n = self.shape
+            self._n_pos = np.bincount(self.flat // n, minlength=c)
+        return self._n_pos
 
     # ---------------------------------------------------------------- AUC
     def _positive_ranks(self, with_columns: bool = False):
@@ -140,7 +154,7 @@ class _Chunk:
         if self._ranks is None or (with_columns and len(self._ranks) == 2):
             c, n = self.shape
             shift = self._SHIFT
-            flat = np.flatnonzero(self.pos)  # much faster than a 2-D np.nonzero
+            flat = self.flat
             # positives' keys, globally sorted (row-major, then key): searchsorted then walks
             # the haystack forward and stays in cache
             needles = np.bitwise_or(self.dk.ravel()[flat],
@@ -571,14 +585,16 @@ def stack_rows(parts) -> np.ndarray:
     return out
 
 
-_COVERAGE_CACHE: list = [None, None]  # [rows object, its parts]: the bootstrap reuses them
+_COVERAGE_CACHE: tuple = (None, None)  # (rows object, its parts): the bootstrap reuses them
 
 
 def _coverage_parts(v: np.ndarray):
     """(n_items, hit (U, I) CSR of certain songs, miss (U, I) CSR of log(1 - p) of tied
     songs, whether miss is dense enough for BLAS) of coverage rows; None if no user."""
-    if _COVERAGE_CACHE[0] is v:
-        return _COVERAGE_CACHE[1]
+    global _COVERAGE_CACHE
+    cached_rows, cached_parts = _COVERAGE_CACHE
+    if cached_rows is v:
+        return cached_parts
     import scipy.sparse as sp
 
     n_users = len(v)
@@ -607,7 +623,7 @@ def _coverage_parts(v: np.ndarray):
                          shape=(n_users, n_items))
     base = np.where(comp, log_miss, 0.0)
     parts = (n_items, hit, miss, base, miss.nnz > 0.05 * n_users * n_items)
-    _COVERAGE_CACHE[:] = [v, parts]
+    _COVERAGE_CACHE = (v, parts)
     return parts
 
 
