@@ -229,13 +229,18 @@ class _Chunk:
 
     # ---------------------------------------------------------------- top K
     def prefix(self, kk: int) -> tuple[np.ndarray, np.ndarray]:
-        """(keys, columns) of each row's best `kk` pairs in rank order (ties by column)."""
+        """(keys, columns) of each row's best `kk` pairs in rank order (ties by column; which
+        songs of a tie group straddling `kk` are taken is unspecified, and no metric depends
+        on it)."""
         if self._prefix is None or self._prefix[0] < kk:
-            n = self.shape[1]
-            col = np.arange(n, dtype=np.uint64)
-            packed = np.bitwise_or(self.dk.astype(np.uint64) << self._SHIFT, col)
-            if kk < n:
-                packed = np.partition(packed, kk - 1, axis=1)[:, :kk]
+            c, n = self.shape
+            if kk < n:  # select on the uint32 keys, then order the selection exactly
+                idx = np.argpartition(self.dk, kk - 1, axis=1)[:, :kk]
+                top = np.take_along_axis(self.dk, idx, axis=1)
+            else:
+                idx, top = np.broadcast_to(np.arange(n), (c, n)), self.dk
+            packed = top.astype(np.uint64) << self._SHIFT
+            packed |= idx.astype(np.uint64)
             packed.sort(axis=1)
             self._prefix = (kk, packed)
         packed = self._prefix[1][:, :kk]
