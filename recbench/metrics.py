@@ -228,6 +228,29 @@ class _Chunk:
         return auc
 
     # ---------------------------------------------------------------- top K
+    def cutoff(self, kk: int) -> tuple:
+        """The cutoff at `kk` list positions, shared by every @K metric with that K: (keys
+        and columns of the best kk, their positive flags, L = min(kk, candidates), the key
+        t of the L-th best candidate, the row's pairs tied with it, their number and
+        positives, the selected pairs strictly above t, the list slots left for t's
+        group)."""
+        cuts = self.__dict__.setdefault("_cuts", {})
+        if kk not in cuts:
+            c, n = self.shape
+            top, idx = self.prefix(kk)
+            lab = np.take_along_axis(self.pos, idx, axis=1)
+            n_list = np.minimum(self.n_cand, kk)  # L: list positions that hold candidates
+            t = top[np.arange(c), np.maximum(n_list - 1, 0)]  # the cutoff group's key
+            tied = self.dk == t[:, None]
+            n_tied = np.count_nonzero(tied, axis=1)
+            r = self.flat // n  # positives tied with t: from the positives alone
+            p_tied = np.bincount(r, weights=self.dk.ravel()[self.flat] == t[r],
+                                 minlength=c).astype(np.int64)
+            above = top < t[:, None]  # every key below t lies in the list
+            slots = n_list - np.count_nonzero(above, axis=1)
+            cuts[kk] = (top, idx, lab, n_list, t, tied, n_tied, p_tied, above, slots)
+        return cuts[kk]
+
     def prefix(self, kk: int) -> tuple[np.ndarray, np.ndarray]:
         """(keys, columns) of each row's best `kk` pairs in rank order (ties by column; which
         songs of a tie group straddling `kk` are taken is unspecified, and no metric depends
@@ -317,17 +340,9 @@ def _topk_chunk(ch: "_Chunk", k: int, want: tuple[str, ...],
     the positives of earlier groups and j is the slot within the group (hypergeometric).
     """
     c, n = ch.shape
-    dk, pos, n_cand, n_pos = ch.dk, ch.pos, ch.n_cand, ch.n_pos
+    n_cand, n_pos = ch.n_cand, ch.n_pos
     kk = min(k, n)
-    rows = np.arange(c)
-    top, idx = ch.prefix(kk)
-    n_list = np.minimum(n_cand, kk)  # L: list positions that hold candidates
-    t = top[rows, np.maximum(n_list - 1, 0)]  # key of the L-th best candidate (the cutoff group)
-    tied = dk == t[:, None]
-    n_tied = tied.sum(axis=1)
-    p_tied = (tied & pos).sum(axis=1)
-    n_above = (top < t[:, None]).sum(axis=1)  # every key below t lies in the list
-    slots = n_list - n_above  # positions of the cutoff group inside the list
+    top, idx, lab, n_list, t, tied, n_tied, p_tied, above, slots = ch.cutoff(kk)
 
     out: dict = {"n_pos": n_pos, "n_cand": n_cand, "n_list": n_list}
     if "coverage" in want:
@@ -336,17 +351,23 @@ def _topk_chunk(ch: "_Chunk", k: int, want: tuple[str, ...],
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(empty, 0.0, slots / np.maximum(n_tied, 1))  # expected share of G taken
     if "hits" in want:
-        p_above = (np.take_along_axis(pos, idx, axis=1) & (top < t[:, None])).sum(axis=1)
+        p_above = np.count_nonzero(lab & above, axis=1)
         out["hits"] = np.where(empty, 0.0, p_above + p_tied * share)
     if "popularity" in want:
         pop = np.asarray(popularity, dtype=np.float64)
-        above_sum = np.where(top < t[:, None], pop[idx], 0.0).sum(axis=1)
-        tied_sum = np.where(tied, pop[None, :], 0.0).sum(axis=1)
+        pop_top = pop[idx]
+        above_sum = np.where(above, pop_top, 0.0).sum(axis=1)
+        in_top = top == t[:, None]
+        tied_sum = np.where(in_top, pop_top, 0.0).sum(axis=1)
+        # rows whose cutoff group reaches beyond the selected pairs: sum it over the row
+        wide = np.flatnonzero(np.count_nonzero(in_top, axis=1) < n_tied)
+        if wide.size:
+            tied_sum[wide] = np.where(tied[wide], pop[None, :], 0.0).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             out["popularity"] = (above_sum + tied_sum * share) / n_list
     if "dcg" in want or "ap" in want:
         pos_i = np.arange(kk)
-        lab = np.take_along_axis(pos, idx, axis=1).astype(np.int64)
+        lab = lab.astype(np.int64)
         new = np.ones((c, kk), dtype=bool)
         np.not_equal(top[:, 1:], top[:, :-1], out=new[:, 1:])
         last = np.ones((c, kk), dtype=bool)
