@@ -739,7 +739,8 @@ class Ranking:
     """A block of users ranked once, from which every metric and diagnostic is derived.
 
     ``Ranking(scores, labels, mask)`` computes each chunk's ranking keys once and keeps
-    them (memory: about 13 bytes per pair plus 8 per pair of the top `k_max`), then
+    them (memory: about 5 bytes per pair, plus about 1 per pair and 20 per selected pair for
+    each distinct K asked for), then
     ``auc()``, ``auc_by_group(group)`` and ``at_k(name, k)`` (name: a function of this
     module such as ``"ndcg_at_k"`` or ``"coverage_rows"``) return exactly what the
     standalone functions return, without sorting again. Pass `k_max` (the largest cutoff
