@@ -344,7 +344,8 @@ def test_map_500_and_coverage_plugin():
     cov = classes["coverage"]()
     skewed = scores + np.linspace(0, 0.9, 700)  # later songs favoured: partial coverage
     values = cov.per_user(MetricInput(skewed, labels, None, 10))
-    assert values.shape == (60, 11) and n_excluded(values) == 0
+    assert len(values) == 60 and n_excluded(values) == 0
+    # no ties: the expectation is the plain count of distinct songs in the top 10s
     assert cov.reduce(values) == pytest.approx(catalogue_coverage(top_k(skewed, 10), 700))
     assert 0 < cov.reduce(values) < 1
     # the batched bootstrap form equals reducing each resample
@@ -375,3 +376,130 @@ def test_large_integers_and_sparse_inputs():
     np.testing.assert_array_equal(
         roc_auc_per_user(scores, sp.csr_matrix(labels), sp.csr_matrix(mask)),
         roc_auc_per_user(scores, labels, mask))
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def _coverage_over_tie_orders(scores, mask, k):
+    """Brute force: distinct songs in the users' concrete top K, averaged over every
+    combination of every user's tie orders."""
+    per_user = []
+    for s, m in zip(scores, mask):
+        cand = np.flatnonzero(m)
+        groups = [cand[s[cand] == v] for v in sorted(set(s[cand]), reverse=True)]
+        per_user.append([np.concatenate(p)[:k] if p else np.array([], int) for p in
+                         itertools.product(*[itertools.permutations(g) for g in groups])])
+    total, count = 0.0, 0
+    for lists in itertools.product(*per_user):
+        total += len(set(np.concatenate(lists).tolist())) if lists else 0
+        count += 1
+    return total / count / scores.shape[1]
+
+
+def test_expected_coverage_equals_brute_force_over_tie_orders():
+    from recbench.metrics import coverage_rows, expected_coverage
+
+    rng = np.random.default_rng(20)
+    checked = 0
+    for _ in range(60):
+        n_users, n = int(rng.integers(1, 4)), int(rng.integers(2, 6))
+        scores = rng.integers(0, 3, (n_users, n)).astype(float)
+        mask = rng.random((n_users, n)) < 0.85
+        k = int(rng.integers(1, 5))
+        if not mask.any(axis=1).all():
+            continue
+        got = expected_coverage(coverage_rows(scores, k, mask, chunk=2))
+        assert got == pytest.approx(_coverage_over_tie_orders(scores, mask, k), abs=1e-12)
+        checked += 1
+    assert checked > 30
+
+
+def test_expected_coverage_equals_distinct_top_k_without_ties():
+    from recbench.metrics import coverage_rows, expected_coverage
+
+    rng = np.random.default_rng(21)
+    scores = rng.normal(size=(80, 300))
+    mask = rng.random((80, 300)) < 0.9
+    for k in (1, 10, 50, 400):
+        rows = coverage_rows(scores, k, mask, chunk=13)
+        assert expected_coverage(rows) == pytest.approx(
+            catalogue_coverage(top_k(scores, k, mask), 300), abs=1e-12)
+
+
+def test_all_tied_model_gets_the_expected_coverage_not_the_first_songs():
+    """A constant-score model: each user's top 10 is a uniformly random 10 of the 200
+    candidates, so E[coverage] = 1 - (1 - 10/200)^U (old code: 10/200 by song position)."""
+    from recbench.metrics import coverage_rows, expected_coverage
+
+    classes = _plugin_classes()
+    cov = classes["coverage"]()
+    scores = np.zeros((30, 200), dtype=np.float32)
+    labels = np.zeros((30, 200), dtype=bool)
+    values = cov.per_user(MetricInput(scores, labels, None, 10))
+    expected = 1 - (1 - 10 / 200) ** 30
+    assert cov.reduce(values) == pytest.approx(expected, abs=1e-12)
+    assert values.shape[1] <= 3 + 10  # the 200-song tie group is listed by its complement
+    assert expected_coverage(coverage_rows(scores, 10)) == pytest.approx(expected, abs=1e-12)
+    # the batched form equals reducing each resample (duplicated users count once each draw)
+    rng = np.random.default_rng(22)
+    idx = rng.integers(0, 30, (6, 30))
+    counts = np.stack([np.bincount(r, minlength=30) for r in idx])
+    np.testing.assert_allclose(cov.reduce_resamples(values, counts),
+                               [cov.reduce(values[r]) for r in idx], atol=1e-12)
+
+
+# --------------------------------------------------------------------------- rank once
+
+
+def _ref_bucket_auc(scores, labels, mask, bucket_of, n_buckets):
+    """The popularity-bucket AUCs as the task computed them before ranking once: one
+    re-sorting roc_auc_per_user call per bucket."""
+    base = np.ones_like(labels) if mask is None else mask
+    return np.stack([roc_auc_per_user(scores, labels & (bucket_of == b)[None, :],
+                                      base & (~labels | (bucket_of == b)[None, :]))
+                     for b in range(n_buckets)], axis=1)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_ranking_once_gives_the_standalone_values(masked):
+    from recbench.metrics import Ranking, coverage_rows
+
+    rng = np.random.default_rng(23)
+    scores = rng.integers(0, 6, (150, 70)).astype(np.float64)  # heavy ties
+    labels = rng.random((150, 70)) < 0.15
+    mask = rng.random((150, 70)) < 0.8 if masked else None
+    pop = rng.integers(0, 50, 70).astype(float)
+    bucket_of = rng.integers(0, 3, 70)
+    r = Ranking(scores, labels, mask, chunk=16, k_max=50, popularity=pop)
+    np.testing.assert_allclose(r.auc(), roc_auc_per_user(scores, labels, mask), atol=1e-12)
+    np.testing.assert_allclose(r.auc_by_group(bucket_of, 3),
+                               _ref_bucket_auc(scores, labels, mask, bucket_of, 3), atol=1e-12)
+    for k in (50, 1, 7, 10):  # a smaller K reuses the prefix of the largest
+        for fn in AT_K + (hits_at_k,):
+            np.testing.assert_allclose(r.at_k(fn.__name__, k), fn(scores, labels, k, mask),
+                                       atol=1e-12)
+        np.testing.assert_allclose(r.at_k("mean_popularity_at_k", k),
+                                   mean_popularity_at_k(scores, pop, k, mask), atol=1e-12)
+        np.testing.assert_array_equal(r.at_k("coverage_rows", k),
+                                      coverage_rows(scores, k, mask))
+    # k beyond k_max re-selects
+    np.testing.assert_allclose(r.at_k("ndcg_at_k", 60), ndcg_at_k(scores, labels, 60, mask),
+                               atol=1e-12)
+
+
+def test_bucket_auc_hand_built():
+    from recbench.metrics import Ranking
+
+    # songs 0,1 in bucket 0, songs 2,3,4 in bucket 1
+    scores = np.array([[5.0, 1.0, 4.0, 2.0, 3.0]])
+    labels = np.array([[1, 0, 1, 0, 0]], dtype=bool)
+    # negatives: songs 1 (1.0), 3 (2.0), 4 (3.0); bucket 0's positive 5.0 beats all -> 1;
+    # bucket 1's positive 4.0 beats all -> 1
+    np.testing.assert_allclose(Ranking(scores, labels).auc_by_group(np.array([0, 0, 1, 1, 1])),
+                               [[1.0, 1.0]])
+    scores = np.array([[0.0, 1.0, 3.0, 2.0, 3.0]])
+    # bucket 0 positive 0.0 beats none -> 0; bucket 1 positive 3.0 ties song 4, beats 1 and
+    # 3 -> (2 + 0.5) / 3; a bucket without positives -> NaN
+    got = Ranking(scores, labels).auc_by_group(np.array([0, 0, 1, 1, 1]), 3)
+    np.testing.assert_allclose(got, [[0.0, 2.5 / 3, np.nan]])

@@ -33,23 +33,23 @@ class AUC(Metric):
                    "(not pooled over all pairs)")
 
     def per_user(self, block: MetricInput) -> np.ndarray:
-        from recbench.metrics import roc_auc_per_user
+        from recbench.metrics import ranking_of
 
-        return roc_auc_per_user(block.scores, block.labels, block.mask)
+        return ranking_of(block).auc()
 
 
 class _CutoffMetric(Metric):
     """A per-user @K metric computed by the function of :mod:`recbench.metrics` named in
-    `function` as ``function(scores, labels, k, mask)``."""
+    `function` as ``function(scores, labels, k, mask)``, from the block's shared ranking
+    (:func:`recbench.metrics.ranking_of`: the block is ranked once for all its metrics)."""
 
     needs_k = True
     function = ""
 
     def per_user(self, block: MetricInput) -> np.ndarray:
-        import recbench.metrics
+        from recbench.metrics import ranking_of
 
-        fn = getattr(recbench.metrics, self.function)
-        return fn(block.scores, block.labels, _k(self, block), block.mask)
+        return ranking_of(block).at_k(self.function, _k(self, block))
 
 
 class NDCG(_CutoffMetric):
@@ -99,53 +99,45 @@ class MAP(_CutoffMetric):
 
 
 class Coverage(Metric):
-    """Catalogue coverage@K: share of candidate songs in at least one user's top K.
+    """Catalogue coverage@K: expected share of the candidate songs in at least one user's
+    top K, each user's ties at the cutoff ordered uniformly at random.
 
-    Per-user values are rows ``[n_candidate_songs, song_1, ..., song_K]`` (float; song
-    positions in the block's candidate list, NaN padding; the whole row NaN for a user
-    without candidates), so that `reduce` works on any resampled set of rows.
+    Per-user values are the rows of :func:`recbench.metrics.coverage_rows` (the songs
+    certainly in the user's top K, and the tie group straddling the cutoff with its chance
+    of entering), so that `reduce` works on any resampled set of rows; the whole row is
+    NaN for a user without candidates.
+
+    Its bootstrap interval is bias-corrected (``bootstrap_interval``): a resample of U
+    users holds only about 63% distinct users, so resampled coverage is biased downwards
+    and a plain percentile interval can exclude the point estimate.
     """
 
     name = "coverage"
     label = "Coverage@K (catalogue share)"
-    description = ("Share of the candidate (test) songs that appear in at least one "
-                   "evaluated user's top K; ties broken by song position (lower first); a "
-                   "diagnostic of diversity, not of accuracy")
+    description = ("Expected share of the candidate (test) songs that appear in at least one "
+                   "evaluated user's top K, each user's ties at the cutoff ordered uniformly "
+                   "at random (1 - prod over users of (1 - P(song in the user's top K)), "
+                   "averaged over songs); bias-corrected bootstrap interval; a diagnostic of "
+                   "diversity, not of accuracy")
     needs_k = True
+    bootstrap_interval = "bias-corrected"
+    bootstrap_bounds = (0.0, 1.0)  # a share: the shifted interval is clipped to it
 
     def per_user(self, block: MetricInput) -> np.ndarray:
-        from recbench.metrics import top_k
+        from recbench.metrics import ranking_of
 
-        top = top_k(block.scores, _k(self, block), block.mask).astype(np.float64)
-        top[top < 0] = np.nan
-        n_items = np.full((len(top), 1), float(np.shape(block.scores)[1]))
-        out = np.concatenate([n_items, top], axis=1)
-        out[np.isnan(top).all(axis=1)] = np.nan  # no candidate: excluded
-        return out
+        return ranking_of(block).at_k("coverage_rows", _k(self, block))
 
     def reduce(self, values: np.ndarray) -> float:
-        from recbench.metrics import catalogue_coverage
+        from recbench.metrics import expected_coverage
 
-        v = np.asarray(values, dtype=np.float64)
-        if v.ndim != 2 or not v.size or np.isnan(v[:, 0]).all():
-            return float("nan")
-        return catalogue_coverage(v[:, 1:], int(np.nanmax(v[:, 0])))
+        return expected_coverage(values)
 
     def reduce_resamples(self, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Coverage of many resamples at once: `counts` (B, U) user multiplicities -> (B,)."""
-        import scipy.sparse as sp
+        from recbench.metrics import expected_coverage
 
-        v = np.asarray(values, dtype=np.float64)
-        counts = np.asarray(counts)
-        if v.ndim != 2 or not v.size or np.isnan(v[:, 0]).all():
-            return np.full(len(counts), np.nan)
-        n_items = int(np.nanmax(v[:, 0]))
-        top = v[:, 1:]
-        rows, cols = np.nonzero(np.isfinite(top))
-        hit = sp.csr_matrix((np.ones(rows.size), (rows, top[rows, cols].astype(np.int64))),
-                            shape=(len(v), n_items))
-        covered = np.asarray(hit.T.dot(np.asarray(counts, dtype=np.float64).T).T) > 0
-        return covered.sum(axis=1) / n_items
+        return expected_coverage(values, counts)
 
 
 class Popularity(Metric):
@@ -161,13 +153,13 @@ class Popularity(Metric):
     higher_is_better = False
 
     def per_user(self, block: MetricInput) -> np.ndarray:
-        from recbench.metrics import mean_popularity_at_k
+        from recbench.metrics import ranking_of
 
         if block.popularity is None:
             raise ConfigError("metric 'popularity' needs per-song popularity, which this "
                               "task does not provide")
-        return mean_popularity_at_k(block.scores, block.popularity, _k(self, block),
-                                    block.mask)
+        return ranking_of(block).at_k("mean_popularity_at_k", _k(self, block),
+                                      popularity=block.popularity)
 
 
 @hookimpl

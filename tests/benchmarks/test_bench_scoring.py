@@ -16,8 +16,9 @@ every core. On a loaded 2-core machine the all-cores case can be 5-10x SLOWER: e
 call waits for its second BLAS thread to get a core (measured 0.31 s vs 0.034 s for the
 20 blocks of wmf-regression; 0.058 s when the machine was quiet).
 
-A last benchmark times the whole evaluation of the task (scores, labels, per-user AUC,
-popularity buckets, no bootstrap) for ``wmf-regression``, BLAS on one thread.
+A last benchmark times the whole evaluation of the task (scores, labels, per-user AUC —
+alone, or with the quickstart suite's @K metrics and coverage —, popularity buckets, no
+bootstrap) for ``wmf-regression``, BLAS on one thread.
 Figures (pairs/s, users/s) go into ``extra_info`` and are printed; nothing is asserted
 about speed.
 """
@@ -137,8 +138,14 @@ def test_bench_score_all_cold_songs(benchmark, world, name, threads, capsys):
                     f"{pairs / s / 1e6:,.0f} M pairs/s ({len(users) / s:,.0f} users/s)")
 
 
-def test_bench_task_evaluation(benchmark, world, capsys):
-    """The recommendation task's whole evaluation of a fitted wmf-regression model."""
+QUICKSTART_METRICS = ("auc", "ndcg@10", "recall@50", "map@100", "coverage@10", "popularity@10")
+
+
+@pytest.mark.parametrize("metrics", [("auc",), QUICKSTART_METRICS],
+                         ids=["auc", "quickstart-metrics"])
+def test_bench_task_evaluation(benchmark, world, metrics, capsys):
+    """The recommendation task's whole evaluation of a fitted wmf-regression model: AUC
+    alone, and the quickstart suite's six metrics (the block is ranked once for all)."""
     from threadpoolctl import threadpool_limits
 
     from recbench.components import CellContext, FitContext
@@ -148,8 +155,11 @@ def test_bench_task_evaluation(benchmark, world, capsys):
     reg = build_registry()
     model = _wmf_regression(world)
     task = reg.create("task", "recommendation")
-    ctx = CellContext(dataset=ds, split=split, model=model,
-                      metrics=[("auc", reg.create("metric", "auc"), None)],
+    cols = []
+    for col in metrics:
+        name, _, k = col.partition("@")
+        cols.append((col, reg.create("metric", name), int(k) if k else None))
+    ctx = CellContext(dataset=ds, split=split, model=model, metrics=cols,
                       fit=FitContext(ds, split, seed=0), seed=0, bootstrap=0,
                       chunk_users=CHUNK_USERS)
     with threadpool_limits(1, "blas"):  # a cell's one-thread budget (see the module note)
@@ -158,12 +168,12 @@ def test_bench_task_evaluation(benchmark, world, capsys):
     n_users = out.extra["n_users"]
     pairs = n_users * out.extra["n_candidates"]
     s = benchmark.stats.stats.min
-    benchmark.extra_info.update(users=n_users, songs=out.extra["n_candidates"],
-                                eval_pairs_per_s=round(pairs / s),
+    benchmark.extra_info.update(metrics=list(metrics), users=n_users,
+                                songs=out.extra["n_candidates"], eval_pairs_per_s=round(pairs / s),
                                 eval_users_per_s=round(n_users / s),
                                 scoring_pairs_per_s=round(out.throughput["scoring_pairs_per_s"]))
-    _report(capsys, f"recommendation task evaluation (wmf-regression, auc + 3 popularity "
-                    f"buckets, no bootstrap), {n_users:,} users x {out.extra['n_candidates']:,} "
-                    f"songs: {s:.2f} s, {pairs / s / 1e6:.1f} M pairs/s ({n_users / s:,.0f} "
-                    f"users/s); of which scoring {out.throughput['scoring_pairs_per_s'] / 1e6:,.0f}"
-                    f" M pairs/s")
+    _report(capsys, f"recommendation task evaluation (wmf-regression, {'+'.join(metrics)} "
+                    f"+ 3 popularity buckets, no bootstrap), {n_users:,} users x "
+                    f"{out.extra['n_candidates']:,} songs: {s:.2f} s, {pairs / s / 1e6:.1f} M "
+                    f"pairs/s ({n_users / s:,.0f} users/s); of which scoring "
+                    f"{out.throughput['scoring_pairs_per_s'] / 1e6:,.0f} M pairs/s")

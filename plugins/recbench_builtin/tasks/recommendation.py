@@ -9,7 +9,9 @@ confidence interval over users.
 Diagnostics in the row's `extra`:
 - `popularity_buckets`: per-user AUC with the positives restricted to each tercile of
   song popularity (listeners over the whole dataset: a measuring stick only, never shown
-  to a model), so a model that only finds hits shows it;
+  to a model) against all the user's negatives, so a model that only finds hits shows it;
+  derived from the block's one ranking (:class:`recbench.metrics.Ranking`), as are the
+  built-in metrics;
 - `mixed` (when enabled): warm and cold songs ranked together; the share of each user's
   top K that are cold songs (new-release exposure) against their share of candidates.
 """
@@ -46,7 +48,7 @@ class RecommendationTask(Task):
     )
 
     def run(self, ctx: CellContext) -> TaskOutput:
-        from recbench.metrics import roc_auc_per_user
+        from recbench.metrics import ranking_of, stack_rows
         from recbench.uncertainty import bootstrap_ci
 
         fit_s = ctx.ensure_fitted()
@@ -63,6 +65,9 @@ class RecommendationTask(Task):
         if self.options["buckets"]:
             edges = np.quantile(pop, np.linspace(0, 1, self.options["buckets"] + 1)[1:-1])
             bucket_of = np.searchsorted(edges, pop, side="right")
+
+        ks = [k for _, _, k in ctx.metrics if k is not None]
+        k_max = max(ks) if ks else None
 
         t_eval = time.perf_counter()
         score_s = 0.0
@@ -81,18 +86,18 @@ class RecommendationTask(Task):
             excluded = _block(seen, u, songs)
             mask = ~excluded if excluded.any() else None
             block = MetricInput(scores=scores, labels=labels, mask=mask, k=None, popularity=pop)
+            # the block is ranked once: every built-in metric and the bucket AUCs share it
+            ranking = ranking_of(block, k_max=k_max, with_groups=bucket_of is not None)
             for col, metric, k in ctx.metrics:
                 block.k = k
                 per_user[col].append(np.asarray(metric.per_user(block)))
             if bucket_of is not None:
-                base = np.ones_like(labels) if mask is None else mask
+                by_bucket = ranking.auc_by_group(bucket_of, len(bucket_vals))
                 for b in range(len(bucket_vals)):
-                    in_b = (bucket_of == b)[None, :]
-                    bucket_vals[b].append(roc_auc_per_user(scores, labels & in_b,
-                                                           base & (~labels | in_b)))
+                    bucket_vals[b].append(by_bucket[:, b])
         metrics, cis, info = {}, {}, {}
         for i, (col, metric, _k) in enumerate(ctx.metrics):
-            values = np.concatenate(per_user[col], axis=0) if per_user[col] else np.array([])
+            values = stack_rows(per_user[col]) if per_user[col] else np.array([])
             metrics[col] = metric.reduce(values)
             low, high = bootstrap_ci(values, reduce=metric.reduce, n_resamples=ctx.bootstrap,
                                      seed=ctx.seed * 1000 + i, level=ctx.confidence
@@ -108,7 +113,7 @@ class RecommendationTask(Task):
                        # per-user values (users in `users` order) for paired comparisons
                        "per_user": {"users": users, **{
                            col: np.concatenate(v) for col, v in per_user.items()
-                           if v and np.concatenate(v).ndim == 1}}}
+                           if v and v[0].ndim == 1}}}
         if bucket_of is not None:
             extra["popularity_buckets"] = {
                 "edges_listeners": [float(e) for e in edges],
