@@ -327,52 +327,54 @@ def _small_manifest(manifest: dict[str, Any], limit: int = 50) -> dict[str, Any]
 
 
 class RunLock:
-    """An exclusive lock file in OUT so that two runs never write into the same folder."""
+    """An exclusive lock on OUT so that two runs never write into the same folder.
+
+    ``OUT/.lock`` is an OS lock (`filelock`: flock where the filesystem has it), released by
+    the kernel when the process dies, so neither a crash nor a full disk leaves a lock that
+    blocks later runs. The holder's pid and host go to the side file ``OUT/.lock.owner``,
+    only for the "in use by" message."""
 
     def __init__(self, out: Path):
         self.path = out / ".lock"
-        self.held = False
+        self.owner_path = out / ".lock.owner"
+        self._lock = None
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                pid, host = self._owner()
-                if host == socket.gethostname() and pid and not _alive(pid):
-                    self.path.unlink(missing_ok=True)  # stale lock of a dead run
-                    continue
-                raise RecbenchError(
-                    f"{self.path.parent} is in use by another recbench run (pid {pid} on "
-                    f"{host}); wait for it, or delete {self.path} if that run is gone") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{os.getpid()} {socket.gethostname()}\n")
-            self.held = True
-            return self
-        raise RecbenchError(f"could not lock {self.path}")
+        import filelock
 
-    def _owner(self) -> tuple[int | None, str]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.path), timeout=0, thread_local=False)
         try:
-            pid, host = self.path.read_text().split()[:2]
+            lock.acquire()
+        except filelock.Timeout:
+            pid, host = self._owner()
+            raise RecbenchError(
+                f"{self.path.parent} is in use by another recbench run (pid {pid} on "
+                f"{host}); wait for it to finish") from None
+        try:
+            results.atomic_write_text(self.owner_path,
+                                      f"{os.getpid()} {socket.gethostname()}\n")
+        except BaseException:
+            lock.release()
+            raise
+        self._lock = lock
+        return self
+
+    def _owner(self) -> tuple[int | str, str]:
+        try:
+            pid, host = self.owner_path.read_text().split()[:2]
             return int(pid), host
         except (OSError, ValueError):
-            return None, "?"
+            return "?", "?"
 
     def __exit__(self, *exc: Any) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        if self._lock is not None:
+            try:
+                self.owner_path.unlink(missing_ok=True)
+            except OSError:
+                pass
+            self._lock.release()
+            self._lock = None
 
 
 @dataclass
