@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -184,9 +185,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import write_leaderboards
 
+    from .results import rebuild_jsonl
+
     out = Path(args.out)
     if not ((out / "results.jsonl").exists() or (out / "cells").is_dir()):
         raise RecbenchError(f"{out}: no results.jsonl (is this a recbench output folder?)")
+    rebuild_jsonl(out)  # results.jsonl again equals the cell files
     write_leaderboards(out)
     print((out / "leaderboard.md").read_text(encoding="utf-8"))
     return 0
@@ -271,6 +275,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `recbench list | head`
         return 0
+    except OSError as exc:  # output folder is a file, read-only, full disk, ...
+        if args.verbose:
+            log.exception("error")
+        print(f"recbench: error: {_os_error(exc)}", file=sys.stderr)
+        return 2
+
+
+def _os_error(exc: OSError) -> str:
+    """One line for a filesystem error: the path, what happened, and a hint."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    where = exc.filename if exc.filename is not None else None
+    text = f"{where}: {what}" if where else what
+    hint = {errno.ENOSPC: " (the disk is full: free space, then rerun with --resume)",
+            errno.EDQUOT: " (disk quota exceeded: free space, then rerun with --resume)",
+            errno.EROFS: " (read-only filesystem: choose another output folder with -o)",
+            errno.EACCES: " (no permission: choose another output folder with -o)"}
+    return " ".join((text + hint.get(exc.errno, "")).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

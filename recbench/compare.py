@@ -67,9 +67,16 @@ def _per_user(folder: Path | None, task: str, model: str) -> dict[int, dict[str,
         return {}
     from .results import read_cells, read_per_user
 
+    from .results import read_json_file
+
     plan = None
     if (folder / "plan.json").exists():
-        plan = {c["cell_id"] for c in json.loads((folder / "plan.json").read_text())["cells"]}
+        data = read_json_file(folder / "plan.json", "run plan")
+        try:
+            plan = {c["cell_id"] for c in data["cells"]}
+        except (TypeError, KeyError):
+            raise RecbenchError(f"{folder / 'plan.json'}: corrupt run plan (no cell list)"
+                                ) from None
     out = {}
     for row in read_cells(folder):
         if (row.get("status") == "ok" and row["task"] == task and row["model"]["id"] == model

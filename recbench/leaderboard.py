@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import results
+from .errors import RecbenchError
 
 SECTION_COLD = "cold-start"
 SECTION_ORACLE = "oracle / upper bound"
@@ -296,34 +297,63 @@ def render_csv(lb: dict[str, Any]) -> str:
 
 
 def _clean(obj: Any) -> Any:
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    return obj
+    """NaN and infinities as None: the JSON boards are strict JSON."""
+    return results.finite_or_none(obj)
+
+
+_RESUME_HINT = "; rerun `recbench run SUITE -o OUT --resume` to rewrite it"
+
+
+def build_from_folder(out: Path, *, references: list[dict[str, Any]] | None = None,
+                      primary_metric: str | None = None,
+                      warn: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The leaderboard of a run folder, built in memory (nothing is written), and the
+    meta (references, primary metric) it used. Corrupt cell files are left out and named
+    through `warn` (a callable taking one line); a corrupt plan.json or
+    leaderboard_meta.json is a RecbenchError naming it."""
+    out = Path(out)
+    corrupt: list[Path] = []
+    rows = results.read_cells(out, corrupt)
+    for p in corrupt:
+        (warn or _warn)(f"{p} is corrupt and left out of the leaderboard; "
+                        f"`recbench run --resume` recomputes that cell")
+    plan_ids = None
+    if (out / "plan.json").exists():
+        plan = results.read_json_file(out / "plan.json", "run plan", _RESUME_HINT)
+        try:
+            plan_ids = {c["cell_id"] for c in plan["cells"]}
+        except (TypeError, KeyError) as exc:
+            raise RecbenchError(f"{out / 'plan.json'}: corrupt run plan (no cell list: "
+                                f"{exc!r}){_RESUME_HINT}") from None
+    meta_path = out / "leaderboard_meta.json"
+    if references is None and meta_path.exists():
+        meta = results.read_json_file(meta_path, "leaderboard settings", _RESUME_HINT)
+        if not isinstance(meta, dict) or not isinstance(meta.get("references", []), list):
+            raise RecbenchError(f"{meta_path}: corrupt leaderboard settings (expected "
+                                f"{{references: [...], primary_metric}}){_RESUME_HINT}")
+        references, primary_metric = meta.get("references", []), meta.get("primary_metric")
+    meta = {"references": references or [], "primary_metric": primary_metric}
+    lb = _clean(build(rows, references=references or [], primary_metric=primary_metric,
+                      plan_ids=plan_ids))
+    return lb, meta
+
+
+def _warn(line: str) -> None:
+    import logging
+
+    logging.getLogger("recbench").warning("%s", line)
 
 
 def write_leaderboards(out: Path, *, references: list[dict[str, Any]] | None = None,
                        primary_metric: str | None = None) -> dict[str, Any]:
     """(Re)write OUT/leaderboard.{md,csv,json,html,png} from OUT's results."""
     out = Path(out)
-    rows = results.read_cells(out)
-    plan_ids = None
-    meta_path = out / "leaderboard_meta.json"
-    if (out / "plan.json").exists():
-        plan_ids = {c["cell_id"] for c in json.loads((out / "plan.json").read_text())["cells"]}
-    if references is None and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        references, primary_metric = meta.get("references", []), meta.get("primary_metric")
-    else:
-        results.atomic_write_text(meta_path, json.dumps(
-            {"references": references or [], "primary_metric": primary_metric}, indent=1))
-    lb = _clean(build(rows, references=references or [], primary_metric=primary_metric,
-                      plan_ids=plan_ids))
-    results.atomic_write_text(out / "leaderboard.json", json.dumps(lb, indent=1,
-                                                                   sort_keys=True))
+    had_meta = (out / "leaderboard_meta.json").exists()
+    lb, meta = build_from_folder(out, references=references, primary_metric=primary_metric)
+    if references is not None or not had_meta:
+        results.atomic_write_text(out / "leaderboard_meta.json", json.dumps(meta, indent=1))
+    results.atomic_write_text(out / "leaderboard.json", results.dumps(lb, indent=1,
+                                                                      sort_keys=True))
     results.atomic_write_text(out / "leaderboard.md", render_markdown(lb))
     results.atomic_write_text(out / "leaderboard.csv", render_csv(lb))
     from .report import write_html

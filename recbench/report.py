@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .leaderboard import SECTION_REFERENCE, table_rows, title
-from .results import atomic_write_text
+from .results import atomic_write_bytes, atomic_write_text
 
 PLOT_NAME = "leaderboard.png"
 
@@ -78,10 +78,12 @@ def write_plots(out: Path, lb: dict[str, Any]) -> Path | None:
     fig.suptitle(title(board, lb.get("suite")), fontsize=10)
     fig.tight_layout()
     path = Path(out) / PLOT_NAME
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write_bytes(path, buf.getvalue())  # same permissions as every result file
     return path
 
 

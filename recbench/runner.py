@@ -408,12 +408,27 @@ def _archive_stale(out: Path, keep: set[str]) -> None:
     log.info("moved %d earlier cell results to %s", len(stale), dest)
 
 
+def check_output_folder(out: Path) -> None:
+    """A RecbenchError (one line) when `out` cannot be a writable output folder."""
+    for p in [out, *out.parents]:
+        if p.exists():
+            if not p.is_dir():
+                raise RecbenchError(f"{p}: output path is a file, not a folder"
+                                    if p == out else f"{out}: {p} is a file, not a folder")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise RecbenchError(f"{out}: cannot write into {p} (read-only or no "
+                                    f"permission)")
+            return
+
+
 def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | None = None,
               executor_name: str | None = None, executor_params: dict | None = None,
               limit: int | None = None, show_progress: bool = True,
               cache_dir: str | None = None) -> RunSummary:
     """Run every cell of `suite` into `out`; returns a summary (exit code included)."""
     registry = default_registry()
+    out = Path(out)
+    check_output_folder(out)
     if suite.notice:
         log.warning("\n%s\nNOTICE: %s\n%s", "!" * 78, suite.notice, "!" * 78)
     device = resolve_device(device or suite.run["device"])
@@ -422,15 +437,26 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
     params = dict(exec_spec.options if name == exec_spec.name else {})
     params.update(executor_params or {})
     executor = registry.create("executor", name, **params)
-    out = Path(out)
     summary = RunSummary()
     with RunLock(out):
         cells = plan_cells(suite, device=device, cache_dir=cache_dir, limit=limit,
                            show_progress=show_progress and name == "local")
         ids = {c.cell_id for c in cells}
-        done = results.finished_ids(results.read_cells(out)) & ids if resume else set()
+        done: set[str] = set()
+        if resume:
+            corrupt: list[Path] = []
+            done = results.finished_ids(results.read_cell_files(out, corrupt)) & ids
+            for p in corrupt:
+                log.warning("%s is corrupt: that cell is recomputed (the file goes to "
+                            "archive/)", p)
+            bad_npz = {cid for cid in done if not results.per_user_readable(out, cid)}
+            for cid in sorted(bad_npz):
+                log.warning("%s is corrupt: that cell is recomputed (the files go to "
+                            "archive/)", out / "cells" / f"{cid}.npz")
+            done -= bad_npz
         _archive_stale(out, done)
-        results.rebuild_jsonl(out)
+        (out / "cells").mkdir(parents=True, exist_ok=True)
+        results.rebuild_jsonl(out)  # from here on, each finished cell is appended
         results.atomic_write_text(out / "plan.json", json.dumps({
             "suite": suite.name, "suite_path": suite.path, "cells": [
                 {"cell_id": c.cell_id, "task": c.task, "model": c.model, "seed": c.seed}
@@ -451,6 +477,7 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
         if summary.skipped:
             log.info("resuming: %d of %d cells already finished", summary.skipped, len(cells))
         bar = None
+        complete = False
         if show_progress:
             from tqdm.auto import tqdm
 
@@ -472,6 +499,7 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
                              row["timing"].get("total_s", 0))
                 if bar is not None:
                     bar.update(1)
+            complete = True
         except KeyboardInterrupt:
             summary.interrupted = True
             log.warning("interrupted: %d finished cells kept in %s; rerun with --resume",
@@ -480,7 +508,8 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
             if bar is not None:
                 bar.close()
             executor.close()
-            results.rebuild_jsonl(out)  # also after an interrupt between two writes
+            if not complete:  # an interrupt may have come between a cell and its line
+                results.rebuild_jsonl(out)
         from .leaderboard import write_leaderboards
 
         write_leaderboards(out, references=suite.references,
