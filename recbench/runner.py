@@ -293,6 +293,9 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         row["metrics"] = out.metrics
         row["metrics_ci"] = out.metrics_ci
         row["metric_info"] = out.extra.pop("metric_info", {})
+        ignored = set(out.extra.get("ignored_metrics") or ())
+        _check_metrics_defined(row, [m.column for m in task_spec.metrics
+                                     if m.column not in ignored] + list(out.metrics))
         row["throughput"] = {**model.throughput(), **out.throughput}
         row["timing"] = dict(out.timing)
         row["timing"]["fit_shared"] = state["cached"]
@@ -301,14 +304,45 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         if per_user:
             row["_per_user"] = per_user  # stored beside the row as <cell_id>.npz
         row["status"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - a failing cell is recorded, others still run
-        row["error"] = _one_line(exc)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failing cell is recorded,
+        # the others still run (a plugin calling sys.exit() fails only its cell)
+        row["status"] = "failed"
+        row["error"] = _one_line(exc) if not isinstance(exc, SystemExit) else (
+            f"SystemExit: the plugin called sys.exit({exc.code!r})")
         row["extra"]["traceback"] = traceback.format_exc(limit=20)
         _STATE["fitted"] = None
     row["timing"]["total_s"] = round(time.perf_counter() - t_start, 4)
     row["peak_rss_mb"] = round(peak_rss_mb(), 1)
     row["finished_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return row
+
+
+def _check_metrics_defined(row: dict[str, Any], columns: list[str]) -> None:
+    """A metric that is missing, NaN or infinite (no evaluable user, or undefined for every
+    user) fails the cell, naming the metric and why, instead of an ok row without a number."""
+    import math
+
+    bad = []
+    if not columns:
+        raise RecbenchError("the task reported no metric")
+    for col in dict.fromkeys(columns):
+        v = row["metrics"].get(col)
+        if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) \
+                and math.isfinite(float(v)):
+            continue
+        info = row["metric_info"].get(col) or {}
+        n, excluded = info.get("n_users"), info.get("excluded_users")
+        if col not in row["metrics"]:
+            why = "the task returned no value for it"
+        elif n == 0 and excluded:
+            why = f"undefined for all {excluded} users"
+        elif n == 0:
+            why = "no evaluable users"
+        else:
+            why = f"value {v!r}" + (f" over {n} users" if n is not None else "")
+        bad.append(f"{col} ({why})")
+    if bad:
+        raise RecbenchError(f"metric undefined: {'; '.join(bad)}")
 
 
 def _small_manifest(manifest: dict[str, Any], limit: int = 50) -> dict[str, Any]:
