@@ -23,23 +23,23 @@ EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
 
 
 def load_leaderboard(path: str | Path) -> dict[str, Any]:
-    """A leaderboard.json, from the file or an OUT folder (rebuilt from its results)."""
+    """A leaderboard.json, from the file or an OUT folder (built in memory from its
+    results: compare never writes into the folders it compares)."""
     p = Path(path)
     if p.is_dir():
         if (p / "results.jsonl").exists() or (p / "cells").is_dir():
-            from .leaderboard import write_leaderboards
+            from .leaderboard import build_from_folder
 
-            return write_leaderboards(p)
+            return build_from_folder(p)[0]
         if (p / "leaderboard.json").exists():
             p = p / "leaderboard.json"
         else:
             raise RecbenchError(f"{p}: no results.jsonl or leaderboard.json in this folder")
     if not p.exists():
         raise RecbenchError(f"{p}: no such file or folder")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RecbenchError(f"{p}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    from .results import read_json_file
+
+    data = read_json_file(p, "leaderboard (not valid JSON)")
     if not isinstance(data, dict) or "tasks" not in data:
         raise RecbenchError(f"{p}: not a recbench leaderboard.json (no 'tasks' key)")
     return data
