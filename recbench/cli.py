@@ -6,6 +6,7 @@ import argparse
 import errno
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -22,6 +23,21 @@ def _setup_logging(verbosity: int) -> None:
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
+
+
+def _tolerance(flag: str):
+    """An argparse type: a finite float >= 0 (NaN, negative and infinite are refused)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(
+                f"{flag} must be a finite number >= 0, not {text!r}")
+        return value
+    parse.__name__ = flag
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,8 +83,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="compare a candidate run with a baseline (exit 1 on regression)")
     c.add_argument("candidate", help="OUT folder or leaderboard.json")
     c.add_argument("--baseline", required=True, help="OUT folder or leaderboard.json")
-    c.add_argument("--tolerance", type=float, default=0.01,
-                   help="allowed drop before a metric counts as regressed (default 0.01)")
+    c.add_argument("--tolerance", type=_tolerance("--tolerance"), default=0.01,
+                   help="allowed absolute drop before a metric counts as regressed "
+                   "(default 0.01)")
+    c.add_argument("--rel-tolerance", type=_tolerance("--rel-tolerance"), default=0.0,
+                   help="allowed drop relative to the baseline value, e.g. 0.05 for 5%% "
+                   "(for metrics on other scales, such as popularity@K in listeners); the "
+                   "larger of the two tolerances applies (default 0)")
     c.add_argument("--metric", action="append", default=[], help="compare only this metric "
                    "(repeatable)")
     c.add_argument("--allow-different-data", action="store_true",
@@ -201,14 +222,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     cand = load_leaderboard(args.candidate)
     base = load_leaderboard(args.baseline)
-    if args.tolerance < 0:
-        raise RecbenchError("--tolerance must be >= 0")
+
     def folder(p: str) -> Path | None:
         path = Path(p)
         path = path if path.is_dir() else path.parent
         return path if (path / "cells").is_dir() else None
 
     changes, mismatches = compare(cand, base, tolerance=args.tolerance,
+                                  rel_tolerance=args.rel_tolerance,
                                   metrics=args.metric or None,
                                   allow_different_data=args.allow_different_data,
                                   candidate_dir=folder(args.candidate),
@@ -224,10 +245,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(render(changes))
     bad = [c for c in changes if c.regressed]
+    tol = f"tolerance {args.tolerance}" + (f" / relative {args.rel_tolerance}"
+                                           if args.rel_tolerance else "")
     if bad:
-        print(f"\n{len(bad)} regression(s) beyond tolerance {args.tolerance}", file=sys.stderr)
+        print(f"\n{len(bad)} regression(s) beyond {tol}", file=sys.stderr)
         return EXIT_REGRESSION
-    print(f"\nno regression beyond tolerance {args.tolerance}", file=sys.stderr)
+    print(f"\nno regression beyond {tol}", file=sys.stderr)
     return EXIT_OK
 
 
