@@ -100,6 +100,8 @@ def build(rows: list[dict[str, Any]], *, references: list[dict[str, Any]] = (),
                 "extra": mrows[0].get("extra", {}),
             })
         hib = info.get(primary, {}).get("higher_is_better", True) if primary else True
+        levels = {r.get("metrics_ci_level") for r in ok}
+        ci_level = levels.pop() if len(levels) == 1 else None  # None: unknown or mixed
 
         def key(e: dict) -> float:
             v = e["metrics"].get(primary, {}).get("mean") if primary else None
@@ -124,6 +126,7 @@ def build(rows: list[dict[str, Any]], *, references: list[dict[str, Any]] = (),
                   for r in trows if r["status"] != "ok"]
         boards[task] = {
             "task": task, "primary_metric": primary, "columns": columns, "metric_info": info,
+            "ci_level": ci_level,
             "dataset": ref_row["dataset"] if ref_row else None,
             "split": ref_row["split"] if ref_row else None,
             "protocol": ref_row["protocol"] if ref_row else None,
@@ -160,6 +163,14 @@ _RATE_NAMES = {"train_examples_per_s": "train ex/s", "scoring_pairs_per_s": "sco
                "songs_embedded_per_s": "songs emb/s"}
 
 
+def ci_label(board: dict[str, Any]) -> str:
+    """'95% CI' from the board's recorded confidence level ('CI' when not recorded)."""
+    level = board.get("ci_level")
+    if isinstance(level, (int, float)) and 0 < level < 1:
+        return f"{level * 100:g}% CI"
+    return "CI"
+
+
 def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of one board as strings (shared by Markdown and HTML)."""
     info = board["metric_info"]
@@ -169,7 +180,7 @@ def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     for c in cols:
         label = info.get(c, {}).get("label") or c
         header.append(label if label == c else f"{label} [{c}]")
-        header.append("95% CI")
+        header.append(ci_label(board))
     header += ["seeds"] + [_RATE_NAMES.get(r, r) for r in rates] + ["fit s"]
     out = []
     for e in board["rows"]:
@@ -257,8 +268,9 @@ def render_markdown(lb: dict[str, Any]) -> str:
                                   disable_numparse=True))
             parts.append("")
         parts.append("Rows in the *oracle / upper bound* section used held-out (test) "
-                     "interactions and are not ranked against cold-start rows. CIs: 95% "
-                     "bootstrap over users (mean of per-seed bounds); ± is the std over seeds.\n")
+                     "interactions and are not ranked against cold-start rows. "
+                     f"{ci_label(board)}s: bootstrap over users (mean of per-seed bounds); "
+                     "± is the std over seeds.\n")
         for key, heading in (("failed", "Failed cells"),
                              ("excluded_other_data", "Excluded (different data or split)")):
             if board.get(key):

@@ -64,6 +64,7 @@ class ResultRow(TypedDict):
     seed: int  # model seed
     metrics: dict[str, float]  # column name -> value
     metrics_ci: dict[str, list[float]]  # column name -> [low, high] (bootstrap over users)
+    metrics_ci_level: float  # confidence level of metrics_ci (suite.confidence, e.g. 0.95)
     metric_info: dict[str, dict[str, Any]]  # column -> {label, higher_is_better, n_users, excluded}
     throughput: dict[str, float]  # e.g. train_examples_per_s, scoring_pairs_per_s
     timing: dict[str, float]  # fit_s, eval_s, total_s (seconds)
