@@ -39,6 +39,21 @@ def default_cache_dir() -> str:
     return os.environ.get("RECBENCH_CACHE") or str(Path.home() / ".cache" / "recbench")
 
 
+def resolve_cache_dir(suite: Suite, cli_cache_dir: str | None = None) -> str:
+    """The cache folder of a run: --cache-dir, else the suite's ``[run] cache_dir``
+    (``~`` expanded; a relative path is relative to the suite file's folder), else
+    $RECBENCH_CACHE, else ~/.cache/recbench."""
+    if cli_cache_dir:
+        return cli_cache_dir
+    declared = (suite.run or {}).get("cache_dir")
+    if declared:
+        path = Path(os.path.expanduser(str(declared)))
+        if not path.is_absolute() and suite.path:
+            path = Path(suite.path).resolve().parent / path
+        return str(path)
+    return default_cache_dir()
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -464,6 +479,7 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
     registry = default_registry()
     out = Path(out)
     check_output_folder(out)
+    cache_dir = resolve_cache_dir(suite, cache_dir)
     if suite.notice:
         log.warning("\n%s\nNOTICE: %s\n%s", "!" * 78, suite.notice, "!" * 78)
     device = resolve_device(device or suite.run["device"])
