@@ -171,6 +171,13 @@ def ci_label(board: dict[str, Any]) -> str:
     return "CI"
 
 
+def commit_text(env: dict[str, Any]) -> str:
+    """'commit <sha>', or why there is none (e.g. not run from a git checkout)."""
+    if env.get("git_commit"):
+        return f"commit {env['git_commit']}"
+    return env.get("git_note") or "commit not recorded"
+
+
 def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of one board as strings (shared by Markdown and HTML)."""
     info = board["metric_info"]
@@ -252,7 +259,7 @@ def render_markdown(lb: dict[str, Any]) -> str:
         parts.append(f"- dataset fingerprint `{ds.get('fingerprint')}`; split fingerprint "
                      f"`{sp.get('fingerprint')}`")
         env = board.get("env") or {}
-        parts.append(f"- recbench {env.get('recbench')} (commit {env.get('git_commit')}), "
+        parts.append(f"- recbench {env.get('recbench')} ({commit_text(env)}), "
                      f"torch {env.get('torch')}, device "
                      f"{(board.get('device') or {}).get('type')}\n")
         header, rows = table_rows(board)
