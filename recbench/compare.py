@@ -8,8 +8,8 @@ outside it. The tolerance is absolute, or relative to the baseline value
 (`rel_tolerance`), whichever allows more. A metric's direction comes from whichever side
 declares it, else from the metric registry, never from a default. A model present in the
 baseline but missing (or failed) in the candidate regresses too, as does a missing or NaN
-value (named), and a model compared on fewer seeds than its baseline. Boards whose dataset or split fingerprints differ are not compared (exit 2)
-unless allowed.
+value (named), and a model compared on fewer seeds than its baseline. Boards whose
+dataset or split fingerprints differ are not compared (exit 2) unless allowed.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ def _primary_board(lb: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def write_plots(out: Path, lb: dict[str, Any]) -> Path | None:
-    """OUT/leaderboard.png: the primary metric (CI bars at the board's level) against scoring throughput per
-    model, and the AUC by song-popularity bucket. Returns the path, or None if no data."""
+    """OUT/leaderboard.png: the primary metric (CI bars at the board's level) against
+    scoring throughput per model, and the AUC by song-popularity bucket. Returns the path, or None if no data."""
     board = _primary_board(lb)
     if not board or not board.get("primary_metric"):
         return None

@@ -7,7 +7,6 @@ import json
 import os
 import stat
 import textwrap
-from pathlib import Path
 
 import numpy as np
 
