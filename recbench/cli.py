@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -32,6 +34,21 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _tolerance(flag: str):
+    """An argparse type: a finite float >= 0 (NaN, negative and infinite are refused)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(
+                f"{flag} must be a finite number >= 0, not {text!r}")
+        return value
+    parse.__name__ = flag
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,8 +96,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="compare a candidate run with a baseline (exit 1 on regression)")
     c.add_argument("candidate", help="OUT folder or leaderboard.json")
     c.add_argument("--baseline", required=True, help="OUT folder or leaderboard.json")
-    c.add_argument("--tolerance", type=float, default=0.01,
-                   help="allowed drop before a metric counts as regressed (default 0.01)")
+    c.add_argument("--tolerance", type=_tolerance("--tolerance"), default=0.01,
+                   help="allowed absolute drop before a metric counts as regressed "
+                   "(default 0.01)")
+    c.add_argument("--rel-tolerance", type=_tolerance("--rel-tolerance"), default=0.0,
+                   help="allowed drop relative to the baseline value, e.g. 0.05 for 5%% "
+                   "(for metrics on other scales, such as popularity@K in listeners); the "
+                   "larger of the two tolerances applies (default 0)")
     c.add_argument("--metric", action="append", default=[], help="compare only this metric "
                    "(repeatable)")
     c.add_argument("--allow-different-data", action="store_true",
@@ -197,9 +219,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import write_leaderboards
 
+    from .results import rebuild_jsonl
+
     out = Path(args.out)
     if not ((out / "results.jsonl").exists() or (out / "cells").is_dir()):
         raise RecbenchError(f"{out}: no results.jsonl (is this a recbench output folder?)")
+    rebuild_jsonl(out)  # results.jsonl again equals the cell files
     write_leaderboards(out)
     print((out / "leaderboard.md").read_text(encoding="utf-8"))
     return 0
@@ -210,14 +235,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     cand = load_leaderboard(args.candidate)
     base = load_leaderboard(args.baseline)
-    if args.tolerance < 0:
-        raise RecbenchError("--tolerance must be >= 0")
+
     def folder(p: str) -> Path | None:
         path = Path(p)
         path = path if path.is_dir() else path.parent
         return path if (path / "cells").is_dir() else None
 
     changes, mismatches = compare(cand, base, tolerance=args.tolerance,
+                                  rel_tolerance=args.rel_tolerance,
                                   metrics=args.metric or None,
                                   allow_different_data=args.allow_different_data,
                                   candidate_dir=folder(args.candidate),
@@ -233,10 +258,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(render(changes))
     bad = [c for c in changes if c.regressed]
+    tol = f"tolerance {args.tolerance}" + (f" / relative {args.rel_tolerance}"
+                                           if args.rel_tolerance else "")
     if bad:
-        print(f"\n{len(bad)} regression(s) beyond tolerance {args.tolerance}", file=sys.stderr)
+        print(f"\n{len(bad)} regression(s) beyond {tol}", file=sys.stderr)
         return EXIT_REGRESSION
-    print(f"\nno regression beyond tolerance {args.tolerance}", file=sys.stderr)
+    print(f"\nno regression beyond {tol}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -284,6 +311,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `recbench list | head`
         return 0
+    except OSError as exc:  # output folder is a file, read-only, full disk, ...
+        if args.verbose:
+            log.exception("error")
+        print(f"recbench: error: {_os_error(exc)}", file=sys.stderr)
+        return 2
+
+
+def _os_error(exc: OSError) -> str:
+    """One line for a filesystem error: the path, what happened, and a hint."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    where = exc.filename if exc.filename is not None else None
+    text = f"{where}: {what}" if where else what
+    hint = {errno.ENOSPC: " (the disk is full: free space, then rerun with --resume)",
+            errno.EDQUOT: " (disk quota exceeded: free space, then rerun with --resume)",
+            errno.EROFS: " (read-only filesystem: choose another output folder with -o)",
+            errno.EACCES: " (no permission: choose another output folder with -o)"}
+    return " ".join((text + hint.get(exc.errno, "")).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,12 +21,24 @@ def _version(dist: str) -> str | None:
         return None
 
 
+_ROOT = Path(__file__).resolve().parent.parent
+
+
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
     """The commit of the recbench checkout, when it is one (with '+dirty' if modified)."""
-    root = Path(__file__).resolve().parent.parent
-    if not (root / ".git").exists():
-        return None
+    return git_info(_ROOT)[0]
+
+
+def git_info(root: Path) -> tuple[str | None, str | None]:
+    """(commit, None) for a git checkout at `root`, else (None, why there is no commit)."""
+    if not (Path(root) / ".git").exists():
+        return None, "not run from a git checkout (no commit recorded)"
+    commit = _git_commit(Path(root))
+    return (commit, None) if commit else (None, "git commit unknown (git rev-parse failed)")
+
+
+def _git_commit(root: Path) -> str | None:
     try:
         proc = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"],
                               capture_output=True, text=True, timeout=5)
@@ -67,6 +79,7 @@ def environment() -> dict[str, Any]:
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "git_commit": git_commit(),
+        **({} if git_commit() else {"git_note": git_info(_ROOT)[1]}),
     }
 
 

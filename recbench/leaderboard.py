@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import results
+from .errors import RecbenchError
 
 SECTION_COLD = "cold-start"
 SECTION_ORACLE = "oracle / upper bound"
@@ -99,6 +100,8 @@ def build(rows: list[dict[str, Any]], *, references: list[dict[str, Any]] = (),
                 "extra": mrows[0].get("extra", {}),
             })
         hib = info.get(primary, {}).get("higher_is_better", True) if primary else True
+        levels = {r.get("metrics_ci_level") for r in ok}
+        ci_level = levels.pop() if len(levels) == 1 else None  # None: unknown or mixed
 
         def key(e: dict) -> float:
             v = e["metrics"].get(primary, {}).get("mean") if primary else None
@@ -123,6 +126,7 @@ def build(rows: list[dict[str, Any]], *, references: list[dict[str, Any]] = (),
                   for r in trows if r["status"] != "ok"]
         boards[task] = {
             "task": task, "primary_metric": primary, "columns": columns, "metric_info": info,
+            "ci_level": ci_level,
             "dataset": ref_row["dataset"] if ref_row else None,
             "split": ref_row["split"] if ref_row else None,
             "protocol": ref_row["protocol"] if ref_row else None,
@@ -159,6 +163,21 @@ _RATE_NAMES = {"train_examples_per_s": "train ex/s", "scoring_pairs_per_s": "sco
                "songs_embedded_per_s": "songs emb/s"}
 
 
+def ci_label(board: dict[str, Any]) -> str:
+    """'95% CI' from the board's recorded confidence level ('CI' when not recorded)."""
+    level = board.get("ci_level")
+    if isinstance(level, (int, float)) and 0 < level < 1:
+        return f"{level * 100:g}% CI"
+    return "CI"
+
+
+def commit_text(env: dict[str, Any]) -> str:
+    """'commit <sha>', or why there is none (e.g. not run from a git checkout)."""
+    if env.get("git_commit"):
+        return f"commit {env['git_commit']}"
+    return env.get("git_note") or "commit not recorded"
+
+
 def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of one board as strings (shared by Markdown and HTML)."""
     info = board["metric_info"]
@@ -168,7 +187,7 @@ def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     for c in cols:
         label = info.get(c, {}).get("label") or c
         header.append(label if label == c else f"{label} [{c}]")
-        header.append("95% CI")
+        header.append(ci_label(board))
     header += ["seeds"] + [_RATE_NAMES.get(r, r) for r in rates] + ["fit s"]
     out = []
     for e in board["rows"]:
@@ -240,7 +259,7 @@ def render_markdown(lb: dict[str, Any]) -> str:
         parts.append(f"- dataset fingerprint `{ds.get('fingerprint')}`; split fingerprint "
                      f"`{sp.get('fingerprint')}`")
         env = board.get("env") or {}
-        parts.append(f"- recbench {env.get('recbench')} (commit {env.get('git_commit')}), "
+        parts.append(f"- recbench {env.get('recbench')} ({commit_text(env)}), "
                      f"torch {env.get('torch')}, device "
                      f"{(board.get('device') or {}).get('type')}\n")
         header, rows = table_rows(board)
@@ -256,8 +275,9 @@ def render_markdown(lb: dict[str, Any]) -> str:
                                   disable_numparse=True))
             parts.append("")
         parts.append("Rows in the *oracle / upper bound* section used held-out (test) "
-                     "interactions and are not ranked against cold-start rows. CIs: 95% "
-                     "bootstrap over users (mean of per-seed bounds); ± is the std over seeds.\n")
+                     "interactions and are not ranked against cold-start rows. "
+                     f"{ci_label(board)}s: bootstrap over users (mean of per-seed bounds); "
+                     "± is the std over seeds.\n")
         for key, heading in (("failed", "Failed cells"),
                              ("excluded_other_data", "Excluded (different data or split)")):
             if board.get(key):
@@ -296,34 +316,63 @@ def render_csv(lb: dict[str, Any]) -> str:
 
 
 def _clean(obj: Any) -> Any:
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    return obj
+    """NaN and infinities as None: the JSON boards are strict JSON."""
+    return results.finite_or_none(obj)
+
+
+_RESUME_HINT = "; rerun `recbench run SUITE -o OUT --resume` to rewrite it"
+
+
+def build_from_folder(out: Path, *, references: list[dict[str, Any]] | None = None,
+                      primary_metric: str | None = None,
+                      warn: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The leaderboard of a run folder, built in memory (nothing is written), and the
+    meta (references, primary metric) it used. Corrupt cell files are left out and named
+    through `warn` (a callable taking one line); a corrupt plan.json or
+    leaderboard_meta.json is a RecbenchError naming it."""
+    out = Path(out)
+    corrupt: list[Path] = []
+    rows = results.read_cells(out, corrupt)
+    for p in corrupt:
+        (warn or _warn)(f"{p} is corrupt and left out of the leaderboard; "
+                        f"`recbench run --resume` recomputes that cell")
+    plan_ids = None
+    if (out / "plan.json").exists():
+        plan = results.read_json_file(out / "plan.json", "run plan", _RESUME_HINT)
+        try:
+            plan_ids = {c["cell_id"] for c in plan["cells"]}
+        except (TypeError, KeyError) as exc:
+            raise RecbenchError(f"{out / 'plan.json'}: corrupt run plan (no cell list: "
+                                f"{exc!r}){_RESUME_HINT}") from None
+    meta_path = out / "leaderboard_meta.json"
+    if references is None and meta_path.exists():
+        meta = results.read_json_file(meta_path, "leaderboard settings", _RESUME_HINT)
+        if not isinstance(meta, dict) or not isinstance(meta.get("references", []), list):
+            raise RecbenchError(f"{meta_path}: corrupt leaderboard settings (expected "
+                                f"{{references: [...], primary_metric}}){_RESUME_HINT}")
+        references, primary_metric = meta.get("references", []), meta.get("primary_metric")
+    meta = {"references": references or [], "primary_metric": primary_metric}
+    lb = _clean(build(rows, references=references or [], primary_metric=primary_metric,
+                      plan_ids=plan_ids))
+    return lb, meta
+
+
+def _warn(line: str) -> None:
+    import logging
+
+    logging.getLogger("recbench").warning("%s", line)
 
 
 def write_leaderboards(out: Path, *, references: list[dict[str, Any]] | None = None,
                        primary_metric: str | None = None) -> dict[str, Any]:
     """(Re)write OUT/leaderboard.{md,csv,json,html,png} from OUT's results."""
     out = Path(out)
-    rows = results.read_cells(out)
-    plan_ids = None
-    meta_path = out / "leaderboard_meta.json"
-    if (out / "plan.json").exists():
-        plan_ids = {c["cell_id"] for c in json.loads((out / "plan.json").read_text())["cells"]}
-    if references is None and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        references, primary_metric = meta.get("references", []), meta.get("primary_metric")
-    else:
-        results.atomic_write_text(meta_path, json.dumps(
-            {"references": references or [], "primary_metric": primary_metric}, indent=1))
-    lb = _clean(build(rows, references=references or [], primary_metric=primary_metric,
-                      plan_ids=plan_ids))
-    results.atomic_write_text(out / "leaderboard.json", json.dumps(lb, indent=1,
-                                                                   sort_keys=True))
+    had_meta = (out / "leaderboard_meta.json").exists()
+    lb, meta = build_from_folder(out, references=references, primary_metric=primary_metric)
+    if references is not None or not had_meta:
+        results.atomic_write_text(out / "leaderboard_meta.json", json.dumps(meta, indent=1))
+    results.atomic_write_text(out / "leaderboard.json", results.dumps(lb, indent=1,
+                                                                      sort_keys=True))
     results.atomic_write_text(out / "leaderboard.md", render_markdown(lb))
     results.atomic_write_text(out / "leaderboard.csv", render_csv(lb))
     from .report import write_html

@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .leaderboard import SECTION_REFERENCE, table_rows, title
-from .results import atomic_write_text
+from .leaderboard import SECTION_REFERENCE, ci_label, table_rows, title
+from .results import atomic_write_bytes, atomic_write_text
 
 PLOT_NAME = "leaderboard.png"
 
@@ -20,8 +20,8 @@ def _primary_board(lb: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def write_plots(out: Path, lb: dict[str, Any]) -> Path | None:
-    """OUT/leaderboard.png: the primary metric (95% CI bars) against scoring throughput per
-    model, and the AUC by song-popularity bucket. Returns the path, or None if no data."""
+    """OUT/leaderboard.png: the primary metric (CI bars at the board's level) against
+    scoring throughput per model, and the AUC by song-popularity bucket. Returns the path, or None if no data."""
     board = _primary_board(lb)
     if not board or not board.get("primary_metric"):
         return None
@@ -52,7 +52,7 @@ def write_plots(out: Path, lb: dict[str, Any]) -> Path | None:
     ax1.set_xscale("log")
     ax1.set_xlabel("scoring throughput ((user, song) pairs / s, log scale)")
     label = board.get("metric_info", {}).get(metric, {}).get("label") or metric
-    ax1.set_ylabel(f"{label} (95% CI)")
+    ax1.set_ylabel(f"{label} ({ci_label(board)})")
     ax1.axhline(0.5, color="grey", lw=0.8, ls=":")
     ax1.set_title(f"{metric} vs throughput")
     ax1.legend(fontsize=7, loc="best")
@@ -78,10 +78,12 @@ def write_plots(out: Path, lb: dict[str, Any]) -> Path | None:
     fig.suptitle(title(board, lb.get("suite")), fontsize=10)
     fig.tight_layout()
     path = Path(out) / PLOT_NAME
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write_bytes(path, buf.getvalue())  # same permissions as every result file
     return path
 
 
@@ -119,7 +121,8 @@ def render_html(lb: dict[str, Any], png: bytes | None = None) -> str:
             parts.append(f"<tr class='{cls}'>" + "".join(f"<td>{html.escape(c)}</td>"
                                                          for c in row) + "</tr>")
         parts.append("</table><p><small>Oracle rows used held-out interactions and are not "
-                     "ranked. CIs: 95% bootstrap over users.</small></p>")
+                     f"ranked. {html.escape(ci_label(board))}s: bootstrap over users."
+                     "</small></p>")
     if png:
         parts.append(f"<img alt='plot' src='data:image/png;base64,"
                      f"{base64.b64encode(png).decode()}' style='max-width:100%'>")

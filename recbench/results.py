@@ -1,17 +1,25 @@
 """The result row (one per cell: task x model x seed) and its atomic storage.
 
 Each finished cell is written to ``OUT/cells/<cell_id>.json`` (temp file + rename, so a
-kill -9 never leaves half a row), then ``OUT/results.jsonl`` is rewritten the same way
-from all cells. ``results.jsonl`` is the stable interface; its rows follow `ResultRow`.
+kill -9 never leaves half a row), then appended as one line to ``OUT/results.jsonl``
+(fsync'd). ``results.jsonl`` is rebuilt from the cell files only when a run starts, after
+an interrupted run and by ``recbench leaderboard``; a torn last line (a kill in the middle
+of an append) is ignored by readers and cut off by the next append. ``results.jsonl`` is
+the stable interface; its rows follow `ResultRow`, and it is strict JSON (NaN and
+infinities are written as null). Every result file is created with the same permissions
+(0666 less the umask).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, TypedDict
+
+from .errors import RecbenchError
 
 SCHEMA_VERSION = 1
 
@@ -56,6 +64,7 @@ class ResultRow(TypedDict):
     seed: int  # model seed
     metrics: dict[str, float]  # column name -> value
     metrics_ci: dict[str, list[float]]  # column name -> [low, high] (bootstrap over users)
+    metrics_ci_level: float  # confidence level of metrics_ci (suite.confidence, e.g. 0.95)
     metric_info: dict[str, dict[str, Any]]  # column -> {label, higher_is_better, n_users, excluded}
     throughput: dict[str, float]  # e.g. train_examples_per_s, scoring_pairs_per_s
     timing: dict[str, float]  # fit_s, eval_s, total_s (seconds)
@@ -69,15 +78,27 @@ class ResultRow(TypedDict):
     finished_at: str  # ISO time
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old or the new file, never a part."""
+def _file_mode() -> int:
+    """The mode of a newly created file (0666 less the umask), as open() would give it."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write `data` to `path` so that readers see the old or the new file, never a part.
+    Without `fsync` the write survives a killed process but not a power cut (the cell
+    files: results.jsonl holds the same row, fsync'd)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())  # mkstemp makes 0600; result files are all alike
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -87,58 +108,164 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def atomic_write_text(path: Path, text: str, *, fsync: bool = True) -> None:
+    """Write `text` (UTF-8) to `path` atomically (see `atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
+
+
+def finite_or_none(obj: Any) -> Any:
+    """`obj` with NaN and infinite floats (also numpy scalars and arrays) replaced by None,
+    so that it serialises as strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [finite_or_none(v) for v in obj]
+    if type(obj).__module__ == "numpy":
+        return finite_or_none(_json_default(obj))
+    return obj
+
+
+def dumps(obj: Any, **kw: Any) -> str:
+    """Strict JSON (no bare NaN / Infinity: they become null)."""
+    return json.dumps(finite_or_none(obj), allow_nan=False, default=_json_default, **kw)
+
+
 def write_cell(out: Path, row: dict[str, Any]) -> None:
-    """Store one finished cell atomically and refresh results.jsonl.
+    """Store one finished cell atomically and append it to results.jsonl.
 
     A row's ``_per_user`` arrays (per-user metric values, for paired comparisons) go to
-    ``cells/<cell_id>.npz`` first, so a cell's JSON never points at a missing file."""
+    ``cells/<cell_id>.npz`` first, so a cell's JSON never points at a missing file. One
+    fsync per cell (the results.jsonl append): the cell files are renamed into place
+    without one, which a kill -9 cannot tear; after a power cut a damaged cell file is
+    named as corrupt and `--resume` recomputes it."""
     per_user = row.pop("_per_user", None)
     if per_user:
+        import io
+
         import numpy as np
 
-        path = out / "cells" / f"{row['cell_id']}.npz"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in per_user.items()})
-        os.replace(tmp, path)
-    atomic_write_text(out / "cells" / f"{row['cell_id']}.json",
-                      json.dumps(row, sort_keys=True, default=_json_default))
-    rebuild_jsonl(out)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **{k: np.asarray(v) for k, v in per_user.items()})
+        atomic_write_bytes(out / "cells" / f"{row['cell_id']}.npz", buf.getvalue(),
+                           fsync=False)
+    line = dumps(row, sort_keys=True)
+    atomic_write_text(out / "cells" / f"{row['cell_id']}.json", line, fsync=False)
+    append_jsonl(out / "results.jsonl", line)
+
+
+def append_jsonl(path: Path, line: str) -> None:
+    """Append one JSON line to `path` and fsync it. A torn last line left by a kill in
+    the middle of an earlier append is cut off first."""
+    path = Path(path)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, _file_mode())
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.ftruncate(fd, _last_line_end(fd, size))
+            size = os.fstat(fd).st_size
+        data = (line.rstrip("\n") + "\n").encode("utf-8")
+        written = 0
+        while written < len(data):
+            written += os.pwrite(fd, data[written:], size + written)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _last_line_end(fd: int, size: int, chunk: int = 1 << 16) -> int:
+    """The offset just after the last newline in the first `size` bytes of `fd` (0 if none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - chunk)
+        block = os.pread(fd, end - start, start)
+        i = block.rfind(b"\n")
+        if i >= 0:
+            return start + i + 1
+        end = start
+    return 0
 
 
 def read_per_user(out: Path, cell_id: str) -> dict[str, Any] | None:
-    """The per-user values stored beside a cell, or None."""
+    """The per-user values stored beside a cell, or None (RecbenchError naming the file
+    when it is corrupt)."""
     path = Path(out) / "cells" / f"{cell_id}.npz"
     if not path.exists():
         return None
     import numpy as np
 
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, ValueError, EOFError, OSError...
+        raise RecbenchError(f"{path}: corrupt per-user values ({_short(exc)}); "
+                            f"`recbench run --resume` recomputes that cell") from None
 
 
-def read_cells(out: Path) -> list[dict[str, Any]]:
-    """All stored cell rows, oldest first (unparsable files are skipped)."""
+def per_user_readable(out: Path, cell_id: str) -> bool:
+    """False when the cell's .npz exists but cannot be read."""
+    try:
+        read_per_user(out, cell_id)
+    except RecbenchError:
+        return False
+    return True
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+
+
+def read_cell_files(out: Path, corrupt: list[Path] | None = None) -> list[dict[str, Any]]:
+    """The rows of OUT/cells/*.json, oldest first. Unreadable files are left out and, when
+    `corrupt` is given, appended to it."""
     rows = []
-    cells = out / "cells"
+    cells = Path(out) / "cells"
     if cells.is_dir():
         for p in sorted(cells.glob("*.json")):
             try:
-                rows.append(json.loads(p.read_text(encoding="utf-8")))
-            except (OSError, json.JSONDecodeError):
-                continue
-    if not rows and (out / "results.jsonl").exists():
+                row = json.loads(p.read_text(encoding="utf-8"))
+                if not isinstance(row, dict) or "cell_id" not in row:
+                    raise ValueError("not a result row")
+                rows.append(row)
+            except (OSError, ValueError):  # JSONDecodeError and UnicodeDecodeError included
+                if corrupt is not None:
+                    corrupt.append(p)
+    rows.sort(key=lambda r: (r.get("finished_at") or "", r.get("cell_id") or ""))
+    return rows
+
+
+def read_cells(out: Path, corrupt: list[Path] | None = None) -> list[dict[str, Any]]:
+    """All stored cell rows, oldest first (unparsable files are left out, and listed in
+    `corrupt` when given); a folder without cell files is read from its results.jsonl."""
+    out = Path(out)
+    rows = read_cell_files(out, corrupt)
+    has_cells = (out / "cells").is_dir() and any((out / "cells").glob("*.json"))
+    if not has_cells and (out / "results.jsonl").exists():
         rows = read_jsonl(out / "results.jsonl")
-    rows.sort(key=lambda r: (r.get("finished_at", ""), r.get("cell_id", "")))
+        rows.sort(key=lambda r: (r.get("finished_at") or "", r.get("cell_id") or ""))
     return rows
 
 
 def rebuild_jsonl(out: Path) -> None:
-    """Rewrite results.jsonl from the cell files."""
-    rows = read_cells(out)
+    """Rewrite results.jsonl from the cell files (a folder without cells/ is left alone)."""
+    out = Path(out)
+    if not (out / "cells").is_dir():
+        return
+    rows = read_cell_files(out)
     atomic_write_text(out / "results.jsonl",
-                      "".join(json.dumps(r, sort_keys=True, default=_json_default) + "\n"
-                              for r in rows))
+                      "".join(dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def read_json_file(path: Path, what: str, hint: str = "") -> Any:
+    """A JSON file the user may have damaged: a RecbenchError naming it when corrupt."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RecbenchError(f"{path}:{exc.lineno}: corrupt {what} ({exc.msg}){hint}") from None
+    except (UnicodeDecodeError, IsADirectoryError) as exc:
+        raise RecbenchError(f"{path}: corrupt {what} ({_short(exc)}){hint}") from None
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

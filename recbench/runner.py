@@ -39,6 +39,21 @@ def default_cache_dir() -> str:
     return os.environ.get("RECBENCH_CACHE") or str(Path.home() / ".cache" / "recbench")
 
 
+def resolve_cache_dir(suite: Suite, cli_cache_dir: str | None = None) -> str:
+    """The cache folder of a run: --cache-dir, else the suite's ``[run] cache_dir``
+    (``~`` expanded; a relative path is relative to the suite file's folder), else
+    $RECBENCH_CACHE, else ~/.cache/recbench."""
+    if cli_cache_dir:
+        return cli_cache_dir
+    declared = (suite.run or {}).get("cache_dir")
+    if declared:
+        path = Path(os.path.expanduser(str(declared)))
+        if not path.is_absolute() and suite.path:
+            path = Path(suite.path).resolve().parent / path
+        return str(path)
+    return default_cache_dir()
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -226,7 +241,8 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
                   "uses_test_interactions": bool(model_entry.cls.uses_test_interactions),
                   "consumes": list(model_entry.cls.consumes),
                   "provider": model_entry.provider},
-        "seed": seed, "metrics": {}, "metrics_ci": {}, "metric_info": {}, "throughput": {},
+        "seed": seed, "metrics": {}, "metrics_ci": {}, "metrics_ci_level": suite.confidence,
+        "metric_info": {}, "throughput": {},
         "timing": {}, "peak_rss_mb": None, "device": {"type": device},
         "env": environment(), "status": "failed", "error": None, "extra": {},
         "features": suite.features,
@@ -293,6 +309,9 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         row["metrics"] = out.metrics
         row["metrics_ci"] = out.metrics_ci
         row["metric_info"] = out.extra.pop("metric_info", {})
+        ignored = set(out.extra.get("ignored_metrics") or ())
+        _check_metrics_defined(row, [m.column for m in task_spec.metrics
+                                     if m.column not in ignored] + list(out.metrics))
         row["throughput"] = {**model.throughput(), **out.throughput}
         row["timing"] = dict(out.timing)
         row["timing"]["fit_shared"] = state["cached"]
@@ -301,14 +320,45 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         if per_user:
             row["_per_user"] = per_user  # stored beside the row as <cell_id>.npz
         row["status"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - a failing cell is recorded, others still run
-        row["error"] = _one_line(exc)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failing cell is recorded,
+        # the others still run (a plugin calling sys.exit() fails only its cell)
+        row["status"] = "failed"
+        row["error"] = _one_line(exc) if not isinstance(exc, SystemExit) else (
+            f"SystemExit: the plugin called sys.exit({exc.code!r})")
         row["extra"]["traceback"] = traceback.format_exc(limit=20)
         _STATE["fitted"] = None
     row["timing"]["total_s"] = round(time.perf_counter() - t_start, 4)
     row["peak_rss_mb"] = round(peak_rss_mb(), 1)
     row["finished_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return row
+
+
+def _check_metrics_defined(row: dict[str, Any], columns: list[str]) -> None:
+    """A metric that is missing, NaN or infinite (no evaluable user, or undefined for every
+    user) fails the cell, naming the metric and why, instead of an ok row without a number."""
+    import math
+
+    bad = []
+    if not columns:
+        raise RecbenchError("the task reported no metric")
+    for col in dict.fromkeys(columns):
+        v = row["metrics"].get(col)
+        if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) \
+                and math.isfinite(float(v)):
+            continue
+        info = row["metric_info"].get(col) or {}
+        n, excluded = info.get("n_users"), info.get("excluded_users")
+        if col not in row["metrics"]:
+            why = "the task returned no value for it"
+        elif n == 0 and excluded:
+            why = f"undefined for all {excluded} users"
+        elif n == 0:
+            why = "no evaluable users"
+        else:
+            why = f"value {v!r}" + (f" over {n} users" if n is not None else "")
+        bad.append(f"{col} ({why})")
+    if bad:
+        raise RecbenchError(f"metric undefined: {'; '.join(bad)}")
 
 
 def _small_manifest(manifest: dict[str, Any], limit: int = 50) -> dict[str, Any]:
@@ -327,52 +377,54 @@ def _small_manifest(manifest: dict[str, Any], limit: int = 50) -> dict[str, Any]
 
 
 class RunLock:
-    """An exclusive lock file in OUT so that two runs never write into the same folder."""
+    """An exclusive lock on OUT so that two runs never write into the same folder.
+
+    ``OUT/.lock`` is an OS lock (`filelock`: flock where the filesystem has it), released by
+    the kernel when the process dies, so neither a crash nor a full disk leaves a lock that
+    blocks later runs. The holder's pid and host go to the side file ``OUT/.lock.owner``,
+    only for the "in use by" message."""
 
     def __init__(self, out: Path):
         self.path = out / ".lock"
-        self.held = False
+        self.owner_path = out / ".lock.owner"
+        self._lock = None
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                pid, host = self._owner()
-                if host == socket.gethostname() and pid and not _alive(pid):
-                    self.path.unlink(missing_ok=True)  # stale lock of a dead run
-                    continue
-                raise RecbenchError(
-                    f"{self.path.parent} is in use by another recbench run (pid {pid} on "
-                    f"{host}); wait for it, or delete {self.path} if that run is gone") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{os.getpid()} {socket.gethostname()}\n")
-            self.held = True
-            return self
-        raise RecbenchError(f"could not lock {self.path}")
+        import filelock
 
-    def _owner(self) -> tuple[int | None, str]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.path), timeout=0, thread_local=False)
         try:
-            pid, host = self.path.read_text().split()[:2]
+            lock.acquire()
+        except filelock.Timeout:
+            pid, host = self._owner()
+            raise RecbenchError(
+                f"{self.path.parent} is in use by another recbench run (pid {pid} on "
+                f"{host}); wait for it to finish") from None
+        try:
+            results.atomic_write_text(self.owner_path,
+                                      f"{os.getpid()} {socket.gethostname()}\n")
+        except BaseException:
+            lock.release()
+            raise
+        self._lock = lock
+        return self
+
+    def _owner(self) -> tuple[int | str, str]:
+        try:
+            pid, host = self.owner_path.read_text().split()[:2]
             return int(pid), host
         except (OSError, ValueError):
-            return None, "?"
+            return "?", "?"
 
     def __exit__(self, *exc: Any) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        if self._lock is not None:
+            try:
+                self.owner_path.unlink(missing_ok=True)
+            except OSError:
+                pass
+            self._lock.release()
+            self._lock = None
 
 
 @dataclass
@@ -406,12 +458,28 @@ def _archive_stale(out: Path, keep: set[str]) -> None:
     log.info("moved %d earlier cell results to %s", len(stale), dest)
 
 
+def check_output_folder(out: Path) -> None:
+    """A RecbenchError (one line) when `out` cannot be a writable output folder."""
+    for p in [out, *out.parents]:
+        if p.exists():
+            if not p.is_dir():
+                raise RecbenchError(f"{p}: output path is a file, not a folder"
+                                    if p == out else f"{out}: {p} is a file, not a folder")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise RecbenchError(f"{out}: cannot write into {p} (read-only or no "
+                                    f"permission)")
+            return
+
+
 def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | None = None,
               executor_name: str | None = None, executor_params: dict | None = None,
               limit: int | None = None, show_progress: bool = True,
               cache_dir: str | None = None) -> RunSummary:
     """Run every cell of `suite` into `out`; returns a summary (exit code included)."""
     registry = default_registry()
+    out = Path(out)
+    check_output_folder(out)
+    cache_dir = resolve_cache_dir(suite, cache_dir)
     if suite.notice:
         log.warning("\n%s\nNOTICE: %s\n%s", "!" * 78, suite.notice, "!" * 78)
     device = resolve_device(device or suite.run["device"])
@@ -420,15 +488,26 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
     params = dict(exec_spec.options if name == exec_spec.name else {})
     params.update(executor_params or {})
     executor = registry.create("executor", name, **params)
-    out = Path(out)
     summary = RunSummary()
     with RunLock(out):
         cells = plan_cells(suite, device=device, cache_dir=cache_dir, limit=limit,
                            show_progress=show_progress and name == "local")
         ids = {c.cell_id for c in cells}
-        done = results.finished_ids(results.read_cells(out)) & ids if resume else set()
+        done: set[str] = set()
+        if resume:
+            corrupt: list[Path] = []
+            done = results.finished_ids(results.read_cell_files(out, corrupt)) & ids
+            for p in corrupt:
+                log.warning("%s is corrupt: that cell is recomputed (the file goes to "
+                            "archive/)", p)
+            bad_npz = {cid for cid in done if not results.per_user_readable(out, cid)}
+            for cid in sorted(bad_npz):
+                log.warning("%s is corrupt: that cell is recomputed (the files go to "
+                            "archive/)", out / "cells" / f"{cid}.npz")
+            done -= bad_npz
         _archive_stale(out, done)
-        results.rebuild_jsonl(out)
+        (out / "cells").mkdir(parents=True, exist_ok=True)
+        results.rebuild_jsonl(out)  # from here on, each finished cell is appended
         results.atomic_write_text(out / "plan.json", json.dumps({
             "suite": suite.name, "suite_path": suite.path, "cells": [
                 {"cell_id": c.cell_id, "task": c.task, "model": c.model, "seed": c.seed}
@@ -449,6 +528,7 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
         if summary.skipped:
             log.info("resuming: %d of %d cells already finished", summary.skipped, len(cells))
         bar = None
+        complete = False
         if show_progress:
             from tqdm.auto import tqdm
 
@@ -470,6 +550,7 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
                              row["timing"].get("total_s", 0))
                 if bar is not None:
                     bar.update(1)
+            complete = True
         except KeyboardInterrupt:
             summary.interrupted = True
             log.warning("interrupted: %d finished cells kept in %s; rerun with --resume",
@@ -478,7 +559,8 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
             if bar is not None:
                 bar.close()
             executor.close()
-            results.rebuild_jsonl(out)  # also after an interrupt between two writes
+            if not complete:  # an interrupt may have come between a cell and its line
+                results.rebuild_jsonl(out)
         from .leaderboard import write_leaderboards
 
         write_leaderboards(out, references=suite.references,

@@ -175,17 +175,25 @@ def test_interrupt_keeps_finished_cells(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert len(rows_of(out)) == 6 and (out / "leaderboard.md").exists()
-    assert not (out / ".lock").exists()
+    assert not (out / ".lock.owner").exists()  # the lock itself is released with the run
 
 
 def test_lock_prevents_two_runs_in_one_folder(tmp_path):
+    import filelock
+    import socket
+
     out = tmp_path / "out"
     out.mkdir()
-    import socket
-    (out / ".lock").write_text(f"{os.getpid()} {socket.gethostname()}\n")  # a live process
-    proc = recbench("run", suite_file(tmp_path), "-o", out, check=2)
-    assert "in use by another recbench run" in proc.stderr
-    (out / ".lock").write_text(f"999999999 {socket.gethostname()}\n")  # stale: taken over
+    holder = filelock.FileLock(str(out / ".lock"), timeout=0)  # a live run holds it
+    holder.acquire()
+    (out / ".lock.owner").write_text(f"{os.getpid()} {socket.gethostname()}\n")
+    try:
+        proc = recbench("run", suite_file(tmp_path), "-o", out, check=2)
+        assert "in use by another recbench run" in proc.stderr
+        assert f"pid {os.getpid()}" in proc.stderr
+    finally:
+        holder.release()
+    # The holder is gone (released, as when its process dies): the lock is taken over.
     recbench("run", suite_file(tmp_path), "-o", out, "-q", check=0)
 
 
