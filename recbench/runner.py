@@ -265,12 +265,14 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         fit_key = (model_spec.config_hash, seed, split.fingerprint, device)
         fitted = _STATE["fitted"]
         if fitted is not None and fitted[0] == fit_key:
-            model, fit_s = fitted[1], fitted[2]
+            model, fit_s, feature_info = fitted[1], fitted[2], fitted[3]
             state = {"done": True, "fit_s": fit_s, "cached": True}
         else:
             model = registry.create("recommender", model_spec.name, **model_spec.options)
+            feature_info = {}
             state = {"done": False, "fit_s": 0.0, "cached": False}
             _STATE["fitted"] = None
+        row["dataset"]["features"] = feature_info  # {kind: SongFeatures.manifest}
 
         def features(kind: str, _params: dict | None = None):
             from .features import load_features
@@ -278,8 +280,10 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
             params = dict(dataset.manifest.get("feature_params", {}))
             params.update(suite.features)
             params.update(_params or {})
-            return load_features(dataset, kind, split.train_songs, payload["cache_dir"],
-                                 params=params)
+            f = load_features(dataset, kind, split.train_songs, payload["cache_dir"],
+                              params=params)
+            feature_info[kind] = f.manifest
+            return f
 
         fit_ctx = FitContext(dataset=dataset, split=split, seed=seed, device=device,
                              create=registry.create, features=features, progress=progress,
@@ -293,7 +297,7 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
                 state["fit_s"] = time.perf_counter() - t0
                 memory["after_fit_mb"] = round(peak_rss_mb(), 1)
                 state["done"] = True
-                _STATE["fitted"] = (fit_key, model, state["fit_s"])
+                _STATE["fitted"] = (fit_key, model, state["fit_s"], feature_info)
             return state["fit_s"]
 
         task = registry.create("task", task_spec.spec.name, **task_spec.spec.options)

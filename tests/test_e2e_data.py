@@ -156,9 +156,6 @@ def test_silent_song_is_dropped_from_features_and_logged(tmp_path):
     assert row["status"] == "ok"
 
 
-@pytest.mark.xfail(strict=True, reason="needs the runner hunk that copies "
-                   "SongFeatures.manifest into row['dataset']['features'] (runner.py is "
-                   "not the data engineer's file); remove this mark when it lands")
 def test_row_says_which_songs_the_features_dropped(tmp_path):
     root = tmp_path / "f"
     _folder_with_a_silent_clip(root)
