@@ -44,8 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--executor", help="executor plugin (default: the suite's, else local)")
     r.add_argument("--scheduler", help="Dask scheduler address (with --executor dask)")
     r.add_argument("--workers", type=int, help="parallel workers (process / dask executors)")
-    r.add_argument("--threads", type=int, help="thread budget per cell (process / dask "
-                   "executors)")
+    r.add_argument("--threads", type=int, help="threads per cell (default: local: the usable "
+                   "CPUs; process / dask: 1)")
     r.add_argument("--limit", type=int, help="read at most this many input rows (smoke runs)")
     r.add_argument("--cache-dir", help="feature cache folder (default: $RECBENCH_CACHE or "
                    "~/.cache/recbench)")
@@ -257,6 +257,10 @@ COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list,
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `recbench` console script."""
     args = _parser().parse_args(argv)
+    # Thread policy (recbench/threads.py) before torch / numpy / implicit load.
+    from .threads import configure_cli
+    configure_cli(args.command, suite=getattr(args, "suite", None),
+                  overrides=getattr(args, "overrides", None), threads=getattr(args, "threads", None))
     verbosity = -1 if args.quiet else args.verbose
     _setup_logging(verbosity)
     try:
