@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", parents=[common], help="run a suite and write its leaderboards")
     r.add_argument("suite", help="suite TOML file")
-    r.add_argument("-o", "--out", help="output folder (default: results/<suite name>/)")
+    r.add_argument("-o", "--out", help="output folder (default: results/runs/<suite name>/)")
     r.add_argument("--resume", action="store_true", help="skip cells already finished in OUT")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a suite value, e.g. --set models.dcue.epochs=2 (repeatable)")
@@ -145,7 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for f in registry.failures:
         log.warning("plugin %s (%s) failed to load: %s", f.plugin, f.dist, f.error)
     suite = load_suite(args.suite, registry, args.overrides)
-    out = Path(args.out) if args.out else Path("results") / suite.name
+    # default output: never a committed folder (baselines live in results/baselines/)
+    out = Path(args.out) if args.out else Path("results") / "runs" / suite.name
     exec_params = {}
     if args.scheduler:
         exec_params["scheduler"] = args.scheduler
