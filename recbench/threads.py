@@ -228,8 +228,6 @@ def configure_process(threads: int | None = None, *, reproducible: bool | None =
     environ.update(policy_env(n, reproducible=reproducible, environ=environ))
     if environ is os.environ:
         apply_budget(n)
-        if reproducible:
-            set_deterministic(True)
     return n
 
 
@@ -253,13 +251,6 @@ def apply_budget(threads: int) -> None:
 def current_threads() -> int:
     """The budget this process runs with (RECBENCH_THREADS, else resolved afresh)."""
     return resolve_threads()
-
-
-def set_deterministic(enabled: bool = True) -> None:
-    """In reproducible mode: torch's deterministic kernels where it has a choice."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.use_deterministic_algorithms(enabled, warn_only=True)
 
 
 def _peek_run_table(suite_path: str, overrides: list[str]) -> dict:
