@@ -1,9 +1,11 @@
 """Built-in executors: `local` (in this process), `process` (a pool of local processes) and
 `dask` (a Dask cluster: a local one on loopback, or an existing scheduler).
 
-Parallel executors give every cell a thread budget (`threads`, default 1): BLAS, OpenMP
-and torch intra-op threads are capped so that `workers x threads` matches the cores
-instead of every worker using them all.
+Every executor runs its cells under the thread policy of `recbench.threads` (passive
+OpenMP / BLAS waiting, one thread count for torch, BLAS, OpenMP and implicit). The local
+executor gives its cells the usable CPUs (or `threads`); parallel executors give every
+cell a budget (`threads`, default 1) so that `workers x threads` matches the cores instead
+of every worker using them all.
 
 Cells that share a fit (the tasks of one model and seed, which the runner lays out next to
 each other) run one after another in the same worker, so each worker's memoised fit is
@@ -17,7 +19,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import threading
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
