@@ -261,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     # Thread policy (recbench/threads.py) before torch / numpy / implicit load.
     from .threads import configure_cli
     configure_cli(args.command, suite=getattr(args, "suite", None),
-                  overrides=getattr(args, "overrides", None), threads=getattr(args, "threads", None))
+                  overrides=getattr(args, "overrides", None),
+                  threads=getattr(args, "threads", None))
     verbosity = -1 if args.quiet else args.verbose
     _setup_logging(verbosity)
     try:
