@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", parents=[common], help="run a suite and write its leaderboards")
     r.add_argument("suite", help="suite TOML file")
-    r.add_argument("-o", "--out", help="output folder (default: results/<suite name>/)")
+    r.add_argument("-o", "--out", help="output folder (default: results/runs/<suite name>/)")
     r.add_argument("--resume", action="store_true", help="skip cells already finished in OUT")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a suite value, e.g. --set models.dcue.epochs=2 (repeatable)")
@@ -73,8 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--scheduler", help="Dask scheduler address (with --executor dask)")
     r.add_argument("--workers", type=positive_int,
                    help="parallel workers (process / dask executors)")
-    r.add_argument("--threads", type=positive_int, help="thread budget per cell (process / "
-                   "dask executors)")
+    r.add_argument("--threads", type=positive_int, help="threads per cell (default: local: "
+                   "the usable CPUs; process / dask: 1)")
     r.add_argument("--limit", type=positive_int,
                    help="read at most this many input rows (smoke runs)")
     r.add_argument("--cache-dir", help="feature cache folder (default: $RECBENCH_CACHE or "
@@ -180,7 +180,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for f in registry.failures:
         log.warning("plugin %s (%s) failed to load: %s", f.plugin, f.dist, f.error)
     suite = load_suite(args.suite, registry, args.overrides)
-    out = Path(args.out) if args.out else Path("results") / suite.name
+    # default output: never a committed folder (baselines live in results/baselines/)
+    out = Path(args.out) if args.out else Path("results") / "runs" / suite.name
     exec_params = {}
     if args.scheduler:
         exec_params["scheduler"] = args.scheduler
@@ -297,6 +298,11 @@ COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list,
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `recbench` console script."""
     args = _parser().parse_args(argv)
+    # Thread policy (recbench/threads.py) before torch / numpy / implicit load.
+    from .threads import configure_cli
+    configure_cli(args.command, suite=getattr(args, "suite", None),
+                  overrides=getattr(args, "overrides", None),
+                  threads=getattr(args, "threads", None))
     verbosity = -1 if args.quiet else args.verbose
     _setup_logging(verbosity)
     try:

@@ -491,6 +491,9 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
     name = executor_name or exec_spec.name
     params = dict(exec_spec.options if name == exec_spec.name else {})
     params.update(executor_params or {})
+    from . import threads as _threads  # thread policy: [run] threads / reproducible
+    params = _threads.executor_params(
+        suite.run, params, {p.name for p in registry.get("executor", name).cls.params})
     executor = registry.create("executor", name, **params)
     summary = RunSummary()
     with RunLock(out):

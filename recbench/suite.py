@@ -71,6 +71,11 @@ RUN_PARAMS = ParamSet((
     Param("device", str, "auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda")),
     Param("chunk_users", int, 1024, "Users scored per block (bounds memory)", min=1),
     Param("cache_dir", str, None, "Feature cache folder (default: ~/.cache/recbench)"),
+    # thread policy (recbench/threads.py)
+    Param("threads", int, None, "Threads of a local run (default: the usable CPUs, or "
+          "RECBENCH_THREADS; --threads wins)", min=1),
+    Param("reproducible", bool, False, "Gated runs: 1 thread per cell and CPU kernels pinned "
+          "to AVX2, so the numbers do not depend on the machine or thread count"),
 ))
 
 FEATURE_PARAMS = ParamSet((

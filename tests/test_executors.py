@@ -22,14 +22,14 @@ from recbench_builtin.executors import (DaskExecutor, LocalExecutor, ProcessExec
                                         fit_groups, usable_cores)
 
 def square_and_budget(x):
-    """x*x plus what the executing worker sees of its thread budget."""
+    """x*x plus what the executing worker sees of its thread budget and wait policy."""
     import threadpoolctl
     import torch
 
     blas = sorted({d["num_threads"] for d in threadpoolctl.threadpool_info()
                    if d["user_api"] == "blas"})
     return (x * x, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"), blas,
-            os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_WAIT_POLICY"))
 
 
 def cell_pid(payload):
@@ -79,7 +79,7 @@ def test_registered_with_the_cli_param_names():
     reg = default_registry()
     params = {name: {p.name for p in reg.get("executor", name).cls.params}
               for name in ("local", "process", "dask")}
-    assert params == {"local": set(), "process": {"workers", "threads"},
+    assert params == {"local": {"threads"}, "process": {"workers", "threads"},
                       "dask": {"scheduler", "workers", "threads"}}
     assert reg.create("executor", "process").workers == usable_cores()
     assert reg.create("executor", "process", threads=2).workers == max(1, usable_cores() // 2)
@@ -115,6 +115,8 @@ def test_parallel_results_equal_local_with_one_thread_per_cell(make):
     assert os.getpid() not in {r[1] for _, r in out}
     # Dask's default would set it: glibc then unmaps every large numpy buffer (slow cells)
     assert {r[5] for _, r in out} == {None}
+    # OpenMP threads wait passively (recbench.threads): spinning stalls a loaded machine
+    assert {r[6] for _, r in out} == {"PASSIVE"}
     assert dict(os.environ) == environ  # starting workers left this process's env alone
     assert not wait_gone(worker_pids(), 10)
 

@@ -1,9 +1,11 @@
 """Built-in executors: `local` (in this process), `process` (a pool of local processes) and
 `dask` (a Dask cluster: a local one on loopback, or an existing scheduler).
 
-Parallel executors give every cell a thread budget (`threads`, default 1): BLAS, OpenMP
-and torch intra-op threads are capped so that `workers x threads` matches the cores
-instead of every worker using them all.
+Every executor runs its cells under the thread policy of `recbench.threads` (passive
+OpenMP / BLAS waiting, one thread count for torch, BLAS, OpenMP and implicit). The local
+executor gives its cells the usable CPUs (or `threads`); parallel executors give every
+cell a budget (`threads`, default 1) so that `workers x threads` matches the cores instead
+of every worker using them all.
 
 Cells that share a fit (the tasks of one model and seed, which the runner lays out next to
 each other) run one after another in the same worker, so each worker's memoised fit is
@@ -17,7 +19,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import threading
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
@@ -25,24 +26,23 @@ from recbench import hookimpl
 from recbench.components import Executor
 from recbench.errors import RecbenchError
 from recbench.params import Param
+from recbench.threads import (CAP_VARS, ENV_VAR, configure_process, policy_env,
+                              reproducible_requested, usable_cpus)
 
-# Read by BLAS / OpenMP runtimes when they load; RECBENCH_THREADS tells recbench code
-# (e.g. feature extraction) the cell's budget.
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "RECBENCH_THREADS")
+# The policy lives in recbench.threads: passive OpenMP / BLAS waiting, one thread count for
+# every pool (torch, BLAS, OpenMP, implicit), the usable CPUs from affinity and cgroup quota.
+THREAD_ENV = CAP_VARS + (ENV_VAR,)
 
 
 def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    """CPUs this process can use: affinity mask capped by the cgroup CPU quota, at least 1."""
+    return usable_cpus()
 
 
 def thread_env(threads: int) -> dict[str, str]:
-    """Environment variables that cap native thread pools at `threads`."""
-    return {var: str(threads) for var in THREAD_ENV}
+    """The environment of a worker with `threads` threads: pools capped at `threads`,
+    passive waiting (unless the user chose otherwise), reproducible-mode pins inherited."""
+    return policy_env(threads, reproducible=reproducible_requested())
 
 
 def apply_thread_budget(threads: int) -> None:
@@ -52,17 +52,13 @@ def apply_thread_budget(threads: int) -> None:
     limits and `torch.set_num_threads` for those already loaded. OpenMP's limit belongs to
     the calling thread, so call this in the thread that runs the cell.
     """
-    os.environ.update(thread_env(threads))  # torch reads OMP_NUM_THREADS when imported
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=threads)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(threads)
+    configure_process(threads)
 
 
 def _init_process_worker(threads: int) -> None:
-    """ProcessPoolExecutor initializer: thread budget; Ctrl-C is the parent's to handle."""
+    """ProcessPoolExecutor initializer: thread budget; Ctrl-C is the parent's to handle.
+    Passive waiting is in place before torch loads here: the spawned worker inherits the
+    parent's environment and `import recbench` (to unpickle this function) sets it."""
     # The terminal sends SIGINT to the whole process group; the parent cancels and ends
     # the workers itself, so a worker must not die half-way through pickling a result.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -112,12 +108,18 @@ def _worker_lost(exc: BaseException, groups: list[list[tuple[int, Any]]],
 
 
 class LocalExecutor(Executor):
-    """Runs cells one after another in this process."""
+    """Runs cells one after another in this process, under the thread policy: `threads`
+    (default: RECBENCH_THREADS, else the usable CPUs) for torch, BLAS and OpenMP alike."""
 
     name = "local"
     description = "Run cells one after another in this process (default)"
+    params = (
+        Param("threads", int, None, "BLAS / OpenMP / torch threads (default: usable CPUs, "
+              "or RECBENCH_THREADS)", min=1),
+    )
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        configure_process(self.options["threads"])
         for i, item in enumerate(items):
             yield i, fn(item)
 
@@ -307,6 +309,7 @@ class DaskExecutor(Executor):
             # Dask's default, whose MALLOC_TRIM_THRESHOLD_ makes glibc return (and then
             # page-fault back) every large numpy buffer: numpy-heavy cells ran 1.7x slower,
             # which the rows' timings and throughput would report.
+            # Passive waiting too: read when a worker's OpenMP runtime loads.
             "distributed.nanny.pre-spawn-environ": thread_env(self.options["threads"]),
         }
         with dask.config.set(config), _sigint_ignored(), _environ_restored():

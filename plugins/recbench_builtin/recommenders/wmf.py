@@ -43,7 +43,7 @@ WMF_PARAMS = (
     Param("counts", str, "raw", choices=("raw", "log", "binary"),
           help="f(count): raw play count, log1p(count), or 1 for any play"),
     Param("use_cg", bool, True, help="conjugate-gradient solver (faster; implicit's default)"),
-    Param("threads", int, 0, min=0, help="ALS threads (0 = all cores)"),
+    Param("threads", int, 0, min=0, help="ALS threads (0 = the run's thread budget)"),
 )
 
 
@@ -79,12 +79,14 @@ def fit_wmf(counts: sp.spmatrix, options: dict[str, Any], seed: int
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
+    from recbench.threads import current_threads  # 0 threads: the run's budget
+
     conf = confidence_matrix(counts, options["alpha"], options["counts"])
     with threadpool_limits(1, "blas"):
         model = AlternatingLeastSquares(
             factors=options["factors"], regularization=options["regularization"],
             alpha=1.0, use_cg=options["use_cg"], iterations=options["iterations"],
-            num_threads=options["threads"], random_state=seed)
+            num_threads=options["threads"] or current_threads(), random_state=seed)
         model.fit(conf, show_progress=False)
     return (np.asarray(model.user_factors, dtype=np.float32),
             np.asarray(model.item_factors, dtype=np.float32))
