@@ -415,7 +415,7 @@ class TableReader:
                     out[c] = a.view(pa.string())
                     out[c].validate(full=True)
                 except pa.ArrowInvalid:
-                    m = np.array([v is not None and not _is_utf8(v)
+                    m = np.array([v is not None and not is_utf8(v)
                                   for v in a.to_pylist()], dtype=bool)
                     bad = m if bad is None else bad | m
             if bad is None:
@@ -462,7 +462,7 @@ class TableReader:
                     a = batch.column(c)
                     if (pa.types.is_binary(a.type) or pa.types.is_large_binary(a.type)) and \
                             not _casts_to_string(a):
-                        bad |= np.array([v is not None and not _is_utf8(v)
+                        bad |= np.array([v is not None and not is_utf8(v)
                                          for v in a.to_pylist()], dtype=bool)
                     cols[c] = a
                 if bad.any():  # binary values that are not UTF-8: skip and count the rows
@@ -519,7 +519,8 @@ def _casts_to_string(a: Any) -> bool:
     return True
 
 
-def _is_utf8(b: bytes) -> bool:
+def is_utf8(b: bytes) -> bool:
+    """Whether `b` decodes as UTF-8 (a raw table cell or line)."""
     try:
         b.decode("utf-8")
     except UnicodeDecodeError:

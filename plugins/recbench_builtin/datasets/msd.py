@@ -60,6 +60,7 @@ import numpy as np
 from recbench import hookimpl
 from recbench.components import DatasetLoader, LoadContext
 from recbench.data import Dataset, hash_arrays
+from recbench.dataio import is_utf8
 from recbench.errors import DataError, DataUnavailable
 from recbench.params import Param
 
@@ -470,7 +471,7 @@ class _Builder:
             text = col.cast(pa.string())
             utf8 = np.ones(len(col), dtype=bool)
         except pa.ArrowInvalid:  # a line with bytes that are not UTF-8: skip and count it
-            utf8 = np.array([v is None or _is_utf8(v) for v in col.to_pylist()], dtype=bool)
+            utf8 = np.array([v is None or is_utf8(v) for v in col.to_pylist()], dtype=bool)
             n_bad = int((~utf8).sum())
             self.problems.bad("malformed_track_lines", f"{p}:{int(np.flatnonzero(~utf8)[0]) + 1}",
                               "not valid UTF-8 text", n=n_bad)
@@ -748,14 +749,6 @@ def _tracks_of(tracks, songs: list[str]) -> dict[str, list[str]]:
     for t, s in zip(sel["track"].to_pylist(), sel["song"].to_pylist()):
         out.setdefault(s, []).append(t)
     return out
-
-
-def _is_utf8(b: bytes) -> bool:
-    try:
-        b.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def check_tags_db(path: Path) -> None:
