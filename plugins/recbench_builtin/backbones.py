@@ -206,6 +206,10 @@ class MelStatsBackbone(Backbone):
     input_kind = "logmel"
     learnable = False
 
+    def out_features(self, time_steps: int, channels: int, out_dim: int) -> int:
+        """2 * channels: the means then the standard deviations (`out_dim` is ignored)."""
+        return 2 * channels
+
     def build(self, time_steps: int, channels: int, out_dim: int) -> Any:
         """A parameter-free module mapping (B, time_steps, channels) to (B, 2 * channels)."""
         import torch

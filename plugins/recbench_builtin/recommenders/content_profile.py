@@ -16,7 +16,6 @@ import scipy.sparse as sp
 
 from recbench import hookimpl
 from recbench.components import FitContext, Recommender
-from recbench.errors import ConfigError
 from recbench.params import Param
 from recbench_builtin.backbones import embed_songs
 
@@ -48,9 +47,6 @@ class ContentProfile(Recommender):
         import torch
 
         o = self.options
-        if ctx.create is None or ctx.features is None:
-            raise ConfigError("needs a component factory and audio features (is the "
-                              "dataset without audio?)", key=f"recommender.{self.name}")
         backbone = ctx.create("backbone", o["backbone"], **o["backbone_params"])
         feats = ctx.features(backbone.input_kind)
         torch.manual_seed(ctx.seed)

@@ -147,8 +147,6 @@ class _TwoTower(Recommender):
         import torch
 
         o = self.options
-        if ctx.create is None:
-            raise ConfigError(f"recommender.{self.name}: needs a FitContext with `create`")
         self._device = torch.device(ctx.device)
         self._amp = o["amp"]
         self._amp_dtype = _amp_dtype(ctx.device, torch)
@@ -433,8 +431,6 @@ class DCUE(_TwoTower):
 
         o = self.options
         backbone = ctx.create("backbone", o["backbone"], **o["backbone_params"])
-        if ctx.features is None:
-            raise ConfigError(f"recommender.{self.name}: needs a FitContext with `features`")
         self._feats = ctx.features(backbone.input_kind)
         net = backbone.build(self._feats.window, self._feats.n_channels, o["dim"])
         if not backbone.learnable:

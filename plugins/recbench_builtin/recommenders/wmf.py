@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from recbench import hookimpl
 from recbench.components import FitContext, Recommender
-from recbench.errors import ConfigError, DataError
+from recbench.errors import DataError
 from recbench.params import Param
 from recbench_builtin.backbones import embed_songs
 
@@ -160,9 +160,6 @@ class WMFRegression(Recommender):
         self.user_factors, item_factors = fit_wmf(train, o, ctx.seed)
         wmf_s = time.perf_counter() - t_start
 
-        if ctx.create is None or ctx.features is None:
-            raise ConfigError("needs a component factory and audio features (is the "
-                              "dataset without audio?)", key=f"recommender.{self.name}")
         backbone = ctx.create("backbone", o["backbone"], **o["backbone_params"])
         feats = ctx.features(backbone.input_kind)
         loss_fn = ctx.create("loss", "mse")
