@@ -137,7 +137,8 @@ def with_head(backbone: Any, time_steps: int, channels: int, out_dim: int, *,
               head: str = "mismatch") -> Any:
     """Build `backbone`'s module for (B, time_steps, channels) windows, adapted to `out_dim`.
 
-    The backbone's output size is :meth:`recbench.components.Backbone.output_size`. `head`:
+    The backbone's output size is the module's ``out_features`` attribute, or else
+    :meth:`recbench.components.Backbone.out_features`. `head`:
     "mismatch" adds a ``Linear(size, out_dim)`` when the size differs from `out_dim`;
     "trainable" also adds one when the backbone is not learnable (so that something
     trains); "never" adds none. A non-learnable backbone's parameters are frozen. The
@@ -146,7 +147,9 @@ def with_head(backbone: Any, time_steps: int, channels: int, out_dim: int, *,
     from torch import nn
 
     module = backbone.build(time_steps, channels, out_dim)
-    size = backbone.output_size(time_steps, channels, out_dim)
+    size = getattr(module, "out_features", None)  # the module's word first (older plugins)
+    if size is None:
+        size = backbone.out_features(time_steps, channels, out_dim)
     if not backbone.learnable:
         for p in module.parameters():
             p.requires_grad_(False)

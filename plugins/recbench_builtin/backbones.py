@@ -228,34 +228,12 @@ class MelStatsBackbone(Backbone):
 
 def embed_songs(net: Any, feats: Any, songs: np.ndarray, device: Any, batch: int = 256,
                 max_windows: int | None = None) -> np.ndarray:
-    """Mean of `net`'s outputs over each song's consecutive windows.
+    """Mean of `net`'s outputs over each song's consecutive windows; zeros for songs
+    without audio. Kept for callers of the old name: see
+    :func:`recbench_builtin._training.embed_songs`."""
+    from recbench_builtin._training import embed_songs as _embed
 
-    Returns float32 (len(songs), net.out_features); songs with no audio (length 0) get
-    zeros. Runs in eval mode without gradients, a chunk of songs at a time.
-    """
-    import torch
-
-    out = np.zeros((len(songs), net.out_features), dtype=np.float32)
-    has_audio = np.flatnonzero(feats.lengths[songs] > 0)
-    net.eval()
-    # songs per chunk so that a chunk holds about `batch` windows of average length
-    per_song = max(1, int(np.ceil(np.mean(np.maximum(
-        feats.lengths[songs[has_audio]] // feats.window, 1))))) if has_audio.size else 1
-    if max_windows is not None:
-        per_song = min(per_song, max_windows)
-    chunk = max(1, batch // per_song)
-    with torch.no_grad():
-        for start in range(0, len(has_audio), chunk):
-            pos = has_audio[start:start + chunk]
-            windows, owner = feats.song_windows(songs[pos], max_windows)
-            parts = [net(torch.from_numpy(windows[i:i + batch]).to(device)).float().cpu()
-                     for i in range(0, len(windows), batch)]
-            y = torch.cat(parts).numpy()
-            sums = np.zeros((len(pos), y.shape[1]), dtype=np.float64)
-            np.add.at(sums, owner, y)
-            out[pos] = (sums / np.bincount(owner, minlength=len(pos))[:, None]).astype(
-                np.float32)
-    return out
+    return _embed(net, feats, songs, device, batch, max_windows)
 
 
 @hookimpl
