@@ -21,11 +21,13 @@ Defaults and their sources:
   adopts its audio settings from ends in 256 units), one hidden user layer of 256, learning
   rate 0.1 (cosine scores are bounded, so the summed hinge gradients are small; 0.03, 0.1
   and 0.3 reached the same validation AUC on the tests' audible-classes case), batch 32
-  pairs (MEASURED.md's step), uniform negatives over the training songs (the paper samples
+  pairs (the step timed when this model was written, commit 0f21234: 32 pairs x (1 + 20
+  negatives) windows), uniform negatives over the training songs (the paper samples
   "non-listened songs"), early stopping on validation AUC with patience 5.
-- measured here (MEASURED.md): a larger user-side lr and popularity-proportional negatives
-  helped, Adam beat SGD in short budgets: available as ``user_lr``, ``sampler =
-  "popularity"``, ``optimizer = "adam"``, left off by default for fidelity to the paper.
+- measured on a prototype of the synthetic data before this model was written (not in this
+  repository): a larger user-side lr and popularity-proportional negatives helped, Adam
+  beat SGD in short budgets: available as ``user_lr``, ``sampler = "popularity"``,
+  ``optimizer = "adam"``, left off by default for fidelity to the paper (section 2).
 
 torch is imported inside the methods so that this module imports cheaply.
 """

@@ -29,8 +29,9 @@ from recbench.params import Param
 from recbench_builtin._training import embed_songs, make_optimizer, with_head
 
 # Defaults and their sources:
-#   factors 40: the 40-dimensional latent space of van den Oord et al. 2013 (seeds/003_);
-#     the DCUE paper (seeds/002_) does not give its WMF size.
+#   factors 40: the 40-dimensional latent space of van den Oord et al. 2013 ("Deep
+#     content-based music recommendation", NeurIPS; the paper as read for commit 3eb5872);
+#     the DCUE paper (Lee et al. 2018) does not give its WMF size.
 #   alpha 40: Hu, Koren & Volinsky 2008 (the value they found to work, raw counts).
 #   regularization 0.01, iterations 15, conjugate gradient: implicit's defaults (DCUE
 #     used implicit and states no other values).
