@@ -1,0 +1,28 @@
+"""Every plugin the built-in distribution registers has a contract test class here."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+from recbench.registry import build_registry
+from recbench.testing import CONTRACTS, covered
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_every_builtin_plugin_has_a_contract_test():
+    sys.path.insert(0, str(HERE))
+    classes = []
+    for path in sorted(HERE.glob("test_contract_*.py")):
+        module = importlib.import_module(path.stem)
+        classes += [c for c in vars(module).values()
+                    if isinstance(c, type) and c.__module__ == module.__name__
+                    and issubclass(c, tuple(CONTRACTS.values()))]
+    registry = build_registry()
+    builtin = {(e.kind, e.name) for e in registry.all() if e.dist == "recbench"}
+    assert builtin, "no built-in plugin registered: is recbench installed?"
+    assert set(CONTRACTS) == {kind for kind, _ in builtin}, "a kind without a contract"
+    missing = builtin - covered(classes)
+    assert not missing, f"built-in plugins without a contract test: {sorted(missing)}"
