@@ -17,6 +17,11 @@ test session once recbench is installed (pytest11 entry point).
 Importing this package imports pytest.
 """
 
+import pytest
+
+# Detailed assertion messages in plugin authors' test runs (before the import below).
+pytest.register_assert_rewrite("recbench.testing.contracts")
+
 from recbench.testing.contracts import (CONTRACTS, BackboneContract, ComponentContract,
                                         DatasetLoaderContract, ExecutorContract,
                                         LossContract, MetricContract, RecommenderContract,
