@@ -27,6 +27,32 @@ from recbench.errors import ConfigError
 from recbench.params import Param
 
 
+class _PooledNet:
+    """The learnable backbones' module: convolutional `layers`, a global pool over what is
+    left of time (and mel bins), a linear layer to `out_dim`."""
+
+    @staticmethod
+    def build(layers: list, c_in: int, out_dim: int, view: str, pool: str) -> Any:
+        """`view` "time": convolve over time, (B, T, C) -> (B, C, T); "image": a 1-channel
+        (B, 1, T, C) image. `pool`: "max" or "avg" over the remaining positions."""
+        import torch
+        from torch import nn
+
+        class PooledNet(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.features = nn.Sequential(*layers)
+                self.fc = nn.Linear(c_in, out_dim)
+                self.out_features = out_dim
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                h = self.features(x.transpose(1, 2) if view == "time" else x.unsqueeze(1))
+                dims = 2 if h.dim() == 3 else (2, 3)
+                return self.fc(h.amax(dim=dims) if pool == "max" else h.mean(dim=dims))
+
+        return PooledNet()
+
+
 def _scaled(widths: list[int], width: float, where: str) -> list[int]:
     """Channel widths multiplied by `width` (at least 1 channel each)."""
     if not widths:
@@ -63,7 +89,6 @@ class Conv1DBackbone(Backbone):
 
     def build(self, time_steps: int, channels: int, out_dim: int) -> Any:
         """A module mapping (B, time_steps, channels) to (B, out_dim)."""
-        import torch
         from torch import nn
 
         o = self.options
@@ -77,21 +102,7 @@ class Conv1DBackbone(Backbone):
             layers.append(nn.ReLU())
             layers.append(nn.MaxPool1d(o["pool"], ceil_mode=True))
             c_in = w
-        global_pool = o["global_pool"]
-
-        class Conv1DNet(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.features = nn.Sequential(*layers)
-                self.fc = nn.Linear(c_in, out_dim)
-                self.out_features = out_dim
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                h = self.features(x.transpose(1, 2))  # (B, C, T): convolve over time
-                h = h.amax(dim=2) if global_pool == "max" else h.mean(dim=2)
-                return self.fc(h)
-
-        return Conv1DNet()
+        return _PooledNet.build(layers, c_in, out_dim, "time", o["global_pool"])
 
 
 class Conv2DBackbone(Backbone):
@@ -113,7 +124,6 @@ class Conv2DBackbone(Backbone):
 
     def build(self, time_steps: int, channels: int, out_dim: int) -> Any:
         """A module mapping (B, time_steps, channels) to (B, out_dim)."""
-        import torch
         from torch import nn
 
         o = self.options
@@ -128,18 +138,7 @@ class Conv2DBackbone(Backbone):
             layers.append(nn.MaxPool2d(2, ceil_mode=True))
             c_in = w
 
-        class Conv2DNet(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.features = nn.Sequential(*layers)
-                self.fc = nn.Linear(c_in, out_dim)
-                self.out_features = out_dim
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                h = self.features(x.unsqueeze(1))  # (B, 1, T, C)
-                return self.fc(h.amax(dim=(2, 3)))
-
-        return Conv2DNet()
+        return _PooledNet.build(layers, c_in, out_dim, "image", "max")
 
 
 class SampleCNNBackbone(Backbone):
@@ -165,7 +164,6 @@ class SampleCNNBackbone(Backbone):
 
     def build(self, time_steps: int, channels: int, out_dim: int) -> Any:
         """A module mapping (B, time_steps, channels) to (B, out_dim)."""
-        import torch
         from torch import nn
 
         o = self.options
@@ -179,18 +177,7 @@ class SampleCNNBackbone(Backbone):
                        nn.MaxPool1d(3, ceil_mode=True)]
             c_in = w
 
-        class SampleCNN(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.features = nn.Sequential(*layers)
-                self.fc = nn.Linear(c_in, out_dim)
-                self.out_features = out_dim
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                h = self.features(x.transpose(1, 2))  # (B, 1, T)
-                return self.fc(h.amax(dim=2))
-
-        return SampleCNN()
+        return _PooledNet.build(layers, c_in, out_dim, "time", "max")
 
 
 class MelStatsBackbone(Backbone):
