@@ -640,12 +640,16 @@ class TaskContract(ComponentContract):
     the same numbers when run twice.
 
     `metrics`: the (column, metric name, k) triples to ask for (default: the task's
-    `default_metrics`, no cutoff). Override ``make_world()`` (default: the audible-classes
-    world, with the songs' classes as tags) or ``make_model(world)``.
+    `default_metrics`, no cutoff). `known_metrics`: {column: value} the run must give (to
+    1e-9) with the default scripted model, whose scores put every held-out positive above
+    every negative and whose song vectors are the songs' classes (the world's tags).
+    Override ``make_world()`` (default: the audible-classes world, with the songs' classes
+    as tags) or ``make_model(world)``.
     """
 
     kind = "task"
     metrics: ClassVar[tuple[tuple[str, str, int | None], ...] | None] = None
+    known_metrics: ClassVar[dict[str, float]] = {}
     bootstrap: ClassVar[int] = 200
 
     def make_world(self) -> worlds.World:
@@ -698,6 +702,13 @@ class TaskContract(ComponentContract):
             assert value is None or not np.isnan(value)
         primary = type(task).primary_metric
         assert not primary or primary in out.metrics or not out.metrics
+
+    def test_known_metrics(self, ran):
+        if not self.known_metrics:
+            pytest.skip("no known answers declared (known_metrics)")
+        _, _, out = ran
+        for col, value in self.known_metrics.items():
+            assert out.metrics[col] == pytest.approx(value, abs=1e-9), col
 
     def test_repeatable(self, ran):
         world, task, out = ran
