@@ -518,7 +518,8 @@ class SplitterContract(ComponentContract):
     def test_disjoint_and_covering(self, split, dataset):
         parts = [sp.csr_matrix(m) for m in (split.train, split.valid, split.test)]
         for m in parts:
-            assert m.shape == dataset.counts.shape
+            assert m.shape == dataset.counts.shape and m.dtype.kind == "f"
+        assert parts[2].nnz > 0, "no test interactions"
         played = [(m > 0).astype(np.int64) for m in parts]
         assert (played[0] + played[1] + played[2]).max() <= 1, "parts overlap"
         total = (parts[0] + parts[1] + parts[2]) - dataset.counts
