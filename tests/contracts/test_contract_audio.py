@@ -84,3 +84,9 @@ class TestPopularitySampler(SamplerContract):
 
 class TestTwoStage(SamplerContract):
     component = TwoStageSampler
+
+
+class TestTwoStageExcluding(SamplerContract):
+    component = TwoStageSampler
+    options = {"exclude_positives": True, "pool_size": 12}
+    excludes_positives = True
