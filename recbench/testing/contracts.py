@@ -26,9 +26,8 @@ import pytest
 import scipy.sparse as sp
 
 from recbench.components import (CONSUMABLE, Backbone, CellContext, Component,
-                                 DatasetLoader, Executor, FitContext, LoadContext, Loss,
-                                 Metric, MetricInput, Recommender, Sampler, Splitter, Task,
-                                 TaskOutput)
+                                 DatasetLoader, FitContext, LoadContext, MetricInput,
+                                 Recommender, Task, TaskOutput)
 from recbench.errors import ConfigError
 from recbench.testing import worlds
 
