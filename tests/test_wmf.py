@@ -106,7 +106,7 @@ def test_wmf_regression_conv1d_deterministic():
 
 def test_wmf_regression_song_vector_is_mean_over_windows():
     import torch
-    from recbench_builtin.backbones import embed_songs
+    from recbench_builtin._training import embed_songs
 
     _, _, feats = synthetic()
     torch.manual_seed(0)

@@ -8,9 +8,11 @@
   3-sample "frame" convolution, then blocks of 3-sample convolution + max-pool of 3.
 - ``mel-stats``: no learning: each band's mean and standard deviation over time (2C dims).
 
-Every built module has an ``out_features`` attribute: the size D of its output. For the
+Every built module has an ``out_features`` attribute: the size D of its output, which
+``Backbone.out_features(time_steps, channels, out_dim)`` declares before building. For the
 learnable backbones it equals the ``out_dim`` passed to ``build``; ``mel-stats`` ignores
-``out_dim`` and outputs ``2 * channels``.
+``out_dim`` and outputs ``2 * channels``. Song vectors from windows:
+:func:`recbench_builtin._training.embed_songs`.
 
 torch is imported inside ``build`` so that this module imports cheaply.
 """
@@ -18,8 +20,6 @@ torch is imported inside ``build`` so that this module imports cheaply.
 from __future__ import annotations
 
 from typing import Any
-
-import numpy as np
 
 from recbench import hookimpl
 from recbench.components import Backbone
@@ -211,16 +211,6 @@ class MelStatsBackbone(Backbone):
                 return torch.cat([x.mean(dim=1), x.std(dim=1, unbiased=False)], dim=1)
 
         return MelStats()
-
-
-def embed_songs(net: Any, feats: Any, songs: np.ndarray, device: Any, batch: int = 256,
-                max_windows: int | None = None) -> np.ndarray:
-    """Mean of `net`'s outputs over each song's consecutive windows; zeros for songs
-    without audio. Kept for callers of the old name: see
-    :func:`recbench_builtin._training.embed_songs`."""
-    from recbench_builtin._training import embed_songs as _embed
-
-    return _embed(net, feats, songs, device, batch, max_windows)
 
 
 @hookimpl
