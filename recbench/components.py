@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator
+from typing import (TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Protocol,
+                    Sequence, runtime_checkable)
 
 import numpy as np
 
+from .errors import ConfigError
 from .params import Param, ParamSet
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,19 +61,43 @@ class Component:
 # --------------------------------------------------------------------------- recommender
 
 
+CONSUMABLE = ("interactions", "audio", "test_interactions")
+"""What a recommender may declare in `consumes`."""
+
+
 class Recommender(Component, abc.ABC):
     """A recommender: fit on a split, then score (user, song) pairs.
 
-    `consumes` lists the information the model reads: any of "interactions" (training
-    interactions), "audio" (song audio / features), "test_interactions" (the held-out
-    interactions: an oracle). `uses_test_interactions` must be True for oracles; the
-    leaderboard ranks those rows apart. Models with audio-derived song vectors expose them
-    through `item_vectors` (used by the auto-tagging task).
+    Capabilities, declared as class attributes:
+
+    - `consumes`: the information the model reads, any of :data:`CONSUMABLE`:
+      "interactions" (training interactions), "audio" (song audio through
+      ``ctx.features``: the model needs a dataset with audio), "test_interactions" (the
+      held-out interactions: an oracle). Recorded in every result row.
+    - `uses_test_interactions`: True for oracles, and then "test_interactions" must be in
+      `consumes` (the contract tests check that both agree). Only such models get
+      ``ctx.all_interactions``; the leaderboard ranks their rows apart.
+    - `has_item_vectors`: whether `item_vectors` returns song vectors (used by the
+      auto-tagging task); None (the default) means "when the class overrides
+      `item_vectors`". Read it through :meth:`provides_item_vectors`.
     """
 
     kind = "recommender"
     consumes: ClassVar[tuple[str, ...]] = ("interactions",)
     uses_test_interactions: ClassVar[bool] = False
+    has_item_vectors: ClassVar[bool | None] = None
+
+    @classmethod
+    def provides_item_vectors(cls) -> bool:
+        """Whether fitted instances return song vectors from `item_vectors`."""
+        if cls.has_item_vectors is not None:
+            return bool(cls.has_item_vectors)
+        return cls.item_vectors is not Recommender.item_vectors
+
+    @classmethod
+    def needs_audio(cls) -> bool:
+        """Whether the model reads song audio (``"audio" in consumes``)."""
+        return "audio" in cls.consumes
 
     @abc.abstractmethod
     def fit(self, ctx: FitContext) -> None:
@@ -90,6 +116,54 @@ class Recommender(Component, abc.ABC):
         return dict(getattr(self, "_throughput", {}))
 
 
+@runtime_checkable
+class SongFeaturesLike(Protocol):
+    """What a model may use of a song-feature set (``ctx.features(kind)``), as
+    :class:`recbench.features.SongFeatures` provides it and
+    :class:`recbench.testing.FakeSongFeatures` imitates it.
+
+    kind:     "logmel" or "waveform".
+    array:    (n_songs, n_steps, n_channels) raw (unstandardised) features.
+    lengths:  (n_songs,) int valid steps per song; 0 = no audio.
+    mean, std: (n_channels,) float32 standardisation statistics (training songs only).
+    window:   steps per model input window.
+    """
+
+    kind: str
+    array: np.ndarray
+    lengths: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    window: int
+
+    @property
+    def n_songs(self) -> int: ...
+
+    @property
+    def n_channels(self) -> int: ...
+
+    def crops(self, songs: Sequence[int] | np.ndarray, rng: np.random.Generator
+              ) -> np.ndarray:
+        """One random standardised window per song: float32 (len(songs), window, C)."""
+        ...
+
+    def song_windows(self, songs: Sequence[int] | np.ndarray, max_windows: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Consecutive standardised windows (N, window, C) float32 and their owner (N,)
+        positions in `songs`; every song has at least one (zero-padded) window."""
+        ...
+
+
+def _no_factory(kind: str, name: str, **options: Any) -> Component:
+    raise ConfigError(f"this FitContext has no component factory: cannot create "
+                      f"{kind} {name!r} (pass `create`, e.g. registry.create)")
+
+
+def _no_features(kind: str, *args: Any) -> SongFeaturesLike:
+    raise ConfigError(f"this FitContext has no audio features: cannot provide {kind!r} "
+                      "(is the dataset without audio?)")
+
+
 @dataclass
 class FitContext:
     """What a recommender may use to fit.
@@ -99,9 +173,12 @@ class FitContext:
     split:    the split (song and user index sets; `valid` for early stopping).
     seed:     the cell's seed; `rng` a numpy Generator seeded from it.
     device:   "cpu" or "cuda".
-    create:   build another component: `create("loss", "hinge", margin=0.2)`.
+    create:   build another component: `create("loss", "hinge", margin=0.2)`. Always
+              callable: the runner passes the registry's; the default raises ConfigError.
     features: `features("logmel")` / `features("waveform")` returns a
-              :class:`recbench.features.SongFeatures` standardised on the training songs.
+              :class:`SongFeaturesLike` (a :class:`recbench.features.SongFeatures`
+              standardised on the training songs). Always callable: the runner passes the
+              real one; the default raises ConfigError saying there is no audio.
     progress: `progress(iterable, total=None, desc="")` wraps a loop in a progress bar.
     """
 
@@ -109,8 +186,8 @@ class FitContext:
     split: Split
     seed: int
     device: str = "cpu"
-    create: Callable[..., Component] | None = None
-    features: Callable[[str], Any] | None = None
+    create: Callable[..., Component] = _no_factory
+    features: Callable[..., SongFeaturesLike] = _no_features
     progress: Callable[..., Any] = field(default=lambda it, **kw: it)
     oracle: bool = False
 
@@ -141,7 +218,9 @@ class Backbone(Component, abc.ABC):
 
     `input_kind` is "logmel" or "waveform". The built module maps a float tensor of shape
     (batch, time_steps, channels) (channels = mel bins, or 1 for waveforms) to
-    (batch, out_dim).
+    (batch, D), D = :meth:`out_features` (the requested `out_dim` unless the backbone
+    says otherwise), and has an ``out_features`` attribute equal to D. `learnable` False
+    means the module must not be trained (models freeze it and add a head).
     """
 
     kind = "backbone"
@@ -151,6 +230,11 @@ class Backbone(Component, abc.ABC):
     @abc.abstractmethod
     def build(self, time_steps: int, channels: int, out_dim: int) -> Any:
         """Return a `torch.nn.Module` for windows of `time_steps` x `channels`."""
+
+    def out_features(self, time_steps: int, channels: int, out_dim: int) -> int:
+        """The output size D of the module `build(time_steps, channels, out_dim)` returns
+        (default: `out_dim`; e.g. ``mel-stats`` returns 2 * channels)."""
+        return out_dim
 
 
 class Loss(Component, abc.ABC):

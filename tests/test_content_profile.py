@@ -2,67 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-import scipy.sparse as sp
 
-from recbench.components import FitContext
-from recbench.data import Dataset, Split
 from recbench.registry import build_registry
+from recbench.testing import fit_context, random_audio_world
 
 REGISTRY = build_registry()
 
 
-@dataclass
-class FakeFeatures:
-    """The SongFeatures API over an in-memory array (already standardised)."""
-
-    array: np.ndarray  # (n_songs, steps, C)
-    lengths: np.ndarray
-    window: int
-    kind: str = "logmel"
-
-    @property
-    def n_songs(self):
-        return self.array.shape[0]
-
-    @property
-    def n_channels(self):
-        return self.array.shape[2]
-
-    def crops(self, songs, rng):
-        return np.stack([self.array[s, :self.window] for s in songs]).astype(np.float32)
-
-    def song_windows(self, songs, max_windows=None):
-        wins, owner = [], []
-        for pos, s in enumerate(np.asarray(songs)):
-            for k in range(max(self.lengths[s] // self.window, 1)):
-                wins.append(self.array[s, k * self.window:(k + 1) * self.window])
-                owner.append(pos)
-        return np.stack(wins).astype(np.float32), np.array(owner)
-
-
-def setup(seed=0, users=30, songs=20, steps=12, channels=4, window=4):
-    rng = np.random.default_rng(seed)
-    dense = (rng.random((users, songs)) < 0.3) * rng.integers(1, 5, size=(users, songs))
-    counts = sp.csr_matrix(dense.astype(np.float32))
-    audio = rng.normal(size=(songs, steps, channels)).astype(np.float32)
-    lengths = np.full(songs, steps)
-    lengths[3] = 0  # a song without audio
-    feats = FakeFeatures(audio, lengths, window)
-    tr, te = np.arange(14), np.arange(14, 20)
-    keep = np.zeros(songs, np.float32)
-    keep[tr] = 1
-    train = sp.csr_matrix(counts.multiply(keep[None, :]))
-    test = sp.csr_matrix(counts.multiply(1 - keep[None, :]))
-    ds = Dataset("cp-test", counts, np.arange(users).astype(str), np.arange(songs).astype(str))
-    split = Split("cold-item", seed, "cold-item", train, sp.csr_matrix(counts.shape, dtype=np.float32),
-                  test, tr, np.zeros(0, int), te, np.arange(users), np.arange(users))
-    ctx = FitContext(dataset=ds, split=split, seed=seed,
-                     create=lambda kind, name, **kw: REGISTRY.create(kind, name, **kw),
-                     features=lambda kind: feats)
-    return ctx, feats
+def setup(seed=0):
+    """(FitContext, features): 30 users x 20 songs, random plays and audio, song 3 silent;
+    songs 0-13 train, 14-19 test."""
+    w = random_audio_world(seed)
+    return fit_context(w.dataset, w.split, seed, features=w.features, registry=REGISTRY), \
+        w.features
 
 
 def reference_vectors(feats, train_songs):

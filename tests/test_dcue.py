@@ -13,13 +13,13 @@ import pytest
 import scipy.sparse as sp
 import torch
 from recbench_builtin.recommenders.dcue import DCUE, DCUEItemIndex
-from recbench_builtin.splits import ColdItemSplit
 
 from recbench.components import FitContext
 from recbench.data import Dataset, Split
 from recbench.features import SongFeatures
 from recbench.metrics import roc_auc_per_user
 from recbench.registry import build_registry
+from recbench.testing import audible_classes_world
 
 SMALL = {"dim": 16, "user_embedding_dim": 16, "user_hidden": [16],
          "backbone_params": {"channels": [16, 16], "pool": 2}, "max_epochs": 8, "patience": 3}
@@ -43,23 +43,8 @@ def registry():
 @pytest.fixture(scope="module")
 def case():
     """(dataset, split, features): 120 users x 240 songs, 16 channels, 64 steps, window 16."""
-    rng = np.random.default_rng(0)
-    n_users, n_songs, n_classes, c, steps = 120, 240, 4, 16, 64
-    cls = rng.integers(0, n_classes, n_songs)
-    arr = rng.normal(size=(n_songs, steps, c)).astype(np.float32)
-    band = c // n_classes
-    for s in range(n_songs):
-        arr[s, :, cls[s] * band:(cls[s] + 1) * band] += 1.5
-    taste = rng.integers(0, n_classes, n_users)
-    p = np.where(taste[:, None] == cls[None, :], 0.35, 0.03)
-    counts = sp.csr_matrix((rng.random((n_users, n_songs)) < p).astype(np.float32))
-    ds = Dataset("audible-classes", counts, np.array([f"u{i}" for i in range(n_users)]),
-                 np.array([f"s{i}" for i in range(n_songs)]), synthetic=True)
-    split = ColdItemSplit().split(ds, seed=1)
-    tr = arr[split.train_songs].reshape(-1, c)
-    feats = SongFeatures("logmel", arr.astype(np.float16), np.full(n_songs, steps),
-                         tr.mean(axis=0), tr.std(axis=0), window=16)
-    return ds, split, feats
+    w = audible_classes_world()
+    return w.dataset, w.split, w.features
 
 
 def _ctx(case, registry, seed=0, oracle=False, split=None):

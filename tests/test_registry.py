@@ -181,3 +181,56 @@ def test_keys_the_suite_reserves_are_reserved_per_kind(monkeypatch, kind, key):
     with pytest.raises(PluginError, match=f"reserved parameter.*{key}") as info:
         reg.build_registry([m])
     assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- the typed contract
+
+
+def test_fit_context_without_factory_or_features_fails_with_a_config_error():
+    from recbench.components import FitContext
+    from recbench.errors import ConfigError
+
+    ctx = FitContext(dataset=None, split=None, seed=0)
+    with pytest.raises(ConfigError, match="component factory"):
+        ctx.create("loss", "hinge")
+    with pytest.raises(ConfigError, match="without audio"):
+        ctx.features("logmel")
+
+
+def test_song_features_satisfy_the_protocol():
+    from recbench.components import SongFeaturesLike
+    from recbench.features import SongFeatures
+
+    f = SongFeatures("logmel", np.zeros((2, 4, 3), np.float16), np.array([4, 0]),
+                     np.zeros(3, np.float32), np.ones(3, np.float32), window=2)
+    assert isinstance(f, SongFeaturesLike)
+    assert not isinstance(object(), SongFeaturesLike)
+
+
+def test_capabilities_of_the_builtins():
+    registry = reg.default_registry()
+    vectors = {e.name for e in registry.all("recommender") if e.cls.provides_item_vectors()}
+    assert vectors == {"wmf", "wmf-regression", "dcue", "dcue-item-index", "content-profile"}
+    audio = {e.name for e in registry.all("recommender") if e.cls.needs_audio()}
+    assert audio == {"wmf-regression", "dcue", "content-profile"}
+    for e in registry.all("recommender"):
+        assert e.cls.uses_test_interactions == ("test_interactions" in e.cls.consumes), e.name
+    assert registry.create("backbone", "mel-stats").out_features(10, 8, 64) == 16
+    assert registry.create("backbone", "conv1d").out_features(10, 8, 64) == 64
+
+
+def test_has_item_vectors_overrides_the_inference():
+    class Declared(Recommender):
+        name = "declared"
+        has_item_vectors = False
+
+        def fit(self, ctx):
+            pass
+
+        def score(self, users, songs):
+            return np.zeros((len(users), len(songs)))
+
+        def item_vectors(self, songs):
+            return None
+
+    assert not Declared.provides_item_vectors() and Recommender.provides_item_vectors() is False

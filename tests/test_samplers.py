@@ -60,26 +60,8 @@ def test_popularity_exponent_zero_is_uniform_over_played(registry):
     np.testing.assert_allclose(s.probabilities[played], 1 / played.sum())
 
 
-@pytest.mark.parametrize("name", ["uniform", "popularity", "two-stage"])
-def test_exclude_positives(registry, name):
-    train = _train()
-    s = registry.create("sampler", name, exclude_positives=True)
-    songs = np.arange(train.shape[1])
-    s.prepare(train, songs)
-    users = np.arange(train.shape[0])
-    out = s.sample(users, 10, np.random.default_rng(2))
-    dense = train.toarray() > 0
-    hits = dense[users[:, None], out]
-    assert not hits[dense.sum(axis=1) < train.shape[1]].any()
-
-
-def test_deterministic(registry):
-    train = _train()
-    a = registry.create("sampler", "popularity")
-    a.prepare(train, np.arange(30))
-    x = a.sample(np.arange(5), 4, np.random.default_rng(9))
-    y = a.sample(np.arange(5), 4, np.random.default_rng(9))
-    assert np.array_equal(x, y)
+# Excluding positives and determinism under a seed: SamplerContract in
+# tests/contracts/test_contract_audio.py.
 
 
 def test_two_stage_keeps_top_scored(registry):

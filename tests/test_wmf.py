@@ -2,90 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from recbench_builtin.recommenders.wmf import confidence_matrix
 
-from recbench.components import FitContext
-from recbench.data import Dataset, Split
 from recbench.registry import build_registry
+from recbench.testing import fit_context, low_rank_world
 
 REGISTRY = build_registry()
 
 
-@dataclass
-class FakeFeatures:
-    """The SongFeatures API over an in-memory array (already standardised: mean 0, std 1)."""
-
-    array: np.ndarray  # (n_songs, steps, C)
-    lengths: np.ndarray
-    window: int
-    kind: str = "logmel"
-
-    def __post_init__(self):
-        self.mean = np.zeros(self.array.shape[2], np.float32)
-        self.std = np.ones(self.array.shape[2], np.float32)
-
-    @property
-    def n_songs(self):
-        return self.array.shape[0]
-
-    @property
-    def n_channels(self):
-        return self.array.shape[2]
-
-    def crops(self, songs, rng):
-        songs = np.asarray(songs)
-        room = np.maximum(self.lengths[songs] - self.window, 0)
-        starts = (rng.random(len(songs)) * (room + 1)).astype(int)
-        return np.stack([self.array[s, a:a + self.window] for s, a in zip(songs, starts)]
-                        ).astype(np.float32)
-
-    def song_windows(self, songs, max_windows=None):
-        wins, owner = [], []
-        for pos, s in enumerate(np.asarray(songs)):
-            for k in range(max(self.lengths[s] // self.window, 1)):
-                wins.append(self.array[s, k * self.window:(k + 1) * self.window])
-                owner.append(pos)
-        return np.stack(wins).astype(np.float32), np.array(owner)
-
-
-def synthetic(seed=0, users=120, songs=80, factors=3, steps=24, channels=8):
-    """Low-rank listening whose song factors are audible as per-band levels."""
-    rng = np.random.default_rng(seed)
-    u = rng.normal(size=(users, factors))
-    s = rng.normal(size=(songs, factors))
-    logits = u @ s.T
-    dense = np.zeros((users, songs), np.float32)
-    for r in range(users):
-        top = np.argsort(-logits[r])[: 12]
-        dense[r, top] = rng.integers(1, 4, size=len(top))
-    counts = sp.csr_matrix(dense)
-    mix = rng.normal(size=(factors, channels))
-    audio = (s @ mix)[:, None, :] + 0.3 * rng.normal(size=(songs, steps, channels))
-    feats = FakeFeatures(audio.astype(np.float32), np.full(songs, steps), window=8)
-    perm = rng.permutation(songs)
-    tr, va, te = np.sort(perm[:56]), np.sort(perm[56:64]), np.sort(perm[64:])
-
-    def cols(idx):
-        keep = np.zeros(songs, np.float32)
-        keep[idx] = 1
-        return sp.csr_matrix(counts.multiply(keep[None, :]))
-
-    ds = Dataset("synthetic-test", counts, np.arange(users).astype(str),
-                 np.arange(songs).astype(str), synthetic=True)
-    split = Split("cold-item", seed, "cold-item", cols(tr), cols(va), cols(te), tr, va, te,
-                  np.arange(users), np.arange(users))
-    return ds, split, feats
+def synthetic(seed=0):
+    """(dataset, split, features): low-rank listening whose song factors are audible."""
+    w = low_rank_world(seed)
+    return w.dataset, w.split, w.features
 
 
 def ctx_for(ds, split, feats, oracle, seed=0):
-    return FitContext(dataset=ds, split=split, seed=seed, oracle=oracle,
-                      create=lambda kind, name, **kw: REGISTRY.create(kind, name, **kw),
-                      features=lambda kind: feats)
+    return fit_context(ds, split, seed, features=feats, registry=REGISTRY, oracle=oracle)
 
 
 def mean_auc(scores, labels):
@@ -171,7 +106,7 @@ def test_wmf_regression_conv1d_deterministic():
 
 def test_wmf_regression_song_vector_is_mean_over_windows():
     import torch
-    from recbench_builtin.backbones import embed_songs
+    from recbench_builtin._training import embed_songs
 
     _, _, feats = synthetic()
     torch.manual_seed(0)

@@ -8,9 +8,11 @@
   3-sample "frame" convolution, then blocks of 3-sample convolution + max-pool of 3.
 - ``mel-stats``: no learning: each band's mean and standard deviation over time (2C dims).
 
-Every built module has an ``out_features`` attribute: the size D of its output. For the
+Every built module has an ``out_features`` attribute: the size D of its output, which
+``Backbone.out_features(time_steps, channels, out_dim)`` declares before building. For the
 learnable backbones it equals the ``out_dim`` passed to ``build``; ``mel-stats`` ignores
-``out_dim`` and outputs ``2 * channels``.
+``out_dim`` and outputs ``2 * channels``. Song vectors from windows:
+:func:`recbench_builtin._training.embed_songs`.
 
 torch is imported inside ``build`` so that this module imports cheaply.
 """
@@ -19,12 +21,36 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from recbench import hookimpl
 from recbench.components import Backbone
 from recbench.errors import ConfigError
 from recbench.params import Param
+
+
+class _PooledNet:
+    """The learnable backbones' module: convolutional `layers`, a global pool over what is
+    left of time (and mel bins), a linear layer to `out_dim`."""
+
+    @staticmethod
+    def build(layers: list, c_in: int, out_dim: int, view: str, pool: str) -> Any:
+        """`view` "time": convolve over time, (B, T, C) -> (B, C, T); "image": a 1-channel
+        (B, 1, T, C) image. `pool`: "max" or "avg" over the remaining positions."""
+        import torch
+        from torch import nn
+
+        class PooledNet(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.features = nn.Sequential(*layers)
+                self.fc = nn.Linear(c_in, out_dim)
+                self.out_features = out_dim
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                h = self.features(x.transpose(1, 2) if view == "time" else x.unsqueeze(1))
+                dims = 2 if h.dim() == 3 else (2, 3)
+                return self.fc(h.amax(dim=dims) if pool == "max" else h.mean(dim=dims))
+
+        return PooledNet()
 
 
 def _scaled(widths: list[int], width: float, where: str) -> list[int]:
@@ -63,7 +89,6 @@ class Conv1DBackbone(Backbone):
 
     def build(self, time_steps: int, channels: int, out_dim: int) -> Any:
         """A module mapping (B, time_steps, channels) to (B, out_dim)."""
-        import torch
         from torch import nn
 
         o = self.options
@@ -77,21 +102,7 @@ class Conv1DBackbone(Backbone):
             layers.append(nn.ReLU())
             layers.append(nn.MaxPool1d(o["pool"], ceil_mode=True))
             c_in = w
-        global_pool = o["global_pool"]
-
-        class Conv1DNet(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.features = nn.Sequential(*layers)
-                self.fc = nn.Linear(c_in, out_dim)
-                self.out_features = out_dim
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                h = self.features(x.transpose(1, 2))  # (B, C, T): convolve over time
-                h = h.amax(dim=2) if global_pool == "max" else h.mean(dim=2)
-                return self.fc(h)
-
-        return Conv1DNet()
+        return _PooledNet.build(layers, c_in, out_dim, "time", o["global_pool"])
 
 
 class Conv2DBackbone(Backbone):
@@ -113,7 +124,6 @@ class Conv2DBackbone(Backbone):
 
     def build(self, time_steps: int, channels: int, out_dim: int) -> Any:
         """A module mapping (B, time_steps, channels) to (B, out_dim)."""
-        import torch
         from torch import nn
 
         o = self.options
@@ -128,18 +138,7 @@ class Conv2DBackbone(Backbone):
             layers.append(nn.MaxPool2d(2, ceil_mode=True))
             c_in = w
 
-        class Conv2DNet(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.features = nn.Sequential(*layers)
-                self.fc = nn.Linear(c_in, out_dim)
-                self.out_features = out_dim
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                h = self.features(x.unsqueeze(1))  # (B, 1, T, C)
-                return self.fc(h.amax(dim=(2, 3)))
-
-        return Conv2DNet()
+        return _PooledNet.build(layers, c_in, out_dim, "image", "max")
 
 
 class SampleCNNBackbone(Backbone):
@@ -165,7 +164,6 @@ class SampleCNNBackbone(Backbone):
 
     def build(self, time_steps: int, channels: int, out_dim: int) -> Any:
         """A module mapping (B, time_steps, channels) to (B, out_dim)."""
-        import torch
         from torch import nn
 
         o = self.options
@@ -179,18 +177,7 @@ class SampleCNNBackbone(Backbone):
                        nn.MaxPool1d(3, ceil_mode=True)]
             c_in = w
 
-        class SampleCNN(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.features = nn.Sequential(*layers)
-                self.fc = nn.Linear(c_in, out_dim)
-                self.out_features = out_dim
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                h = self.features(x.transpose(1, 2))  # (B, 1, T)
-                return self.fc(h.amax(dim=2))
-
-        return SampleCNN()
+        return _PooledNet.build(layers, c_in, out_dim, "time", "max")
 
 
 class MelStatsBackbone(Backbone):
@@ -206,6 +193,10 @@ class MelStatsBackbone(Backbone):
     input_kind = "logmel"
     learnable = False
 
+    def out_features(self, time_steps: int, channels: int, out_dim: int) -> int:
+        """2 * channels: the means then the standard deviations (`out_dim` is ignored)."""
+        return 2 * channels
+
     def build(self, time_steps: int, channels: int, out_dim: int) -> Any:
         """A parameter-free module mapping (B, time_steps, channels) to (B, 2 * channels)."""
         import torch
@@ -220,38 +211,6 @@ class MelStatsBackbone(Backbone):
                 return torch.cat([x.mean(dim=1), x.std(dim=1, unbiased=False)], dim=1)
 
         return MelStats()
-
-
-def embed_songs(net: Any, feats: Any, songs: np.ndarray, device: Any, batch: int = 256,
-                max_windows: int | None = None) -> np.ndarray:
-    """Mean of `net`'s outputs over each song's consecutive windows.
-
-    Returns float32 (len(songs), net.out_features); songs with no audio (length 0) get
-    zeros. Runs in eval mode without gradients, a chunk of songs at a time.
-    """
-    import torch
-
-    out = np.zeros((len(songs), net.out_features), dtype=np.float32)
-    has_audio = np.flatnonzero(feats.lengths[songs] > 0)
-    net.eval()
-    # songs per chunk so that a chunk holds about `batch` windows of average length
-    per_song = max(1, int(np.ceil(np.mean(np.maximum(
-        feats.lengths[songs[has_audio]] // feats.window, 1))))) if has_audio.size else 1
-    if max_windows is not None:
-        per_song = min(per_song, max_windows)
-    chunk = max(1, batch // per_song)
-    with torch.no_grad():
-        for start in range(0, len(has_audio), chunk):
-            pos = has_audio[start:start + chunk]
-            windows, owner = feats.song_windows(songs[pos], max_windows)
-            parts = [net(torch.from_numpy(windows[i:i + batch]).to(device)).float().cpu()
-                     for i in range(0, len(windows), batch)]
-            y = torch.cat(parts).numpy()
-            sums = np.zeros((len(pos), y.shape[1]), dtype=np.float64)
-            np.add.at(sums, owner, y)
-            out[pos] = (sums / np.bincount(owner, minlength=len(pos))[:, None]).astype(
-                np.float32)
-    return out
 
 
 @hookimpl

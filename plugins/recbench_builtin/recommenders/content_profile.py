@@ -16,9 +16,8 @@ import scipy.sparse as sp
 
 from recbench import hookimpl
 from recbench.components import FitContext, Recommender
-from recbench.errors import ConfigError
 from recbench.params import Param
-from recbench_builtin.backbones import embed_songs
+from recbench_builtin._training import embed_songs, with_head
 
 _EPS = 1e-12
 
@@ -48,15 +47,10 @@ class ContentProfile(Recommender):
         import torch
 
         o = self.options
-        if ctx.create is None or ctx.features is None:
-            raise ConfigError("needs a component factory and audio features (is the "
-                              "dataset without audio?)", key=f"recommender.{self.name}")
         backbone = ctx.create("backbone", o["backbone"], **o["backbone_params"])
         feats = ctx.features(backbone.input_kind)
         torch.manual_seed(ctx.seed)
-        net = backbone.build(feats.window, feats.n_channels, o["out_dim"])
-        if not hasattr(net, "out_features"):
-            net.out_features = o["out_dim"]
+        net = with_head(backbone, feats.window, feats.n_channels, o["out_dim"], head="never")
         t0 = time.perf_counter()
         songs = np.arange(feats.n_songs, dtype=np.int64)
         vecs = embed_songs(net, feats, songs, torch.device(ctx.device),

@@ -21,19 +21,19 @@ Defaults and their sources:
   adopts its audio settings from ends in 256 units), one hidden user layer of 256, learning
   rate 0.1 (cosine scores are bounded, so the summed hinge gradients are small; 0.03, 0.1
   and 0.3 reached the same validation AUC on the tests' audible-classes case), batch 32
-  pairs (MEASURED.md's step), uniform negatives over the training songs (the paper samples
+  pairs (the step timed when this model was written, commit 0f21234: 32 pairs x (1 + 20
+  negatives) windows), uniform negatives over the training songs (the paper samples
   "non-listened songs"), early stopping on validation AUC with patience 5.
-- measured here (MEASURED.md): a larger user-side lr and popularity-proportional negatives
-  helped, Adam beat SGD in short budgets: available as ``user_lr``, ``sampler =
-  "popularity"``, ``optimizer = "adam"``, left off by default for fidelity to the paper.
+- measured on a prototype of the synthetic data before this model was written (not in this
+  repository): a larger user-side lr and popularity-proportional negatives helped, Adam
+  beat SGD in short budgets: available as ``user_lr``, ``sampler = "popularity"``,
+  ``optimizer = "adam"``, left off by default for fidelity to the paper (section 2).
 
 torch is imported inside the methods so that this module imports cheaply.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import math
 import time
 from typing import Any
@@ -44,6 +44,8 @@ from recbench import hookimpl
 from recbench.components import FitContext, Recommender
 from recbench.errors import ConfigError, DataError
 from recbench.params import Param
+from recbench_builtin._training import (EarlyStopping, amp_dtype, autocast, embed_songs,
+                                        make_optimizer, with_head)
 
 _COMMON = (
     Param("dim", int, 256, min=1, help="size of the user and song feature vectors"),
@@ -83,13 +85,6 @@ _COMMON = (
           help="mixed precision: bf16 autocast on CPU; on CUDA bf16 if supported, else fp16"),
     Param("embed_batch", int, 256, min=1, help="windows per forward pass when embedding"),
 )
-
-
-def _amp_dtype(device: str, torch: Any) -> Any:
-    """The autocast dtype for `device`: bf16 on CPU; bf16 on CUDA if supported, else fp16."""
-    if device.startswith("cuda") and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
 
 
 def _mlp_tower(n_rows: int, emb_dim: int, hidden: list[int], dim: int, nn: Any) -> Any:
@@ -147,11 +142,9 @@ class _TwoTower(Recommender):
         import torch
 
         o = self.options
-        if ctx.create is None:
-            raise ConfigError(f"recommender.{self.name}: needs a FitContext with `create`")
         self._device = torch.device(ctx.device)
         self._amp = o["amp"]
-        self._amp_dtype = _amp_dtype(ctx.device, torch)
+        self._amp_dtype = amp_dtype(ctx.device)
         torch.manual_seed(int(ctx.seed))
         rng = np.random.default_rng(int(ctx.seed))
         self._n_songs = ctx.dataset.n_songs
@@ -189,13 +182,8 @@ class _TwoTower(Recommender):
         groups = [{"params": user_params, "lr": user_lr}]
         if item_params:
             groups.append({"params": item_params, "lr": o["lr"]})
-        if o["optimizer"] == "sgd":
-            opt = torch.optim.SGD(groups, lr=o["lr"], momentum=o["momentum"],
-                                  nesterov=o["momentum"] > 0, weight_decay=o["weight_decay"])
-        else:
-            opt = torch.optim.Adam(groups, lr=o["lr"], weight_decay=o["weight_decay"])
-        decay = o["lr_decay"]
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (1.0 + decay * t))
+        opt, sched = make_optimizer(o["optimizer"], groups, o["lr"], o["lr_decay"],
+                                    momentum=o["momentum"], weight_decay=o["weight_decay"])
         scaler = None
         if self._amp and self._device.type == "cuda" and self._amp_dtype is torch.float16:
             scaler = torch.amp.GradScaler("cuda")
@@ -207,9 +195,9 @@ class _TwoTower(Recommender):
                     if o["max_minutes"] is not None else math.inf)
         scorer = self._scorer(rng)
         history: list[dict[str, float]] = []
-        best, best_state, best_epoch, bad = -math.inf, None, 0, 0
+        stopper = EarlyStopping(o["patience"])
         order, cursor = rng.permutation(n_pairs), 0
-        train_s, pairs_seen, total_steps, stop = 0.0, 0, 0, ""
+        train_s, pairs_seen, total_steps = 0.0, 0, 0
         for epoch in ctx.progress(range(1, o["max_epochs"] + 1), total=o["max_epochs"],
                                   desc=self.name):
             self._user_net.train()
@@ -229,29 +217,20 @@ class _TwoTower(Recommender):
                 pairs_seen += len(idx)
                 total_steps += 1
                 if time.perf_counter() > deadline:
-                    stop = "max_minutes"
+                    stopper.stop("max_minutes")
                     break
             train_s += time.perf_counter() - t0
             entry = {"epoch": epoch, "loss": loss_sum / max(1, done)}
             if valid is not None:
                 auc = self._valid_auc(valid)
                 entry["valid_auc"] = auc
-                if auc > best:
-                    best, best_epoch, bad = auc, epoch, 0
-                    best_state = (copy.deepcopy(self._user_net.state_dict()),
-                                  copy.deepcopy(self._item_net.state_dict()))
-                else:
-                    bad += 1
+                stopper.update(epoch, auc, lambda: (self._user_net.state_dict(),
+                                                    self._item_net.state_dict()))
             history.append(entry)
             self._song_cached[:] = False
-            if stop:
+            if stopper.should_stop:
                 break
-            if valid is not None and bad >= o["patience"]:
-                stop = "patience"
-                break
-        if best_state is not None:
-            self._user_net.load_state_dict(best_state[0])
-            self._item_net.load_state_dict(best_state[1])
+        stopper.restore(self._load_state)
         self._release()
         self._user_net.eval()
         self._item_net.eval()
@@ -267,21 +246,23 @@ class _TwoTower(Recommender):
         self.item_vectors(test)
         embed_s = time.perf_counter() - t0
         self.history = history
-        self.fit_info = {"epochs": len(history), "best_epoch": best_epoch or len(history),
-                         "best_valid_auc": best if best_state is not None else None,
-                         "steps": total_steps, "stopped_by": stop or "max_epochs",
+        self.fit_info = {"epochs": len(history),
+                         "best_epoch": stopper.best_epoch or len(history),
+                         "best_valid_auc": stopper.best if stopper.improved_once else None,
+                         "steps": total_steps,
+                         "stopped_by": stopper.stop_reason or "max_epochs",
                          "train_pairs": n_pairs}
         self._throughput = {
             "train_examples_per_s": pairs_seen / train_s if train_s > 0 else float("inf"),
             "songs_embedded_per_s": len(test) / embed_s if embed_s > 0 else float("inf"),
         }
 
-    def _autocast(self) -> Any:
-        import torch
+    def _load_state(self, state: tuple[dict, dict]) -> None:
+        self._user_net.load_state_dict(state[0])
+        self._item_net.load_state_dict(state[1])
 
-        if not self._amp:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self._device.type, dtype=self._amp_dtype)
+    def _autocast(self) -> Any:
+        return autocast(self._device, self._amp, self._amp_dtype)
 
     @staticmethod
     def _normalise(x: Any) -> Any:
@@ -429,21 +410,11 @@ class DCUE(_TwoTower):
     )
 
     def _build_items(self, ctx: FitContext) -> Any:
-        from torch import nn
-
         o = self.options
         backbone = ctx.create("backbone", o["backbone"], **o["backbone_params"])
-        if ctx.features is None:
-            raise ConfigError(f"recommender.{self.name}: needs a FitContext with `features`")
         self._feats = ctx.features(backbone.input_kind)
-        net = backbone.build(self._feats.window, self._feats.n_channels, o["dim"])
-        if not backbone.learnable:
-            for p in net.parameters():
-                p.requires_grad_(False)
-        out = getattr(net, "out_features", o["dim"])
-        if out != o["dim"]:
-            # e.g. mel-stats (2C outputs): a linear map to the feature vector size
-            net = nn.Sequential(net, nn.Linear(out, o["dim"]))
+        # e.g. mel-stats (2C outputs): a linear map to the feature vector size
+        net = with_head(backbone, self._feats.window, self._feats.n_channels, o["dim"])
         self._device_features()
         return net
 
@@ -509,29 +480,15 @@ class DCUE(_TwoTower):
         return x.masked_fill_(~valid[:, :, None], 0.0)
 
     def _embed_songs(self, songs: np.ndarray) -> np.ndarray:
-        """Mean audio-side output over each song's windows: (len(songs), dim) float32."""
-        import torch
+        """Mean audio-side output over each song's windows: (len(songs), dim) float32.
 
+        A song without audio gets the output of its one zero window (it is never a cold
+        candidate with a zero vector: cosine needs a direction)."""
         o = self.options
-        out = np.zeros((len(songs), o["dim"]), dtype=np.float32)
-        was = self._item_net.training
-        self._item_net.eval()
-        chunk = max(1, o["embed_batch"] // 4)  # songs per window gather: bounds memory
-        with torch.no_grad():
-            for c0 in range(0, len(songs), chunk):
-                part = songs[c0:c0 + chunk]
-                windows, owner = self._feats.song_windows(part, o["max_windows"])
-                sums = np.zeros((len(part), o["dim"]), dtype=np.float64)
-                for w0 in range(0, len(windows), o["embed_batch"]):
-                    x = torch.from_numpy(windows[w0:w0 + o["embed_batch"]]).to(self._device)
-                    with self._autocast():
-                        y = self._item_net(x)
-                    np.add.at(sums, owner[w0:w0 + o["embed_batch"]],
-                              y.float().cpu().numpy())
-                n = np.bincount(owner, minlength=len(part))[:, None]
-                out[c0:c0 + len(part)] = sums / np.maximum(n, 1)
-        self._item_net.train(was)
-        return out
+        return embed_songs(self._item_net, self._feats, songs, self._device,
+                           o["embed_batch"], o["max_windows"],
+                           songs_per_chunk=max(1, o["embed_batch"] // 4),  # bounds memory
+                           include_silent=True, amp=self._amp, dtype=self._amp_dtype)
 
 
 class DCUEItemIndex(_TwoTower):

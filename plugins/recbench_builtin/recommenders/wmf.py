@@ -24,13 +24,14 @@ import scipy.sparse as sp
 
 from recbench import hookimpl
 from recbench.components import FitContext, Recommender
-from recbench.errors import ConfigError, DataError
+from recbench.errors import DataError
 from recbench.params import Param
-from recbench_builtin.backbones import embed_songs
+from recbench_builtin._training import embed_songs, make_optimizer, with_head
 
 # Defaults and their sources:
-#   factors 40: the 40-dimensional latent space of van den Oord et al. 2013 (seeds/003_);
-#     the DCUE paper (seeds/002_) does not give its WMF size.
+#   factors 40: the 40-dimensional latent space of van den Oord et al. 2013 ("Deep
+#     content-based music recommendation", NeurIPS; the paper as read for commit 3eb5872);
+#     the DCUE paper (Lee et al. 2018) does not give its WMF size.
 #   alpha 40: Hu, Koren & Volinsky 2008 (the value they found to work, raw counts).
 #   regularization 0.01, iterations 15, conjugate gradient: implicit's defaults (DCUE
 #     used implicit and states no other values).
@@ -162,9 +163,6 @@ class WMFRegression(Recommender):
         self.user_factors, item_factors = fit_wmf(train, o, ctx.seed)
         wmf_s = time.perf_counter() - t_start
 
-        if ctx.create is None or ctx.features is None:
-            raise ConfigError("needs a component factory and audio features (is the "
-                              "dataset without audio?)", key=f"recommender.{self.name}")
         backbone = ctx.create("backbone", o["backbone"], **o["backbone_params"])
         feats = ctx.features(backbone.input_kind)
         loss_fn = ctx.create("loss", "mse")
@@ -181,15 +179,12 @@ class WMFRegression(Recommender):
         torch.manual_seed(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
         device = torch.device(ctx.device)
-        net = _with_head(backbone, feats.window, feats.n_channels, o["factors"]).to(device)
+        net = with_head(backbone, feats.window, feats.n_channels, o["factors"],
+                        head="trainable").to(device)
         params = [p for p in net.parameters() if p.requires_grad]
-        if o["optimizer"] == "adam":
-            opt = torch.optim.Adam(params, lr=o["lr"], weight_decay=o["weight_decay"])
-        else:
-            opt = torch.optim.SGD(params, lr=o["lr"], momentum=0.9, nesterov=True,
-                                  weight_decay=o["weight_decay"])
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: 1.0 / (1.0 + o["lr_decay"] * step))
+        opt, sched = make_optimizer(o["optimizer"], params, o["lr"], o["lr_decay"],
+                                    momentum=0.9, nesterov=True,
+                                    weight_decay=o["weight_decay"])
 
         bs = o["batch_size"]
         n_examples, t_train = 0, time.perf_counter()
@@ -232,20 +227,6 @@ class WMFRegression(Recommender):
     def item_vectors(self, songs: np.ndarray) -> np.ndarray:
         """(len(songs), factors) predicted item factors."""
         return self.item_factors[np.asarray(songs)]
-
-
-def _with_head(backbone: Any, window: int, channels: int, out_dim: int) -> Any:
-    """The backbone's module, followed by a linear layer when its output size is not
-    `out_dim` (non-learnable backbones such as mel-stats ignore `out_dim`)."""
-    from torch import nn
-
-    module = backbone.build(window, channels, out_dim)
-    size = getattr(module, "out_features", out_dim)
-    if size == out_dim and backbone.learnable:
-        return module
-    net = nn.Sequential(module, nn.Linear(size, out_dim))
-    net.out_features = out_dim
-    return net
 
 
 @hookimpl
