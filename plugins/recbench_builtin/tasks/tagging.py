@@ -19,7 +19,6 @@ weighted ranks vectorised over resamples (`MacroTagAUC.reduce_resamples`).
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
@@ -29,6 +28,7 @@ from recbench import hookimpl
 from recbench.components import CellContext, Recommender, Task, TaskOutput
 from recbench.errors import DataError, RecbenchError
 from recbench.params import Param
+from recbench_builtin._training import EarlyStopping
 
 
 def provides_item_vectors(model: Recommender) -> bool:
@@ -268,7 +268,7 @@ class TaggingTask(Task):
             net.train()
             return out
 
-        best, best_state, best_epoch, bad = -np.inf, None, 0, 0
+        stopper = EarlyStopping(o["patience"])
         train_s, examples, epoch = 0.0, 0, 0
         for epoch in ctx.progress(range(1, o["max_epochs"] + 1), total=o["max_epochs"],
                                   desc="tagging mlp"):
@@ -286,19 +286,14 @@ class TaggingTask(Task):
             if not can_validate:
                 continue
             auc = float(macro(tag_aucs(predict(idx["valid"]), valid_labels)[0]))
-            if auc > best:
-                best, best_epoch, bad = auc, epoch, 0
-                best_state = copy.deepcopy(net.state_dict())
-            else:
-                bad += 1
-                if bad >= o["patience"]:
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
+            stopper.update(epoch, auc, net.state_dict)
+            if stopper.should_stop:
+                break
+        stopper.restore(net.load_state_dict)
         info = {
             "mlp_epochs": int(epoch),
-            "mlp_best_epoch": int(best_epoch if can_validate else epoch),
-            "mlp_valid_auc": float(best) if can_validate else None,
+            "mlp_best_epoch": int(stopper.best_epoch if can_validate else epoch),
+            "mlp_valid_auc": float(stopper.best) if can_validate else None,
             "mlp_early_stopping": bool(can_validate),
             "examples_per_s": examples / train_s if train_s > 0 else float("inf"),
         }
