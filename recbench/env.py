@@ -64,9 +64,13 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-@functools.lru_cache(maxsize=1)
 def environment() -> dict[str, Any]:
-    """The `env` block of a result row."""
+    """The `env` block of a result row (a fresh dict: the thread policy is read now)."""
+    return {**_static_environment(), **thread_provenance()}
+
+
+@functools.lru_cache(maxsize=1)
+def _static_environment() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "recbench": _version("recbench"),
@@ -80,6 +84,19 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "git_commit": git_commit(),
         **({} if git_commit() else {"git_note": git_info(_ROOT)[1]}),
+    }
+
+
+def thread_provenance() -> dict[str, Any]:
+    """How this process ran its native threads: learned models' numbers depend on the
+    intra-op thread count and on the CPU kernels (see :mod:`recbench.threads`)."""
+    from .threads import current_threads, reproducible_requested
+
+    torch = sys.modules.get("torch")
+    return {
+        "threads": torch.get_num_threads() if torch is not None else current_threads(),
+        "reproducible": reproducible_requested(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
     }
 
 

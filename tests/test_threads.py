@@ -366,3 +366,19 @@ def test_readme_gate_command_is_ci_runs():
     assert "--metric" in command
     assert command in readme
     assert "results/baselines/quickstart/leaderboard.json" in command
+
+
+def test_rows_record_the_thread_policy(monkeypatch):
+    """Learned models' numbers depend on the intra-op thread count and the CPU kernels, so
+    every row's `env` says how the worker ran (absent before: a row could not tell a
+    reproducible run from a 2-thread one)."""
+    import torch
+
+    from recbench.env import environment
+
+    monkeypatch.setenv("RECBENCH_REPRODUCIBLE", "1")
+    torch.set_num_threads(1)
+    env = environment()
+    assert env["threads"] == 1 and env["reproducible"] is True
+    monkeypatch.setenv("RECBENCH_REPRODUCIBLE", "0")
+    assert environment()["reproducible"] is False
