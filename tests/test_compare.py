@@ -136,3 +136,39 @@ def test_compare_does_not_write_into_the_folders_it_compares(tmp_path, capsys):
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*")
              if p.is_file()}
     assert after == before
+
+
+TAGGING_SUITE = """
+[suite]
+name = "tagcmp"
+seeds = [0]
+bootstrap = 20
+
+[dataset]
+name = "synth-msd"
+preset = "tiny"
+
+[split]
+name = "cold-item"
+
+[[tasks]]
+name = "tagging"
+max_epochs = 3
+
+[[models]]
+name = "content-profile"
+"""
+
+
+def test_a_run_with_tagging_passes_the_gate_against_itself(tmp_path, capsys):
+    """Every metric a built-in task reports declares its direction, so the CI gate never
+    fails a run against itself ("direction unknown" made tag_auc_macro REGRESSED)."""
+    suite = tmp_path / "s.toml"
+    suite.write_text(textwrap.dedent(TAGGING_SUITE))
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "-o", str(out), "-q"]) == 0
+    row = json.loads((out / "results.jsonl").read_text().splitlines()[0])
+    assert row["metric_info"]["tag_auc_macro"]["higher_is_better"] is True
+    capsys.readouterr()
+    assert main(["compare", str(out), "--baseline", str(out / "leaderboard.json"),
+                 "--tolerance", "0", "--metric", "tag_auc_macro"]) == 0, capsys.readouterr().out

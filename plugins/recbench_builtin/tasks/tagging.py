@@ -217,6 +217,12 @@ class TaggingTask(Task):
         # Kept for tests and diagnostics: (test songs, MLP scores (n, T), labels (n, T)).
         self.last_predictions = (songs[idx["test"]], scores_test, labels_test)
         extra: dict[str, Any] = {
+            # the direction `recbench compare` needs (it never assumes one)
+            "metric_info": {"tag_auc_macro": {
+                "label": "macro tag AUC", "higher_is_better": True,
+                "n_tags": int((~np.isnan(per_tag)).sum()),
+                "description": "ROC AUC per tag over the test songs, averaged over tags "
+                               "with a positive and a negative"}},
             "n_tags": int(tags.shape[1]),
             "n_tags_evaluated": int((~np.isnan(per_tag)).sum()),
             "n_songs": {k: len(v) for k, v in idx.items()},
