@@ -115,6 +115,12 @@ class Recommender(Component, abc.ABC):
         """Extra throughput figures measured during `fit` (e.g. train_examples_per_s)."""
         return dict(getattr(self, "_throughput", {}))
 
+    def fit_report(self) -> dict[str, Any]:
+        """Facts about the last `fit` for the row's ``model.fit`` block (JSON-able: epochs
+        run, best epoch, why training stopped, loss history...). Default: the instance's
+        ``fit_info`` dict, if it set one; empty otherwise."""
+        return dict(getattr(self, "fit_info", None) or {})
+
 
 @runtime_checkable
 class SongFeaturesLike(Protocol):

@@ -50,6 +50,7 @@ class ModelBlock(TypedDict):
     uses_test_interactions: bool  # oracle rows: ranked apart
     consumes: list[str]  # information the model reads
     provider: str  # distribution and version of the plugin
+    fit: dict[str, Any]  # Recommender.fit_report(): epochs, best epoch, stop reason, losses
 
 
 class ResultRow(TypedDict):

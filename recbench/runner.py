@@ -317,6 +317,7 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         _check_metrics_defined(row, [m.column for m in task_spec.metrics
                                      if m.column not in ignored] + list(out.metrics))
         row["throughput"] = {**model.throughput(), **out.throughput}
+        row["model"]["fit"] = model.fit_report()
         row["timing"] = dict(out.timing)
         row["timing"]["fit_shared"] = state["cached"]
         per_user = out.extra.pop("per_user", None)

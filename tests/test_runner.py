@@ -265,3 +265,52 @@ def test_run_outside_a_git_checkout_says_so(tmp_path, monkeypatch, capsys):
     assert run(tmp_path) == 0
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "commit None" not in md and "not run from a git checkout" in md
+
+
+FIT_SUITE = """
+[suite]
+name = "fitrep"
+seeds = [0]
+bootstrap = 0
+
+[dataset]
+name = "synth-msd"
+preset = "tiny"
+
+[split]
+name = "cold-item"
+
+[[tasks]]
+name = "recommendation"
+metrics = ["auc"]
+
+[[models]]
+name = "dcue"
+max_epochs = 2
+steps_per_epoch = 2
+batch_size = 8
+negatives = 2
+backbone_params = { width = 0.125 }
+
+[[models]]
+name = "wmf-regression"
+factors = 4
+epochs = 2
+backbone = "mel-stats"
+"""
+
+
+def test_rows_carry_the_models_fit_report(tmp_path):
+    """DCUE's early-stopping facts and WMF+Regression's losses reach the row's
+    `model.fit` (review defect 6: they were set on the model and lost)."""
+    suite = tmp_path / "fit.toml"
+    suite.write_text(textwrap.dedent(FIT_SUITE))
+    assert run(tmp_path, suite=suite) == 0
+    by_model = {r["model"]["id"]: r for r in rows(tmp_path / "out")}
+    fit = by_model["dcue"]["model"]["fit"]
+    assert fit["epochs"] == len(fit["history"]) == 2
+    assert fit["stopped_by"] == "max_epochs" and fit["steps"] == 4
+    assert 1 <= fit["best_epoch"] <= 2
+    assert all(np.isfinite(h["loss"]) and 0 <= h["valid_auc"] <= 1 for h in fit["history"])
+    wfit = by_model["wmf-regression"]["model"]["fit"]
+    assert len(wfit["losses"]) == 2 and set(wfit["timing"]) >= {"wmf_fit_s", "train_s"}

@@ -257,6 +257,10 @@ class _TwoTower(Recommender):
             "songs_embedded_per_s": len(test) / embed_s if embed_s > 0 else float("inf"),
         }
 
+    def fit_report(self) -> dict[str, Any]:
+        """`fit_info` plus the per-epoch history (training loss, validation AUC)."""
+        return {**getattr(self, "fit_info", {}), "history": list(getattr(self, "history", []))}
+
     def _load_state(self, state: tuple[dict, dict]) -> None:
         self._user_net.load_state_dict(state[0])
         self._item_net.load_state_dict(state[1])

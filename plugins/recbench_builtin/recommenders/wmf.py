@@ -220,6 +220,11 @@ class WMFRegression(Recommender):
         }
         self.timing = {"wmf_fit_s": wmf_s, "train_s": train_s, "embed_s": embed_s}
 
+    def fit_report(self) -> dict[str, Any]:
+        """The regression's loss per epoch and the time of each fit stage (seconds)."""
+        return {"losses": list(getattr(self, "losses", [])),
+                "timing": dict(getattr(self, "timing", {}))}
+
     def score(self, users: np.ndarray, songs: np.ndarray) -> np.ndarray:
         """(len(users), len(songs)) float32: user factors . predicted item factors."""
         return self.user_factors[np.asarray(users)] @ self.item_factors[np.asarray(songs)].T
