@@ -10,6 +10,7 @@ import math
 import sys
 from pathlib import Path
 
+from . import defaults
 from .errors import RecbenchError
 
 log = logging.getLogger("recbench")
@@ -112,8 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     s = dsub.add_parser("synth", parents=[common],
                         help="write the synthetic dataset to disk in the folder format")
-    s.add_argument("--preset", default="tiny", help="synth-msd preset (tiny, small, default, "
-                   "paper)")
+    s.add_argument("--preset", default=defaults.SYNTHETIC_PRESET,
+                   help="synth-msd preset (tiny, small, default, paper)")
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="other synth-msd parameters, e.g. --set audible_share=0.5")
@@ -282,7 +283,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     for ov in args.overrides:
         path, value = parse_override(ov)
         apply_override(raw, path, value, ov)
-    entry = registry.get("dataset", "synth-msd", key="data synth")
+    entry = registry.get("dataset", defaults.SYNTHETIC_DATASET, key="data synth")
     loader = entry.cls(**raw)
     dataset = loader.load(LoadContext(cache_dir=default_cache_dir()))
     write_dataset(dataset, Path(args.out))

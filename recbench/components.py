@@ -375,6 +375,10 @@ class Executor(Component, abc.ABC):
     `close()` frees resources."""
 
     kind = "executor"
+    in_process: ClassVar[bool] = False
+    """True when cells run in the calling process, one after another: the runner then
+    shows per-cell progress bars and lets the first cell extract the features itself
+    (a parallel executor gets them extracted once, through `map`, before the cells)."""
 
     @abc.abstractmethod
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:

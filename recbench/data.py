@@ -126,7 +126,7 @@ class Split:
     train_songs / valid_songs / test_songs: song indices of each part (cold-item: disjoint;
              warm: all songs in each). Evaluation ranks `test_songs` for each user in
              `test_users`, excluding that user's `train` (and valid) interactions.
-    protocol: "cold-item", "warm" or "cold-user": what the numbers measure.
+    protocol: one of `recbench.defaults.PROTOCOLS`: what the numbers measure.
     """
 
     name: str

@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from . import results
+from . import defaults, results
 from .errors import RecbenchError
 
 SECTION_COLD = "cold-start"
@@ -114,7 +114,7 @@ def build(rows: list[dict[str, Any]], *, references: list[dict[str, Any]] = (),
                         reverse=True)
         refs = []
         for ref in references:
-            if ref.get("task", "recommendation") != task:
+            if ref.get("task", defaults.TASK) != task:
                 continue
             refs.append({"label": ref["label"], "section": SECTION_REFERENCE,
                          "source": ref.get("source", ""),

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from . import defaults
 from .leaderboard import SECTION_REFERENCE, ci_label, table_rows, title
 from .results import atomic_write_bytes, atomic_write_text
 
@@ -16,7 +17,7 @@ PLOT_NAME = "leaderboard.png"
 
 def _primary_board(lb: dict[str, Any]) -> dict[str, Any] | None:
     boards = lb.get("tasks", {})
-    return boards.get("recommendation") or next(iter(boards.values()), None)
+    return boards.get(defaults.TASK) or next(iter(boards.values()), None)
 
 
 def write_plots(out: Path, lb: dict[str, Any]) -> Path | None:

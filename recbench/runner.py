@@ -499,7 +499,7 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
     summary = RunSummary()
     with RunLock(out):
         cells = plan_cells(suite, device=device, cache_dir=cache_dir, limit=limit,
-                           show_progress=show_progress and name == "local")
+                           show_progress=show_progress and executor.in_process)
         ids = {c.cell_id for c in cells}
         done: set[str] = set()
         if resume:
@@ -524,7 +524,7 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
         summary.skipped = len(cells) - len(todo)
         audio_models = any("audio" in registry.get("recommender", m.name).cls.consumes
                            for m in suite.models)
-        if todo and audio_models and name != "local":
+        if todo and audio_models and not executor.in_process:
             # Parallel cells would each extract the features: do it once, in parallel.
             try:
                 prefetch_features(suite, executor, cache_dir=cache_dir or default_cache_dir(),

@@ -42,6 +42,7 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib  # type: ignore[no-redef]
 
+from . import defaults
 from .errors import ConfigError, DataUnavailable, RecbenchError
 from .params import Param, ParamSet, suggest
 from .registry import RESERVED_KEYS, Registry
@@ -66,7 +67,7 @@ SUITE_PARAMS = ParamSet((
 ))
 
 RUN_PARAMS = ParamSet((
-    Param("executor", str, "local", "Executor plugin that runs the cells"),
+    Param("executor", str, defaults.EXECUTOR, "Executor plugin that runs the cells"),
     Param("executor_params", dict, {}, "Parameters of the executor plugin"),
     Param("device", str, "auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda")),
     Param("chunk_users", int, 1024, "Users scored per block (bounds memory)", min=1),
@@ -549,8 +550,8 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
                              from_env=from_env)
                 if fallback_t is not None else None)
 
-    split_t = dict(table("split", {"name": "cold-item"}))
-    split_t.setdefault("name", "cold-item")
+    split_t = dict(table("split", {"name": defaults.SPLIT}))
+    split_t.setdefault("name", defaults.SPLIT)
     split_seed = Param("seed", int, 0, min=0, max=MAX_SEED).check(
         split_t.pop("seed", 0), "split.seed", file, loc.line("split.seed"))
     split = _plugin_spec(registry, "split", split_t, "split", file, loc,
@@ -572,7 +573,7 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
                             "run.executor", file, loc, from_env=from_env,
                             raw_key="run.executor_params")
 
-    tasks_t = table("tasks", [{"name": "recommendation"}])
+    tasks_t = table("tasks", [{"name": defaults.TASK}])
     if not tasks_t:
         raise ConfigError("needs at least one [[tasks]] entry", file=file, key="tasks")
     tasks = []

@@ -53,6 +53,28 @@ def test_core_imports_no_builtin_by_name():
     assert offenders == []
 
 
+def test_core_names_builtin_defaults_in_one_module_only():
+    """The core works with whatever is registered: the built-in names it falls back on
+    (default executor, split, task, synthetic dataset) live in recbench/defaults.py."""
+    import pathlib
+    import re
+
+    import recbench
+
+    root = pathlib.Path(recbench.__file__).parent
+    pattern = re.compile(r"""["'](local|recommendation|cold-item|synth-msd)["']""")
+    offenders = {str(p.relative_to(root)): pattern.findall(p.read_text())
+                 for p in root.rglob("*.py") if p.name != "defaults.py"}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_executors_declare_whether_they_run_in_process():
+    """The runner asks the executor (`in_process`) instead of testing its name."""
+    r = reg.build_registry()
+    flags = {name: r.get("executor", name).cls.in_process for name in r.names("executor")}
+    assert flags == {"local": True, "process": False, "dask": False}
+
+
 def test_third_party_plugin_is_listed_beside_builtins():
     """The example package under tests/plugin_example must be installed (README command)."""
     r = reg.build_registry()

@@ -113,6 +113,7 @@ class LocalExecutor(Executor):
 
     name = "local"
     description = "Run cells one after another in this process (default)"
+    in_process = True
     params = (
         Param("threads", int, None, "BLAS / OpenMP / torch threads (default: usable CPUs, "
               "or RECBENCH_THREADS)", min=1),

@@ -28,10 +28,11 @@ import scipy.sparse as sp
 from recbench.components import (CONSUMABLE, Backbone, CellContext, Component,
                                  DatasetLoader, FitContext, LoadContext, MetricInput,
                                  Recommender, Task, TaskOutput)
+from recbench import defaults
 from recbench.errors import ConfigError
 from recbench.testing import worlds
 
-PROTOCOLS = ("cold-item", "warm", "cold-user")
+PROTOCOLS = defaults.PROTOCOLS
 
 
 def _registry() -> Any:
@@ -532,7 +533,7 @@ class SplitterContract(ComponentContract):
         assert np.isin(test_cols, split.test_songs).all()
         test_rows = np.flatnonzero(np.asarray((split.test > 0).sum(axis=1)).ravel())
         assert np.isin(test_rows, split.test_users).all()
-        if split.protocol == "cold-item":
+        if split.protocol == defaults.COLD_ITEM:
             assert not np.intersect1d(split.train_songs, split.test_songs).size
             assert not (split.train[:, split.test_songs] > 0).nnz
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from recbench import defaults
 from recbench.data import Dataset, Split
 from recbench.testing.fakes import FakeSongFeatures, fit_context
 
@@ -60,7 +61,7 @@ class World:
         cols = np.zeros(shape[1], bool)
         cols[split.test_songs] = True
         dense = (rng.random(shape) < 0.3) * rng.integers(1, 6, size=shape)
-        if split.protocol == "cold-item":
+        if split.protocol == defaults.COLD_ITEM:
             dense = dense * cols[None, :]
         seen = (split.train + split.valid).toarray() > 0
         dense[seen] = 0
@@ -91,7 +92,7 @@ def split_songs(dataset: Dataset, train: np.ndarray, valid: np.ndarray, test: np
     mats = [cols(p) for p in parts]
     users = np.arange(dataset.n_users)
     test_users = users[np.asarray((mats[2] > 0).sum(axis=1)).ravel() > 0]
-    return Split("cold-item", seed, "cold-item", *mats, *parts, users, test_users)
+    return Split(defaults.SPLIT, seed, defaults.COLD_ITEM, *mats, *parts, users, test_users)
 
 
 def audible_classes_world(seed: int = 0, users: int = 120, songs: int = 240, classes: int = 4,
@@ -118,7 +119,7 @@ def audible_classes_world(seed: int = 0, users: int = 120, songs: int = 240, cla
     if splitter is None:
         from recbench.registry import default_registry
 
-        splitter = default_registry().create("split", "cold-item")
+        splitter = default_registry().create("split", defaults.SPLIT)
     split = splitter.split(ds, seed=split_seed)
     from recbench.features import SongFeatures
 
