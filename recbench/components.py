@@ -416,11 +416,43 @@ class TaskOutput:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class DiagnosticsTable:
+    """A task's diagnostics table on the leaderboard (one line per model).
+
+    caption: one Markdown paragraph saying what the columns measure.
+    header:  column names; the first is the model column.
+    rows:    per model: its label, then numbers (float, or None where undefined).
+    """
+
+    caption: str
+    header: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class DiagnosticsChart:
+    """A grouped bar chart of a task's diagnostics (the leaderboard plot's second panel).
+
+    groups: the x-axis groups (e.g. popularity buckets); series: {model label: one value
+    per group (None where undefined)}; baseline: a reference line (e.g. chance), or None.
+    """
+
+    title: str
+    ylabel: str
+    groups: list[str]
+    series: dict[str, list[float | None]]
+    baseline: float | None = None
+    ylim: tuple[float, float] | None = None
+
+
 class Task(Component, abc.ABC):
     """A task (recommendation, auto-tagging…): runs one cell and returns its numbers.
 
     `default_metrics` are used when the suite lists none; `primary_metric` ranks the
-    leaderboard.
+    leaderboard. A task that puts diagnostics into its rows' ``extra`` renders them itself
+    (:meth:`diagnostics_table`, :meth:`diagnostics_chart`): the core never reads a task's
+    ``extra``.
     """
 
     kind = "task"
@@ -434,6 +466,17 @@ class Task(Component, abc.ABC):
     @abc.abstractmethod
     def run(self, ctx: CellContext) -> TaskOutput:
         """Fit the model (via ctx.fit), evaluate it, return the numbers."""
+
+    @classmethod
+    def diagnostics_table(cls, entries: list[dict[str, Any]]) -> DiagnosticsTable | None:
+        """The board's diagnostics table from its model entries (each a leaderboard row:
+        ``label``, ``extra`` of the first seed's row, ...), or None (the default)."""
+        return None
+
+    @classmethod
+    def diagnostics_chart(cls, entries: list[dict[str, Any]]) -> DiagnosticsChart | None:
+        """A bar chart of the diagnostics for the leaderboard plot, or None (the default)."""
+        return None
 
 
 KINDS: dict[str, type[Component]] = {

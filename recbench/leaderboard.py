@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import defaults, results
+from .components import DiagnosticsTable
 from .errors import RecbenchError
 
 SECTION_COLD = "cold-start"
@@ -207,30 +208,29 @@ def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, out
 
 
-def diagnostics_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
-    """Header and rows of the cold-start diagnostics (popularity buckets, mixed exposure),
-    or None when no row has them."""
-    rows = [e for e in board["rows"] if (e.get("extra") or {}).get("popularity_buckets")
-            or (e.get("extra") or {}).get("mixed")]
-    if not rows:
+def task_class(board: dict[str, Any]) -> type | None:
+    """The registered task class of a board (None when that plugin is not installed)."""
+    from .registry import default_registry
+
+    try:
+        return default_registry().get("task", board["task"]).cls
+    except Exception:  # noqa: BLE001 - a board of an uninstalled task renders without extras
         return None
-    n = max(len((e["extra"].get("popularity_buckets") or {}).get("auc", [])) for e in rows)
-    names = (["AUC least played", "AUC middle", "AUC most played"] if n == 3
-             else [f"AUC bucket {b + 1}" for b in range(n)])
-    k = next((e["extra"]["mixed"]["k"] for e in rows if e["extra"].get("mixed")), None)
-    header = ["model"] + names
-    if k is not None:
-        header += [f"cold share of top {k}", "cold share of candidates"]
-    out = []
-    for e in rows:
-        b = (e["extra"].get("popularity_buckets") or {}).get("auc", [])
-        line = [e["label"]] + [_fmt(v) for v in b] + ["–"] * (n - len(b))
-        if k is not None:
-            mixed = e["extra"].get("mixed") or {}
-            line += [_fmt(mixed.get("cold_share_of_top_k")),
-                     _fmt(mixed.get("cold_share_of_candidates"))]
-        out.append(line)
-    return header, out
+
+
+def diagnostics(board: dict[str, Any]) -> DiagnosticsTable | None:
+    """The board's diagnostics table, rendered by its task (`Task.diagnostics_table`)."""
+    cls = task_class(board)
+    return cls.diagnostics_table(board["rows"]) if cls is not None else None
+
+
+def diagnostics_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    """Header and formatted rows of the board's diagnostics table, or None."""
+    table = diagnostics(board)
+    if table is None:
+        return None
+    return table.header, [[str(r[0])] + [v if isinstance(v, str) else _fmt(v) for v in r[1:]]
+                          for r in table.rows]
 
 
 def title(board: dict[str, Any], suite: str | None) -> str:
@@ -265,13 +265,11 @@ def render_markdown(lb: dict[str, Any]) -> str:
         header, rows = table_rows(board)
         parts.append(tabulate(rows, headers=header, tablefmt="github", disable_numparse=True))
         parts.append("")
-        diag = diagnostics_rows(board)
-        if diag:
-            parts.append("**Cold-start diagnostics.** AUC with the held-out positives restricted "
-                         "to each popularity bucket of songs (listeners over the whole dataset); "
-                         "with warm and cold songs ranked together, the share of each user's "
-                         "top K that are cold (new) songs, against their share of candidates.\n")
-            parts.append(tabulate(diag[1], headers=diag[0], tablefmt="github",
+        diag = diagnostics(board)
+        if diag is not None:
+            header, drows = diagnostics_rows(board) or ([], [])
+            parts.append(diag.caption + "\n")
+            parts.append(tabulate(drows, headers=header, tablefmt="github",
                                   disable_numparse=True))
             parts.append("")
         parts.append("Rows in the *oracle / upper bound* section used held-out (test) "

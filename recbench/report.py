@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import defaults
-from .leaderboard import SECTION_REFERENCE, ci_label, table_rows, title
+from .leaderboard import SECTION_REFERENCE, ci_label, table_rows, task_class, title
 from .results import atomic_write_bytes, atomic_write_text
 
 PLOT_NAME = "leaderboard.png"
@@ -58,21 +58,21 @@ def write_plots(out: Path, lb: dict[str, Any]) -> Path | None:
     ax1.set_title(f"{metric} vs throughput")
     ax1.legend(fontsize=7, loc="best")
 
-    bucketed = [r for r in rows if (r.get("extra") or {}).get("popularity_buckets")]
-    if bucketed:
-        n = len(bucketed[0]["extra"]["popularity_buckets"]["auc"])
-        width = 0.8 / max(1, len(bucketed))
-        for i, r in enumerate(bucketed):
-            vals = [v if v is not None else float("nan")
-                    for v in r["extra"]["popularity_buckets"]["auc"]]
-            ax2.bar([b + i * width for b in range(n)], vals, width=width, label=r["label"])
-        names = ["least played", "middle", "most played"] if n == 3 else [
-            f"bucket {b + 1}" for b in range(n)]
-        ax2.set_xticks([b + 0.4 - width / 2 for b in range(n)], names)
-        ax2.axhline(0.5, color="grey", lw=0.8, ls=":")
-        ax2.set_ylim(0.0, 1.0)
-        ax2.set_ylabel("AUC of held-out songs in the bucket")
-        ax2.set_title("AUC by held-out song popularity")
+    cls = task_class(board)
+    chart = cls.diagnostics_chart(rows) if cls is not None else None
+    if chart is not None and chart.series:
+        n = len(chart.groups)
+        width = 0.8 / max(1, len(chart.series))
+        for i, (label, values) in enumerate(chart.series.items()):
+            vals = [v if v is not None else float("nan") for v in values]
+            ax2.bar([b + i * width for b in range(n)], vals, width=width, label=label)
+        ax2.set_xticks([b + 0.4 - width / 2 for b in range(n)], chart.groups)
+        if chart.baseline is not None:
+            ax2.axhline(chart.baseline, color="grey", lw=0.8, ls=":")
+        if chart.ylim is not None:
+            ax2.set_ylim(*chart.ylim)
+        ax2.set_ylabel(chart.ylabel)
+        ax2.set_title(chart.title)
         ax2.legend(fontsize=7)
     else:
         ax2.set_axis_off()

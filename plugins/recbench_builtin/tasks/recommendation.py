@@ -19,11 +19,13 @@ Diagnostics in the row's `extra`:
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
 from recbench import hookimpl
-from recbench.components import CellContext, MetricInput, Task, TaskOutput
+from recbench.components import (CellContext, DiagnosticsChart, DiagnosticsTable, MetricInput,
+                                 Task, TaskOutput)
 from recbench.params import Param
 
 
@@ -128,6 +130,51 @@ class RecommendationTask(Task):
             metrics=metrics, metrics_ci=cis,
             throughput={"scoring_pairs_per_s": pairs / score_s if score_s > 0 else float("nan")},
             timing={"fit_s": round(fit_s, 4), "eval_s": round(eval_s, 4)}, extra=extra)
+
+    @staticmethod
+    def _bucket_names(n: int, prefix: str) -> list[str]:
+        return ([f"{prefix}least played", f"{prefix}middle", f"{prefix}most played"] if n == 3
+                else [f"{prefix}bucket {b + 1}" for b in range(n)])
+
+    @classmethod
+    def diagnostics_table(cls, entries: list[dict[str, Any]]) -> DiagnosticsTable | None:
+        """Cold-start diagnostics per model: AUC by song-popularity bucket (`buckets`) and,
+        with `mixed`, the cold share of the top K against the cold share of candidates."""
+        rows = [e for e in entries if (e.get("extra") or {}).get("popularity_buckets")
+                or (e.get("extra") or {}).get("mixed")]
+        if not rows:
+            return None
+        n = max(len((e["extra"].get("popularity_buckets") or {}).get("auc", [])) for e in rows)
+        k = next((e["extra"]["mixed"]["k"] for e in rows if e["extra"].get("mixed")), None)
+        header = ["model"] + cls._bucket_names(n, "AUC ")
+        if k is not None:
+            header += [f"cold share of top {k}", "cold share of candidates"]
+        out: list[list[Any]] = []
+        for e in rows:
+            b = list((e["extra"].get("popularity_buckets") or {}).get("auc", []))
+            line: list[Any] = [e["label"]] + b + ["–"] * (n - len(b))
+            if k is not None:
+                mixed = e["extra"].get("mixed") or {}
+                line += [mixed.get("cold_share_of_top_k"), mixed.get("cold_share_of_candidates")]
+            out.append(line)
+        caption = ("**Cold-start diagnostics.** AUC with the held-out positives restricted "
+                   "to each popularity bucket of songs (listeners over the whole dataset); "
+                   "with warm and cold songs ranked together, the share of each user's "
+                   "top K that are cold (new) songs, against their share of candidates.")
+        return DiagnosticsTable(caption, header, out)
+
+    @classmethod
+    def diagnostics_chart(cls, entries: list[dict[str, Any]]) -> DiagnosticsChart | None:
+        """AUC by held-out song popularity bucket, one bar per model and bucket."""
+        bucketed = [e for e in entries if (e.get("extra") or {}).get("popularity_buckets")]
+        if not bucketed:
+            return None
+        n = len(bucketed[0]["extra"]["popularity_buckets"]["auc"])
+        series = {e["label"]: list(e["extra"]["popularity_buckets"]["auc"]) for e in bucketed}
+        return DiagnosticsChart("AUC by held-out song popularity",
+                                "AUC of held-out songs in the bucket",
+                                cls._bucket_names(n, ""), series, baseline=0.5,
+                                ylim=(0.0, 1.0))
 
     def _mixed(self, ctx: CellContext, users: np.ndarray) -> dict:
         """Warm (training) and cold (test) songs ranked together: cold share of each top K."""
