@@ -643,18 +643,13 @@ def _read_entry(npy_path: str, npz_path: str, n_songs: int, n_channels: int
 
 @contextlib.contextmanager
 def _file_lock(path: str):
-    """An exclusive advisory lock on `path` (POSIX flock; a no-op elsewhere)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
+    """An exclusive lock on `path` across processes, released by the kernel if the holder
+    dies (`filelock`: flock on POSIX, msvcrt on Windows, where the hand-written flock
+    version was a no-op). The same lock library guards the run folder."""
+    import filelock
+
+    with filelock.FileLock(path):
         yield
-        return
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def default_workers() -> int:

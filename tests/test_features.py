@@ -384,3 +384,29 @@ def test_checksum_once_per_process_and_file_version(tmp_path, monkeypatch):
     g = load_features(d, "logmel", [0, 1, 2], tmp_path, params)
     assert "rebuilt" in g.manifest["cache"]
     np.testing.assert_array_equal(np.asarray(g.array), good)
+
+
+def test_cache_entry_lock_excludes_another_holder(tmp_path):
+    """One extraction per cache entry: while another holder has the entry's lock, the
+    cache waits for it (checked with an independent filelock holder)."""
+    import threading
+
+    import filelock
+
+    from recbench.features import _file_lock
+
+    path = str(tmp_path / "entry.lock")
+    held = filelock.FileLock(path)
+    held.acquire()
+    got = threading.Event()
+
+    def worker():
+        with _file_lock(path):
+            got.set()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    assert not got.wait(0.3)
+    held.release()
+    assert got.wait(10)
+    t.join()
