@@ -234,3 +234,29 @@ def test_has_item_vectors_overrides_the_inference():
             return None
 
     assert not Declared.provides_item_vectors() and Recommender.provides_item_vectors() is False
+
+
+@pytest.mark.parametrize("bad", ["mrr@10", "my metric", "a=b", "x,y", "m[0]", "-lead", ""])
+def test_names_a_suite_cannot_address_are_refused(monkeypatch, bad):
+    """`mrr@10` would register and then never be usable ('@' is the cutoff separator);
+    whitespace, '=', ',' and brackets clash with suite and --set syntax."""
+    from recbench.components import Metric
+
+    monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    Bad = type("Bad", (Metric,), {"name": bad, "per_user": lambda self, block: None})
+    m = _module("plug_bad_name", recbench_register_metrics=lambda register: register(Bad))
+    with pytest.raises(PluginError) as info:
+        reg.build_registry([m])
+    msg = str(info.value)
+    assert "\n" not in msg and ("cannot be used in a suite" in msg or "without a `name`" in msg)
+
+
+def test_usual_names_are_accepted(monkeypatch):
+    from recbench.components import Metric
+
+    monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    classes = [type(f"M{i}", (Metric,), {"name": n, "per_user": lambda self, block: None})
+               for i, n in enumerate(["mrr", "hit_rate", "ndcg-2", "v1.2"])]
+    m = _module("plug_ok_names",
+                recbench_register_metrics=lambda register: [register(c) for c in classes])
+    assert {"mrr", "hit_rate", "ndcg-2", "v1.2"} <= set(reg.build_registry([m]).names("metric"))
