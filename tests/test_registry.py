@@ -260,3 +260,28 @@ def test_usual_names_are_accepted(monkeypatch):
     m = _module("plug_ok_names",
                 recbench_register_metrics=lambda register: [register(c) for c in classes])
     assert {"mrr", "hit_rate", "ndcg-2", "v1.2"} <= set(reg.build_registry([m]).names("metric"))
+
+
+def test_list_verbose_shows_cutoffs_directions_consumes_and_oracles(capsys):
+    import json
+
+    from recbench.cli import main
+
+    assert main(["list", "-v", "--kind", "metric"]) == 0
+    out = capsys.readouterr().out
+    assert "metric auc; needs_k: no; higher_is_better: yes" in out
+    assert "metric ndcg; needs_k: yes; higher_is_better: yes" in out
+    assert "metric popularity; needs_k: yes; higher_is_better: no" in out
+    assert main(["list", "-v", "--kind", "recommender"]) == 0
+    out = capsys.readouterr().out
+    assert ("recommender dcue; consumes: interactions, audio; uses_test_interactions: no\n"
+            in out)
+    assert "recommender wmf; consumes: interactions, test_interactions; " \
+           "uses_test_interactions: yes (oracle: ranked apart)" in out
+    assert main(["list", "--json"]) == 0
+    rows = {(r["kind"], r["name"]): r for r in json.loads(capsys.readouterr().out)}
+    assert rows[("metric", "recall")]["needs_k"] is True
+    assert rows[("metric", "popularity")]["higher_is_better"] is False
+    assert rows[("recommender", "popularity-oracle")]["uses_test_interactions"] is True
+    assert rows[("recommender", "dcue")]["consumes"] == ["interactions", "audio"]
+    assert "needs_k" not in rows[("loss", "hinge")]
