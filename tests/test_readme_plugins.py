@@ -2,10 +2,10 @@
 
 The README's "Writing a plugin" section holds one plugin module, `my_plugin.py` (every
 ```python block whose first line is ``# my_plugin.py``, concatenated in order), its
-`pyproject.toml` and a suite, `my_suite.toml`. This test takes them verbatim, builds an
-installed distribution of them (the module plus a ``*.dist-info`` with the README's entry
-points, which is what `pip install` leaves for `importlib.metadata` to find: fast and
-offline), and runs the suite in a fresh process. It fails when any example breaks.
+`pyproject.toml` and a suite, `my_suite.toml`. This test takes them verbatim,
+`pip install`s the package (offline, into a temporary folder put on PYTHONPATH), checks
+each component against its `recbench.testing` contract class and runs the suite in a
+fresh process. It fails when any example breaks.
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("recommender", "backbone", "loss", "sampler", "dataset", "split", "metric",
@@ -40,20 +44,19 @@ def documented(marker: str, lang: str) -> list[str]:
 
 
 def build_package(where: Path) -> dict:
-    """Write my_plugin.py and its dist-info under `where`; return the pyproject."""
+    """Write my_plugin.py and pyproject.toml into a source folder and `pip install` it
+    (offline: no dependencies, no build isolation) into `where`; return its [project]."""
+    src = where.parent / f"{where.name}-src"
+    src.mkdir()
     module = "\n\n".join(documented("my_plugin.py", "python"))
-    (where / "my_plugin.py").write_text(module, encoding="utf-8")
+    (src / "my_plugin.py").write_text(module, encoding="utf-8")
     (pyproject_text,) = documented("pyproject.toml", "toml")
-    project = tomllib.loads(pyproject_text)["project"]
-    dist = where / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\n"
-                                   f"Version: {project['version']}\n", encoding="utf-8")
-    eps = project["entry-points"]
-    (dist / "entry_points.txt").write_text("".join(
-        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in items.items()) + "\n"
-        for group, items in eps.items()), encoding="utf-8")
-    return project
+    (src / "pyproject.toml").write_text(pyproject_text, encoding="utf-8")
+    res = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                          "--no-build-isolation", "--no-index", "--target", str(where),
+                          str(src)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    return tomllib.loads(pyproject_text)["project"]
 
 
 def _env(where: Path) -> dict:
@@ -78,7 +81,6 @@ def test_readme_documents_one_example_per_kind():
 
 def test_readme_plugin_installs_lists_and_runs_in_a_suite(tmp_path):
     pkg = tmp_path / "site"
-    pkg.mkdir()
     project = build_package(pkg)
     env = _env(pkg)
 
@@ -133,8 +135,8 @@ def test_readme_metric_is_the_expectation_over_tie_orders(tmp_path, monkeypatch)
 
     from recbench.components import MetricInput
 
-    build_package(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    build_package(tmp_path / "site")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
     monkeypatch.delitem(sys.modules, "my_plugin", raising=False)
     import my_plugin
 
@@ -191,10 +193,11 @@ class TestTask(t.TaskContract):
 def test_readme_examples_pass_the_contract_tests(tmp_path):
     """Each README example passes its kind's contract class of `recbench.testing`, as the
     README's "Testing your plugin" tells an author to check."""
-    build_package(tmp_path)
+    build_package(tmp_path / "site")
     (tmp_path / "test_contracts.py").write_text(CONTRACTS, encoding="utf-8")
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          str(tmp_path / "test_contracts.py")], cwd=tmp_path, env=_env(tmp_path),
+                          str(tmp_path / "test_contracts.py")], cwd=tmp_path,
+                         env=_env(tmp_path / "site"),
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-4000:]
     passed = re.search(r"(\d+) passed", res.stdout)
