@@ -28,9 +28,9 @@ from .params import suggest
 ENTRY_POINT_GROUP = "recbench"
 
 # A component name a suite can address: starts with a letter or digit, then letters,
-# digits, "-", "_" or "."; no "@" (the metric cutoff separator, `ndcg@10`), no whitespace,
-# no "=", "[", "]" or "," (used by `--set` paths and lists).
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# digits, "-" or "_"; no "@" (the metric cutoff separator, `ndcg@10`), no whitespace, no
+# ".", "=", "[", "]" (`--set models.<name>.lr=...` paths) and no ",".
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 # Keys that a suite reads itself in a component's table, so a plugin of that kind may not
 # declare a parameter of the same name (it could never be set).
@@ -114,7 +114,7 @@ class Registry:
         if not isinstance(entry.cls.name, str) or not NAME_RE.fullmatch(entry.cls.name):
             raise PluginError(f"plugin {entry.plugin} ({entry.provider}): {entry.kind} name "
                               f"{entry.cls.name!r} cannot be used in a suite (letters, "
-                              f"digits, '-', '_', '.' only; '@' separates a metric's cutoff)")
+                              f"digits, '-' and '_' only; '@' separates a metric's cutoff)")
         reserved = set(RESERVED_KEYS.get(entry.kind, ("name",)))
         clash = reserved & {p.name for p in entry.cls.params}
         if clash:

@@ -236,10 +236,11 @@ def test_has_item_vectors_overrides_the_inference():
     assert not Declared.provides_item_vectors() and Recommender.provides_item_vectors() is False
 
 
-@pytest.mark.parametrize("bad", ["mrr@10", "my metric", "a=b", "x,y", "m[0]", "-lead", ""])
+@pytest.mark.parametrize("bad", ["mrr@10", "my metric", "a=b", "x,y", "m[0]", "v1.2", "-lead",
+                                 ""])
 def test_names_a_suite_cannot_address_are_refused(monkeypatch, bad):
     """`mrr@10` would register and then never be usable ('@' is the cutoff separator);
-    whitespace, '=', ',' and brackets clash with suite and --set syntax."""
+    whitespace, '.', '=', ',' and brackets clash with suite and --set syntax."""
     from recbench.components import Metric
 
     monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
@@ -256,10 +257,10 @@ def test_usual_names_are_accepted(monkeypatch):
 
     monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
     classes = [type(f"M{i}", (Metric,), {"name": n, "per_user": lambda self, block: None})
-               for i, n in enumerate(["mrr", "hit_rate", "ndcg-2", "v1.2"])]
+               for i, n in enumerate(["mrr", "hit_rate", "ndcg-2", "v12"])]
     m = _module("plug_ok_names",
                 recbench_register_metrics=lambda register: [register(c) for c in classes])
-    assert {"mrr", "hit_rate", "ndcg-2", "v1.2"} <= set(reg.build_registry([m]).names("metric"))
+    assert {"mrr", "hit_rate", "ndcg-2", "v12"} <= set(reg.build_registry([m]).names("metric"))
 
 
 def test_list_verbose_shows_cutoffs_directions_consumes_and_oracles(capsys):
