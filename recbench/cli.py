@@ -125,8 +125,23 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from .components import KINDS
+    from .components import KINDS, Metric, Recommender
     from .registry import build_registry
+
+    def capabilities(cls: type) -> dict:
+        """What a suite author needs beyond the parameters: a metric's cutoff and
+        direction; a recommender's inputs and whether it is an oracle."""
+        if issubclass(cls, Metric):
+            return {"needs_k": bool(cls.needs_k), "higher_is_better": bool(cls.higher_is_better)}
+        if issubclass(cls, Recommender):
+            return {"consumes": list(cls.consumes),
+                    "uses_test_interactions": bool(cls.uses_test_interactions)}
+        return {}
+
+    def _show(v) -> str:
+        if isinstance(v, list):
+            return ", ".join(map(str, v)) or "-"
+        return "yes" if v is True else "no" if v is False else str(v)
 
     registry = build_registry()
     if args.kind and args.kind not in KINDS:
@@ -138,6 +153,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{"kind": e.kind, "name": e.name, "provider": e.provider,
                            "plugin": e.plugin, "description": e.description,
+                           **capabilities(e.cls),
                            "params": [{"name": p.name, "type": p.type_name(),
                                        "default": p.default, "help": p.help}
                                       for p in e.cls.params]} for e in entries], indent=1,
@@ -147,9 +163,15 @@ def cmd_list(args: argparse.Namespace) -> int:
                        headers=["kind", "name", "provider", "description"]))
         if args.verbose:
             for e in entries:
+                caps = capabilities(e.cls)
+                if not e.cls.params and not caps:
+                    continue
+                oracle = " (oracle: ranked apart)" if caps.get("uses_test_interactions") else ""
+                print(f"\n{e.kind} {e.name}"
+                      + "".join(f"; {k}: {_show(v)}" for k, v in caps.items()) + oracle)
                 if not e.cls.params:
                     continue
-                print(f"\n{e.kind} {e.name} parameters:")
+                print("parameters:")
                 print(tabulate([[p.name, p.type_name(), repr(p.default), p.help]
                                 for p in e.cls.params],
                                headers=["name", "type", "default", "help"]))

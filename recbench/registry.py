@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import re
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -25,6 +26,11 @@ from .errors import ConfigError, PluginError
 from .params import suggest
 
 ENTRY_POINT_GROUP = "recbench"
+
+# A component name a suite can address: starts with a letter or digit, then letters,
+# digits, "-" or "_"; no "@" (the metric cutoff separator, `ndcg@10`), no whitespace, no
+# ".", "=", "[", "]" (`--set models.<name>.lr=...` paths) and no ",".
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 # Keys that a suite reads itself in a component's table, so a plugin of that kind may not
 # declare a parameter of the same name (it could never be set).
@@ -105,6 +111,10 @@ class Registry:
         if not entry.cls.name:
             raise PluginError(f"plugin {entry.plugin} ({entry.provider}) registered "
                               f"{entry.cls.__name__} without a `name`")
+        if not isinstance(entry.cls.name, str) or not NAME_RE.fullmatch(entry.cls.name):
+            raise PluginError(f"plugin {entry.plugin} ({entry.provider}): {entry.kind} name "
+                              f"{entry.cls.name!r} cannot be used in a suite (letters, "
+                              f"digits, '-' and '_' only; '@' separates a metric's cutoff)")
         reserved = set(RESERVED_KEYS.get(entry.kind, ("name",)))
         clash = reserved & {p.name for p in entry.cls.params}
         if clash:

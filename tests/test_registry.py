@@ -256,3 +256,55 @@ def test_has_item_vectors_overrides_the_inference():
             return None
 
     assert not Declared.provides_item_vectors() and Recommender.provides_item_vectors() is False
+
+
+@pytest.mark.parametrize("bad", ["mrr@10", "my metric", "a=b", "x,y", "m[0]", "v1.2", "-lead",
+                                 ""])
+def test_names_a_suite_cannot_address_are_refused(monkeypatch, bad):
+    """`mrr@10` would register and then never be usable ('@' is the cutoff separator);
+    whitespace, '.', '=', ',' and brackets clash with suite and --set syntax."""
+    from recbench.components import Metric
+
+    monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    Bad = type("Bad", (Metric,), {"name": bad, "per_user": lambda self, block: None})
+    m = _module("plug_bad_name", recbench_register_metrics=lambda register: register(Bad))
+    with pytest.raises(PluginError) as info:
+        reg.build_registry([m])
+    msg = str(info.value)
+    assert "\n" not in msg and ("cannot be used in a suite" in msg or "without a `name`" in msg)
+
+
+def test_usual_names_are_accepted(monkeypatch):
+    from recbench.components import Metric
+
+    monkeypatch.setenv("RECBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    classes = [type(f"M{i}", (Metric,), {"name": n, "per_user": lambda self, block: None})
+               for i, n in enumerate(["mrr", "hit_rate", "ndcg-2", "v12"])]
+    m = _module("plug_ok_names",
+                recbench_register_metrics=lambda register: [register(c) for c in classes])
+    assert {"mrr", "hit_rate", "ndcg-2", "v12"} <= set(reg.build_registry([m]).names("metric"))
+
+
+def test_list_verbose_shows_cutoffs_directions_consumes_and_oracles(capsys):
+    import json
+
+    from recbench.cli import main
+
+    assert main(["list", "-v", "--kind", "metric"]) == 0
+    out = capsys.readouterr().out
+    assert "metric auc; needs_k: no; higher_is_better: yes" in out
+    assert "metric ndcg; needs_k: yes; higher_is_better: yes" in out
+    assert "metric popularity; needs_k: yes; higher_is_better: no" in out
+    assert main(["list", "-v", "--kind", "recommender"]) == 0
+    out = capsys.readouterr().out
+    assert ("recommender dcue; consumes: interactions, audio; uses_test_interactions: no\n"
+            in out)
+    assert "recommender wmf; consumes: interactions, test_interactions; " \
+           "uses_test_interactions: yes (oracle: ranked apart)" in out
+    assert main(["list", "--json"]) == 0
+    rows = {(r["kind"], r["name"]): r for r in json.loads(capsys.readouterr().out)}
+    assert rows[("metric", "recall")]["needs_k"] is True
+    assert rows[("metric", "popularity")]["higher_is_better"] is False
+    assert rows[("recommender", "popularity-oracle")]["uses_test_interactions"] is True
+    assert rows[("recommender", "dcue")]["consumes"] == ["interactions", "audio"]
+    assert "needs_k" not in rows[("loss", "hinge")]
