@@ -300,6 +300,26 @@ class TableReader:
         self._reported.add(line)
         self.problems.bad(kind, where, reason)
 
+    def _drop_rows(self, n: int, cols: dict[str, Any], bad: np.ndarray, row0: int,
+                       problem: Callable[[int, int], tuple[str, str]], unit: str
+                       ) -> tuple[int, dict[str, Any]]:
+        """Report the rows flagged in `bad` (each as `problem(index in batch, line)` ->
+        (where, reason)) as malformed, or raise in strict mode; return the batch without
+        them."""
+        import pyarrow as pa
+
+        idx = np.flatnonzero(bad)
+        lines = self.lines(row0 + idx)
+        for j, line in zip(idx.tolist(), lines.tolist()):
+            where, reason = problem(j, line)
+            if self.problems is not None and self.problems.strict:
+                raise DataError(f"{where}: {reason} (strict mode; set strict = false to "
+                                f"skip and count such {unit})")
+            self._report(line, "malformed_lines", where, reason)
+        self._skipped = sorted(self._skipped + lines.tolist())
+        keep = pa.array(~bad)
+        return n - len(idx), {c: a.filter(keep) for c, a in cols.items()}
+
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
         if self.format == "parquet":
             yield from self._iter_parquet()
@@ -421,20 +441,11 @@ class TableReader:
             if bad is None:
                 return n, out
         if bad is not None:
-            idx = np.flatnonzero(bad)
-            lines = self.lines(row0 + idx)
-            for j, line in zip(idx, lines.tolist()):
-                where = f"{self.path}:{line}"
-                text = "\t".join(_as_text(cols[c][int(j)].as_py()) for c in self.present)
-                reason = f"not valid UTF-8 text: {_snippet(text)}"
-                if self.problems is not None and self.problems.strict:
-                    raise DataError(f"{where}: {reason} (strict mode; set strict = false to "
-                                    "skip and count such lines)")
-                self._report(line, "malformed_lines", where, reason)
-            self._skipped = sorted(self._skipped + lines.tolist())
-            keep = pa.array(~bad)
-            cols = {c: a.filter(keep) for c, a in cols.items()}
-            n -= len(idx)
+            def line_problem(j: int, line: int) -> tuple[str, str]:
+                text = "\t".join(_as_text(cols[c][j].as_py()) for c in self.present)
+                return f"{self.path}:{line}", f"not valid UTF-8 text: {_snippet(text)}"
+
+            n, cols = self._drop_rows(n, cols, bad, row0, line_problem, "lines")
         if not self._sanitised:
             cols = {c: a.view(pa.string()) for c, a in cols.items()}  # validated above
         return n, cols
@@ -466,18 +477,9 @@ class TableReader:
                                          for v in a.to_pylist()], dtype=bool)
                     cols[c] = a
                 if bad.any():  # binary values that are not UTF-8: skip and count the rows
-                    idx = np.flatnonzero(bad)
-                    rows = self.lines(row0 + idx)
-                    for r in rows.tolist():
-                        where, reason = f"{self.path}: row {r}", "not valid UTF-8 text"
-                        if self.problems is not None and self.problems.strict:
-                            raise DataError(f"{where}: {reason} (strict mode; set strict = "
-                                            "false to skip and count such rows)")
-                        self._report(r, "malformed_lines", where, reason)
-                    self._skipped = sorted(self._skipped + rows.tolist())
-                    keep = pa.array(~bad)
-                    cols = {c: a.filter(keep) for c, a in cols.items()}
-                    n -= len(idx)
+                    n, cols = self._drop_rows(
+                        n, cols, bad, row0,
+                        lambda j, r: (f"{self.path}: row {r}", "not valid UTF-8 text"), "rows")
                 for c, a in cols.items():
                     if not pa.types.is_string(a.type) and not pa.types.is_large_string(a.type):
                         a = pcc.cast(a, pa.string())
