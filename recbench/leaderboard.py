@@ -241,49 +241,78 @@ def title(board: dict[str, Any], suite: str | None) -> str:
             f"({ds.get('n_users', '?')} users x {ds.get('n_songs', '?')} songs){flag}")
 
 
+def templates() -> Any:
+    """The Jinja2 environment of the board templates (package data: recbench/templates).
+    HTML templates are autoescaped; the Markdown template is plain text."""
+    global _TEMPLATES
+    if _TEMPLATES is None:
+        import jinja2
+
+        _TEMPLATES = jinja2.Environment(
+            loader=jinja2.PackageLoader("recbench", "templates"),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
+                                                default_for_string=True, default=False),
+            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+            undefined=jinja2.StrictUndefined)
+        _TEMPLATES.filters["markdown_inline"] = markdown_inline
+    return _TEMPLATES
+
+
+_TEMPLATES: Any = None
+
+
+def markdown_inline(text: str) -> Any:
+    """A task's one-paragraph Markdown caption as safe HTML: the text is escaped, then
+    **bold**, *italic* and `code` become tags (nothing else is interpreted)."""
+    import re
+
+    from markupsafe import Markup, escape
+
+    out = str(escape(text))
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    out = re.sub(r"\*(.+?)\*", r"<em>\1</em>", out)
+    return Markup(out)
+
+
+def board_context(board: dict[str, Any], suite: str | None) -> dict[str, Any]:
+    """What every board template shows besides the tables: title, data and split,
+    environment, notices, failed and excluded cells."""
+    ds, sp = board.get("dataset") or {}, board.get("split") or {}
+    return {"title": title(board, suite), "synthetic": bool(ds.get("synthetic")),
+            "notice": ds.get("notice"), "protocol": board.get("protocol"),
+            "dataset": {"fingerprint": ds.get("fingerprint"), "name": ds.get("name")},
+            "split": {"name": sp.get("name"), "seed": sp.get("seed"),
+                      "fingerprint": sp.get("fingerprint")},
+            "primary": board["primary_metric"], "env": board.get("env") or {},
+            "commit": commit_text(board.get("env") or {}),
+            "device": (board.get("device") or {}).get("type"), "ci_label": ci_label(board),
+            "lists": [(heading, [json.dumps(f) for f in board[key]])
+                      for key, heading in (("failed", "Failed cells"),
+                                           ("excluded_other_data",
+                                            "Excluded (different data or split)"))
+                      if board.get(key)]}
+
+
 def render_markdown(lb: dict[str, Any]) -> str:
-    """The leaderboard as Markdown (tabulate)."""
+    """The leaderboard as Markdown (templates/leaderboard.md.j2; tables by tabulate)."""
     from tabulate import tabulate
 
-    parts = [f"# Leaderboard: {lb['suite']}\n"]
+    boards = []
     for board in lb["tasks"].values():
-        ds, sp = board.get("dataset") or {}, board.get("split") or {}
-        parts.append(f"## {title(board, lb['suite'])}\n")
-        if ds.get("synthetic"):
-            parts.append("> **Synthetic data.** These numbers come from generated data and "
-                         "are not comparable to published results on real data.\n")
-        if ds.get("notice"):
-            parts.append(f"> **NOTICE:** {ds['notice']}\n")
-        parts.append(f"- protocol: `{board.get('protocol')}`; split `{sp.get('name')}` seed "
-                     f"{sp.get('seed')}; primary metric `{board['primary_metric']}`")
-        parts.append(f"- dataset fingerprint `{ds.get('fingerprint')}`; split fingerprint "
-                     f"`{sp.get('fingerprint')}`")
-        env = board.get("env") or {}
-        parts.append(f"- recbench {env.get('recbench')} ({commit_text(env)}), "
-                     f"torch {env.get('torch')}, device "
-                     f"{(board.get('device') or {}).get('type')}\n")
+        ctx = board_context(board, lb["suite"])
         header, rows = table_rows(board)
-        parts.append(tabulate(rows, headers=header, tablefmt="github", disable_numparse=True))
-        parts.append("")
+        ctx["table"] = tabulate(rows, headers=header, tablefmt="github", disable_numparse=True)
         diag = diagnostics(board)
+        ctx["diagnostics"] = None
         if diag is not None:
-            header, drows = diagnostics_rows(board) or ([], [])
-            parts.append(diag.caption + "\n")
-            parts.append(tabulate(drows, headers=header, tablefmt="github",
-                                  disable_numparse=True))
-            parts.append("")
-        parts.append("Rows in the *oracle / upper bound* section used held-out (test) "
-                     "interactions and are not ranked against cold-start rows. "
-                     f"{ci_label(board)}s: bootstrap over users (mean of per-seed bounds); "
-                     "± is the std over seeds.\n")
-        for key, heading in (("failed", "Failed cells"),
-                             ("excluded_other_data", "Excluded (different data or split)")):
-            if board.get(key):
-                parts.append(f"**{heading}:**\n")
-                for f in board[key]:
-                    parts.append(f"- {json.dumps(f)}")
-                parts.append("")
-    return "\n".join(parts) + "\n"
+            dheader, drows = diagnostics_rows(board) or ([], [])
+            ctx["diagnostics"] = {"caption": diag.caption,
+                                  "table": tabulate(drows, headers=dheader, tablefmt="github",
+                                                    disable_numparse=True)}
+        boards.append(ctx)
+    return templates().get_template("leaderboard.md.j2").render(suite=lb["suite"],
+                                                                boards=boards)
 
 
 def render_csv(lb: dict[str, Any]) -> str:
