@@ -219,9 +219,11 @@ def task_class(board: dict[str, Any]) -> type | None:
 
 
 def diagnostics(board: dict[str, Any]) -> DiagnosticsTable | None:
-    """The board's diagnostics table, rendered by its task (`Task.diagnostics_table`)."""
+    """The board's diagnostics table, rendered by its task (`Task.diagnostics_table`) from
+    the board's model rows (reference rows are published numbers, not models run here)."""
     cls = task_class(board)
-    return cls.diagnostics_table(board["rows"]) if cls is not None else None
+    models = [e for e in board["rows"] if e.get("section") != SECTION_REFERENCE]
+    return cls.diagnostics_table(models) if cls is not None else None
 
 
 def diagnostics_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
@@ -241,51 +243,18 @@ def title(board: dict[str, Any], suite: str | None) -> str:
             f"({ds.get('n_users', '?')} users x {ds.get('n_songs', '?')} songs){flag}")
 
 
-def templates() -> Any:
-    """The Jinja2 environment of the board templates (package data: recbench/templates).
-    HTML templates are autoescaped; the Markdown template is plain text."""
-    global _TEMPLATES
-    if _TEMPLATES is None:
-        import jinja2
-
-        _TEMPLATES = jinja2.Environment(
-            loader=jinja2.PackageLoader("recbench", "templates"),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
-                                                default_for_string=True, default=False),
-            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-            undefined=jinja2.StrictUndefined)
-        _TEMPLATES.filters["markdown_inline"] = markdown_inline
-    return _TEMPLATES
-
-
-_TEMPLATES: Any = None
-
-
-def markdown_inline(text: str) -> Any:
-    """A task's one-paragraph Markdown caption as safe HTML: the text is escaped, then
-    **bold**, *italic* and `code` become tags (nothing else is interpreted)."""
-    import re
-
-    from markupsafe import Markup, escape
-
-    out = str(escape(text))
-    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
-    out = re.sub(r"\*(.+?)\*", r"<em>\1</em>", out)
-    return Markup(out)
-
-
 def board_context(board: dict[str, Any], suite: str | None) -> dict[str, Any]:
     """What every board template shows besides the tables: title, data and split,
     environment, notices, failed and excluded cells."""
     ds, sp = board.get("dataset") or {}, board.get("split") or {}
+    env = board.get("env") or {}
     return {"title": title(board, suite), "synthetic": bool(ds.get("synthetic")),
             "notice": ds.get("notice"), "protocol": board.get("protocol"),
             "dataset": {"fingerprint": ds.get("fingerprint"), "name": ds.get("name")},
             "split": {"name": sp.get("name"), "seed": sp.get("seed"),
                       "fingerprint": sp.get("fingerprint")},
-            "primary": board["primary_metric"], "env": board.get("env") or {},
-            "commit": commit_text(board.get("env") or {}),
+            "primary": board["primary_metric"],
+            "env": {k: env.get(k) for k in ("recbench", "torch")}, "commit": commit_text(env),
             "device": (board.get("device") or {}).get("type"), "ci_label": ci_label(board),
             "lists": [(heading, [json.dumps(f) for f in board[key]])
                       for key, heading in (("failed", "Failed cells"),
@@ -297,6 +266,8 @@ def board_context(board: dict[str, Any], suite: str | None) -> dict[str, Any]:
 def render_markdown(lb: dict[str, Any]) -> str:
     """The leaderboard as Markdown (templates/leaderboard.md.j2; tables by tabulate)."""
     from tabulate import tabulate
+
+    from .report import templates
 
     boards = []
     for board in lb["tasks"].values():

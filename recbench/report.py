@@ -1,5 +1,5 @@
-"""Self-contained HTML leaderboard (Jinja2 template, autoescaped) and the PNG plot
-(matplotlib, Agg backend)."""
+"""Board rendering: the Jinja2 templates (package data, HTML autoescaped), the
+self-contained HTML leaderboard and the PNG plot (matplotlib, Agg backend)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 from . import defaults
 from .leaderboard import (SECTION_COLD, SECTION_ORACLE, SECTION_REFERENCE, _RATE_NAMES, _fmt,
                           _fmt_rate, board_context, ci_label, diagnostics, diagnostics_rows,
-                          task_class, templates, title)
+                          task_class, title)
 from .results import atomic_write_bytes, atomic_write_text
 
 PLOT_NAME = "leaderboard.png"
@@ -39,6 +39,40 @@ def model_colours(rows: list[dict[str, Any]]) -> dict[str, str]:
         used.add(i)
         out[label] = PALETTE[i]
     return out
+
+
+def templates() -> Any:
+    """The Jinja2 environment of the board templates (package data: recbench/templates).
+    HTML templates are autoescaped; the Markdown template is plain text."""
+    global _TEMPLATES
+    if _TEMPLATES is None:
+        import jinja2
+
+        _TEMPLATES = jinja2.Environment(
+            loader=jinja2.PackageLoader("recbench", "templates"),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
+                                                default_for_string=True, default=False),
+            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+            undefined=jinja2.StrictUndefined)
+        _TEMPLATES.filters["markdown_inline"] = markdown_inline
+    return _TEMPLATES
+
+
+_TEMPLATES: Any = None
+
+
+def markdown_inline(text: str) -> Any:
+    """A task's one-paragraph Markdown caption as safe HTML: the text is escaped, then
+    **bold**, *italic* and `code` become tags (nothing else is interpreted)."""
+    import re
+
+    from markupsafe import Markup, escape
+
+    out = str(escape(text))
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    out = re.sub(r"\*(.+?)\*", r"<em>\1</em>", out)
+    return Markup(out)
 
 
 def _primary_board(lb: dict[str, Any]) -> dict[str, Any] | None:
@@ -90,8 +124,8 @@ def _forest(ax: Any, board: dict[str, Any], rows: list[dict], colours: dict[str,
                 xs += ci
                 hi = max(mean, ci[1])
                 text += f"  [{_compact(ci[0])}, {_compact(ci[1])}]"
-            ax.plot([mean], [y], marker="D" if ref else "s" if oracle else "o", ms=6 if ref else 4.5,
-                    mfc="white" if (oracle or ref) else colour, mec=colour, mew=1.5,
+            ax.plot([mean], [y], marker="D" if ref else "s" if oracle else "o",
+                    ms=6 if ref else 4.5, mfc="white" if (oracle or ref) else colour, mec=colour, mew=1.5,
                     ls="none", zorder=3)
             xs.append(mean)
             ax.annotate(text, (hi, y), xytext=(9, 0), textcoords="offset points",
