@@ -19,9 +19,12 @@ from .results import atomic_write_bytes, atomic_write_text
 
 PLOT_NAME = "leaderboard.png"
 
-# matplotlib's tab10, then two dark tones that differ from all of them.
+# matplotlib's tab10, then nine darker or softer tones that differ from them. 19 slots (a
+# prime) give the eight built-in models eight different slots, so each keeps its colour on
+# every board whatever else is on it.
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939"]
+           "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
+           "#7b4173", "#6b6ecf", "#b5cf6b", "#e7ba52", "#ce6dbd"]
 REFERENCE_COLOUR = "#222222"
 
 

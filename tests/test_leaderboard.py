@@ -203,6 +203,15 @@ def test_plot_is_written_with_model_keyed_colours(tmp_path, monkeypatch):
     assert alone == {"WMF": report.PALETTE[zlib.crc32(b"wmf") % len(report.PALETTE)]}
 
 
+def test_builtin_models_keep_their_colour_on_every_board():
+    names = ["popularity", "popularity-oracle", "wmf", "wmf-regression", "dcue",
+             "dcue-item-index", "content-profile", "random"]
+    every = report.model_colours([{"name": n, "label": n} for n in names])
+    assert len(set(every.values())) == len(names)
+    some = report.model_colours([{"name": n, "label": n} for n in names[::3]])
+    assert some == {n: every[n] for n in names[::3]}
+
+
 def test_templates_are_package_data():
     import importlib.resources
 
