@@ -117,7 +117,7 @@ def _forest(ax: Any, board: dict[str, Any], rows: list[dict], colours: dict[str,
             tag = " [oracle]" if oracle else " [published]" if ref else ""
             rank = f"{r['rank']}. " if r.get("rank") else ""
             ticks.append((y, f"{rank}{r['label']}{tag}", False))
-            hi, text = mean, _fmt(mean)
+            text = _fmt(mean)
             if ci and None not in ci:
                 ax.plot(ci, [y, y], color=colour, lw=7, alpha=0.35, solid_capstyle="butt",
                         zorder=2)
@@ -125,14 +125,14 @@ def _forest(ax: Any, board: dict[str, Any], rows: list[dict], colours: dict[str,
                             fmt="none", ecolor=colour, elinewidth=1.5, capsize=8, capthick=2.5,
                             zorder=2)
                 xs += ci
-                hi = max(mean, ci[1])
                 text += f"  [{_compact(ci[0])}, {_compact(ci[1])}]"
             ax.plot([mean], [y], marker="D" if ref else "s" if oracle else "o",
                     ms=6 if ref else 4.5, mfc="white" if (oracle or ref) else colour, mec=colour, mew=1.5,
                     ls="none", zorder=3)
             xs.append(mean)
-            ax.annotate(text, (hi, y), xytext=(9, 0), textcoords="offset points",
-                        va="center", fontsize=8, color="#333")
+            # The values as a column right of the axes: never on a marker or a bar.
+            ax.text(1.02, y, text, transform=ax.get_yaxis_transform(), va="center",
+                    fontsize=8, color="#333", clip_on=False)
         if section == SECTION_ORACLE:
             ax.axhspan(top + 0.5, y + 0.5, facecolor="#eeeeee", edgecolor="#bbbbbb",
                        hatch="///", lw=0, zorder=0)
@@ -147,8 +147,7 @@ def _forest(ax: Any, board: dict[str, Any], rows: list[dict], colours: dict[str,
     if xs:
         lo, hi = min(xs), max(xs)
         pad = (hi - lo) * 0.08 or 0.05
-        ax.set_xlim(lo - pad, hi + pad * 4.5)  # room for the value text
-        ax.set_xticks([t for t in ax.get_xticks() if lo - pad <= t <= hi + pad])
+        ax.set_xlim(lo - pad, hi + pad)
     ax.grid(axis="x", color="#dddddd", lw=0.6)
     ax.set_axisbelow(True)
     label = board.get("metric_info", {}).get(metric, {}).get("label") or metric
