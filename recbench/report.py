@@ -4,6 +4,7 @@ self-contained HTML leaderboard and the PNG plot (matplotlib, Agg backend)."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
 import textwrap
@@ -44,24 +45,20 @@ def model_colours(rows: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+@functools.cache
 def templates() -> Any:
     """The Jinja2 environment of the board templates (package data: recbench/templates).
     HTML templates are autoescaped; the Markdown template is plain text."""
-    global _TEMPLATES
-    if _TEMPLATES is None:
-        import jinja2
+    import jinja2
 
-        _TEMPLATES = jinja2.Environment(
-            loader=jinja2.PackageLoader("recbench", "templates"),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
-                                                default_for_string=True, default=False),
-            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-            undefined=jinja2.StrictUndefined)
-        _TEMPLATES.filters["markdown_inline"] = markdown_inline
-    return _TEMPLATES
-
-
-_TEMPLATES: Any = None
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("recbench", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
+                                            default_for_string=True, default=False),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined)  # a misspelt field fails instead of rendering ""
+    env.filters["markdown_inline"] = markdown_inline
+    return env
 
 
 def markdown_inline(text: str) -> Any:
