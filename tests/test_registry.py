@@ -89,7 +89,7 @@ def test_third_party_plugin_is_listed_beside_builtins():
 def test_failed_import_is_reported_and_the_rest_load(monkeypatch):
     good = md.EntryPoint("baselines", "recbench_builtin.recommenders.baselines", "recbench")
     bad = md.EntryPoint("broken", "no_such_module_xyz", "recbench")
-    monkeypatch.setattr(reg, "_entry_points", lambda: [bad, good])
+    monkeypatch.setattr(reg.discovery, "_entry_points", lambda: [bad, good])
     r = reg.build_registry()
     assert [f.plugin for f in r.failures] == ["broken"]
     assert "ModuleNotFoundError" in r.failures[0].error
@@ -138,7 +138,7 @@ def test_misspelled_hook_in_an_entry_point_plugin(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "misspelt_plugin_xyz", bad)
     good = md.EntryPoint("baselines", "recbench_builtin.recommenders.baselines", "recbench")
     ep = md.EntryPoint("misspelt", "misspelt_plugin_xyz", "recbench")
-    monkeypatch.setattr(reg, "_entry_points", lambda: [ep, good])
+    monkeypatch.setattr(reg.discovery, "_entry_points", lambda: [ep, good])
     r = reg.build_registry()
     assert [f.plugin for f in r.failures] == ["misspelt"]
     assert "random" in r.names("recommender")

@@ -13,123 +13,17 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
-import re
 import traceback
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import pluggy
 
+from ..errors import PluginError
 from . import hookspecs
-from .components import KINDS, Component
-from .errors import ConfigError, PluginError
+from .entries import Entry, LoadFailure, Registry
 from .params import suggest
 
 ENTRY_POINT_GROUP = "recbench"
-
-# A component name a suite can address: starts with a letter or digit, then letters,
-# digits, "-" or "_"; no "@" (the metric cutoff separator, `ndcg@10`), no whitespace, no
-# ".", "=", "[", "]" (`--set models.<name>.lr=...` paths) and no ",".
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-
-# Keys that a suite reads itself in a component's table, so a plugin of that kind may not
-# declare a parameter of the same name (it could never be set).
-RESERVED_KEYS: dict[str, tuple[str, ...]] = {
-    "recommender": ("name", "id", "label"),
-    "dataset": ("name", "fallback"),
-    "split": ("name", "seed"),
-    "task": ("name", "metrics"),
-}
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A registered component class and where it came from."""
-
-    kind: str
-    name: str
-    cls: type
-    plugin: str
-    dist: str
-    version: str
-
-    @property
-    def provider(self) -> str:
-        return f"{self.dist} {self.version}".strip()
-
-    @property
-    def description(self) -> str:
-        return (self.cls.description or (self.cls.__doc__ or "").strip().split("\n")[0]).strip()
-
-
-@dataclass(frozen=True)
-class LoadFailure:
-    """A plugin that could not be imported or registered."""
-
-    plugin: str
-    dist: str
-    error: str
-
-
-@dataclass
-class Registry:
-    """Registered components by kind and name, plus the plugins that failed to load."""
-
-    entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
-    failures: list[LoadFailure] = field(default_factory=list)
-
-    def names(self, kind: str) -> list[str]:
-        return sorted(self.entries[kind])
-
-    def all(self, kind: str | None = None) -> list[Entry]:
-        kinds = [kind] if kind else list(KINDS)
-        return [self.entries[k][n] for k in kinds for n in sorted(self.entries[k])]
-
-    def get(self, kind: str, name: str, *, key: str | None = None,
-            file: str | None = None, line: int | None = None) -> Entry:
-        """The entry for `name`, or a ConfigError suggesting the closest names."""
-        if kind not in self.entries:
-            raise ConfigError(f"unknown component kind {kind!r}.{suggest(kind, list(KINDS))}",
-                              file=file, key=key, line=line)
-        if name not in self.entries[kind]:
-            names = self.names(kind)
-            raise ConfigError(
-                f"unknown {kind} {name!r}.{suggest(name, names)} "
-                f"Available: {', '.join(names) or '(none)'}", file=file, key=key, line=line)
-        return self.entries[kind][name]
-
-    def create(self, kind: str, name: str, /, **options: Any) -> Component:
-        """Instantiate a component with resolved options."""
-        return self.get(kind, name).cls(**options)
-
-    def add(self, entry: Entry) -> None:
-        base = KINDS[entry.kind]
-        if not (isinstance(entry.cls, type) and issubclass(entry.cls, base)):
-            raise PluginError(f"plugin {entry.plugin} ({entry.provider}) registered "
-                              f"{entry.cls!r} as a {entry.kind}, but it does not subclass "
-                              f"recbench.components.{base.__name__}")
-        if not entry.cls.name:
-            raise PluginError(f"plugin {entry.plugin} ({entry.provider}) registered "
-                              f"{entry.cls.__name__} without a `name`")
-        if not isinstance(entry.cls.name, str) or not NAME_RE.fullmatch(entry.cls.name):
-            raise PluginError(f"plugin {entry.plugin} ({entry.provider}): {entry.kind} name "
-                              f"{entry.cls.name!r} cannot be used in a suite (letters, "
-                              f"digits, '-' and '_' only; '@' separates a metric's cutoff)")
-        reserved = set(RESERVED_KEYS.get(entry.kind, ("name",)))
-        clash = reserved & {p.name for p in entry.cls.params}
-        if clash:
-            raise PluginError(f"plugin {entry.plugin} ({entry.provider}): {entry.kind} "
-                              f"{entry.cls.name!r} declares reserved parameter(s) "
-                              f"{', '.join(sorted(clash))} (suite keys of their own; "
-                              f"reserved for a {entry.kind}: {', '.join(sorted(reserved))})")
-        other = self.entries[entry.kind].get(entry.cls.name)
-        if other is not None and other.cls is not entry.cls:
-            raise PluginError(
-                f"{entry.kind} {entry.cls.name!r} is registered twice: by plugin "
-                f"{other.plugin} ({other.provider}, {other.cls.__module__}.{other.cls.__name__})"
-                f" and by plugin {entry.plugin} ({entry.provider}, "
-                f"{entry.cls.__module__}.{entry.cls.__name__})")
-        self.entries[entry.kind][entry.cls.name] = entry
 
 
 def _disabled() -> set[str]:
