@@ -235,8 +235,8 @@ def cmd_run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     if not args.quiet and (out / "leaderboard.md").exists():
         print((out / "leaderboard.md").read_text(encoding="utf-8"))
-    for f in summary.failures:
-        print(f"FAILED {f}", file=sys.stderr)
+    for failure in summary.failures:
+        print(f"FAILED {failure}", file=sys.stderr)
     return summary.exit_code
 
 
@@ -292,7 +292,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from .components import LoadContext
+    from .components import DatasetLoader, LoadContext
     from .dataio import write_dataset
     from .registry import default_registry
     from .runner import default_cache_dir
@@ -307,6 +307,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         apply_override(raw, path, value, ov)
     entry = registry.get("dataset", defaults.SYNTHETIC_DATASET, key="data synth")
     loader = entry.cls(**raw)
+    assert isinstance(loader, DatasetLoader)
     dataset = loader.load(LoadContext(cache_dir=default_cache_dir()))
     write_dataset(dataset, Path(args.out))
     print(f"wrote {dataset.name} ({dataset.n_users} users x {dataset.n_songs} songs, "
@@ -356,7 +357,8 @@ def _os_error(exc: OSError) -> str:
             errno.EDQUOT: " (disk quota exceeded: free space, then rerun with --resume)",
             errno.EROFS: " (read-only filesystem: choose another output folder with -o)",
             errno.EACCES: " (no permission: choose another output folder with -o)"}
-    return " ".join((text + hint.get(exc.errno, "")).split())
+    extra = hint.get(exc.errno, "") if exc.errno is not None else ""
+    return " ".join((text + extra).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,11 +17,14 @@ import json
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from . import defaults, results
 from .components import DiagnosticsTable
 from .errors import RecbenchError
+
+if TYPE_CHECKING:
+    from .components import Task
 
 SECTION_COLD = "cold-start"
 SECTION_ORACLE = "oracle / upper bound"
@@ -41,7 +44,7 @@ def _std(xs: list[float]) -> float | None:
     return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
 
 
-def build(rows: list[dict[str, Any]], *, references: list[dict[str, Any]] = (),
+def build(rows: list[dict[str, Any]], *, references: Sequence[dict[str, Any]] = (),
           primary_metric: str | None = None, plan_ids: set[str] | None = None
           ) -> dict[str, Any]:
     """The leaderboard structure (what leaderboard.json holds) from result rows."""
@@ -208,14 +211,17 @@ def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, out
 
 
-def task_class(board: dict[str, Any]) -> type | None:
+def task_class(board: dict[str, Any]) -> type[Task] | None:
     """The registered task class of a board (None when that plugin is not installed)."""
     from .registry import default_registry
 
     try:
-        return default_registry().get("task", board["task"]).cls
+        cls = default_registry().get("task", board["task"]).cls
     except Exception:  # noqa: BLE001 - a board of an uninstalled task renders without extras
         return None
+    from .components import Task
+
+    return cls if issubclass(cls, Task) else None
 
 
 def diagnostics(board: dict[str, Any]) -> DiagnosticsTable | None:

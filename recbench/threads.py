@@ -141,7 +141,7 @@ def usable_cpus(root: str | os.PathLike = "/sys/fs/cgroup",
     return max(1, n)
 
 
-def _positive_int(value: str | None) -> int | None:
+def _positive_int(value: object) -> int | None:
     try:
         n = int(str(value).strip())
     except (TypeError, ValueError):

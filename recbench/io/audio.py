@@ -215,8 +215,9 @@ class FileAudioSource:
 
     def identity(self, i: int) -> str:
         """A short string that changes when song i's audio file changes."""
-        if self._identities is not None and self._identities[i] is not None:
-            return self._identities[i]
+        known = self._identities[i] if self._identities is not None else None
+        if known is not None:
+            return known
         p = self.paths[i]
         if self.identity_mode == "stat":
             return stat_identity(p, self.root)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .blocks import _check_nan, _desc_keys
@@ -20,19 +22,19 @@ class _Chunk:
     def __init__(self, s: np.ndarray, y: np.ndarray, m: np.ndarray | None):
         c, n = self.shape = s.shape
         _check_nan(s, m)
-        self.dk = _desc_keys(s, m)
+        self.dk: Any = _desc_keys(s, m)
         if m is not None:
             self.pos = np.logical_and(y, m)
             self.n_cand = np.count_nonzero(m, axis=1)
         else:
             self.pos = y if y.dtype == np.bool_ else y.astype(bool)
             self.n_cand = np.full(c, n)
-        self._flat = None  # flat positions of the positives (row-major)
-        self._n_pos = None
+        self._flat: np.ndarray | None = None  # flat positions of the positives (row-major)
+        self._n_pos: np.ndarray | None = None
         self.keep_keys = True  # False: the AUC may sort dk in place (nothing else needs it)
-        self._ranks = None
+        self._ranks: tuple[Any, ...] | None = None
         self.with_groups = False  # set when group AUCs will be asked for: rank for both at once
-        self._prefix = None  # (kk, packed sorted ``dk << 32 | column`` of the best kk)
+        self._prefix: tuple[int, np.ndarray] | None = None  # (kk, packed sorted ``dk << 32 | column`` of the best kk)
 
     @property
     def flat(self) -> np.ndarray:

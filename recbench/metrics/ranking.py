@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import DataError
@@ -31,7 +33,7 @@ class Ranking:
         self._chunks = [] if 0 in s.shape else [
             _Chunk(s[a:b], y[a:b], None if m is None else m[a:b])
             for a, b in _chunks(s.shape[0], chunk)]
-        self._empty = (s, y, m)  # kept only for the degenerate no-user/no-song case
+        self._empty: tuple[Any, Any, Any] | None = (s, y, m)  # kept only for the degenerate no-user/no-song case
         if not self._chunks:
             return
         self._empty = None
@@ -69,6 +71,7 @@ class Ranking:
         if popularity is None:
             popularity = self._popularity
         if not self._chunks:
+            assert self._empty is not None
             s, y, m = self._empty
             return finish(_topk_metric(s, y, m, k, 1, want, popularity), k)
         if popularity is not None:

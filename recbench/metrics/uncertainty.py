@@ -108,6 +108,7 @@ def _paired_stats(arrays: list[np.ndarray], reduce: Callable, n_resamples: int,
         for idx in _resample_indices(n, n_resamples, seed):
             for i, a in enumerate(arrays):
                 if mean:
+                    assert parts is not None
                     sums, counts = parts[i]
                     out[i].append(sums[idx].sum(axis=1) / counts[idx].sum(axis=1))
                 elif batched is not None:

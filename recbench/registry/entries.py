@@ -41,7 +41,7 @@ class Entry:
 
     kind: str
     name: str
-    cls: type
+    cls: type[Component]
     plugin: str
     dist: str
     version: str

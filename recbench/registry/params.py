@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import math
 from dataclasses import dataclass, field
@@ -34,14 +35,14 @@ class Param:
     """
 
     name: str
-    type: type
+    type: builtins.type
     default: Any = None
     help: str = ""
     choices: Sequence[Any] | None = None
     min: float | None = None
     max: float | None = None
     required: bool = False
-    item_type: type | None = None  # element type for lists
+    item_type: builtins.type | None = None  # element type for lists
     gt: float | None = None  # exclusive lower bound
     plugin: str | None = None  # the value names a plugin of this kind
 
