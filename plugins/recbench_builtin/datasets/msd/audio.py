@@ -163,11 +163,11 @@ class AudioSteps:
         what = "found" if not unreadable else f"found ({unreadable} found but unreadable)"
         hint = ""
         n7 = self.files_seen.get("7digital", [0])[0]
-        if n7 and self.seven is None:
+        if n7 and naming not in ("auto", "7digital"):
+            hint = " — set audio_naming = \"auto\" or \"7digital\""
+        elif n7 and self.seven is None:
             hint = (" — set track_metadata = \"track_metadata.db\" (the MSD's SQLite "
                     "metadata) or id_map = a track/7digital id file")
-        elif n7 and naming not in ("auto", "7digital"):
-            hint = " — set audio_naming = \"auto\" or \"7digital\""
         return (f"dataset.msd.{'audio_dir' if kind == 'audio' else 'logmel_dir'}: "
                 f"{self.clip_root}: 0 of {examined} selected songs {what}; tried "
                 f"{', '.join(tried[k] for k in names)}; the folder holds {seen}{hint}")
