@@ -595,3 +595,31 @@ def test_subset_cache_is_built_once_when_two_runs_start_together(msd, tmp_path):
     assert log.read_text().count("build") == 1
     assert outs[0]["fp"] == outs[1]["fp"]
     assert sorted(o["cached"] for o in outs) == [False, True]
+
+
+def test_clean_rule_streams_and_equals_the_in_memory_build(tmp_path, monkeypatch):
+    # 400,000 lines (~25 MB): several 8-MB batches, users cut at batch boundaries
+    import recbench_builtin.datasets.msd as M
+
+    root = tmp_path / "msd"
+    root.mkdir()
+    p = F.write_big_triplets(root / "train_triplets.txt", 400_000, seed=5)
+    lines = p.read_bytes().splitlines(keepends=True)
+    lines.insert(len(lines) // 2, lines[len(lines) // 2])  # a duplicate line mid-file
+    p.write_bytes(b"".join(lines))
+    kw = dict(n_songs=500, n_users=300, tags=[], mismatches="", cache=False)
+    streamed = load(root, tmp_path / "c", **kw)
+    assert "triplets_grouped_by_user" not in streamed.manifest
+    monkeypatch.setattr(M._Builder, "pass2", M._Builder.pass2_in_memory)
+    ref = load(root, tmp_path / "c", **kw)
+    monkeypatch.undo()
+    assert list(streamed.user_ids) == list(ref.user_ids)
+    assert (streamed.counts != ref.counts).nnz == 0
+    assert streamed.manifest["repaired"]["duplicate_rows"] >= 1
+    # lines not grouped by user: the exact in-memory pass is used instead
+    rng = np.random.default_rng(0)
+    p.write_bytes(b"".join(lines[i] for i in rng.permutation(len(lines))))
+    shuffled = load(root, tmp_path / "c", **kw)
+    assert shuffled.manifest["triplets_grouped_by_user"] is False
+    assert list(shuffled.user_ids) == list(ref.user_ids)
+    assert (shuffled.counts != ref.counts).nnz == 0

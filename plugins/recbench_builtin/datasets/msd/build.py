@@ -221,8 +221,57 @@ class _Builder(AudioSteps, TagSteps):
 
     # -- users
     def pass2(self, chosen: list[str]):
-        """(users x songs CSR counts, user ids) restricted to the chosen songs and the
-        `n_users` most active users."""
+        """(users x songs CSR counts, user ids): the clean rule's `n_users` most active
+        users over the chosen songs (distinct songs or plays, ties by id).
+
+        Streams: pass 2 sums each user's activity over the chosen songs (a table of
+        users, not of rows; a (user, song) pair is counted once even on several lines, as
+        a user's lines are held back until the next batch shows the user has ended: the
+        published file is grouped by user), pass 3 keeps the rows of the top users.
+        A file not grouped by user falls back to `pass2_in_memory`."""
+        import pyarrow as pa
+        import pyarrow.compute as pcc
+
+        song_set = pa.array(chosen, pa.string())
+        reader = self.reader(False)
+        parts, carry = [], None
+        for row0, cols in self.ctx.progress(reader, desc="triplets pass 2"):
+            u, s, plays, ok = self.clean(reader, row0, cols, report=False)
+            idx = pcc.index_in(s, value_set=song_set)
+            keep = ok & pcc.is_valid(idx).to_numpy(zero_copy_only=False)
+            if not keep.any():
+                continue
+            mask = pa.array(keep)
+            t = pa.table({"user": u.filter(mask), "song": idx.filter(mask),
+                          "plays": plays[keep]})
+            if carry is not None:
+                t = pa.concat_tables([carry, t])
+            last = pcc.equal(t["user"], t["user"][-1])
+            carry, t = t.filter(last), t.filter(pcc.invert(last))
+            if t.num_rows:
+                parts.append(_user_activity(t))
+                if len(parts) >= 16:
+                    parts = [_merge_activity(parts)]
+        if carry is not None:
+            parts.append(_user_activity(carry))
+        if not parts:
+            return self.pass2_in_memory(chosen)
+        act = _merge_activity(parts)
+        if int(pcc.max(act["parts"]).as_py()) > 1:
+            self.info["triplets_grouped_by_user"] = False
+            return self.pass2_in_memory(chosen)
+        self.info["users_with_selected_songs"] = act.num_rows
+        key = "songs" if self.o["user_rank"] == "songs" else "plays"
+        top = act.sort_by([(key, "descending"), ("user", "ascending")]).slice(
+            0, self.o["n_users"])
+        counts, user_ids = self.rows_of(chosen, top["user"].combine_chunks())
+        self.info["n_users"] = len(user_ids)
+        self.info["n_users_requested"] = self.o["n_users"]
+        return counts, user_ids
+
+    def pass2_in_memory(self, chosen: list[str]):
+        """pass2's result from one pass holding every row of the chosen songs (memory
+        O(those rows)): for a file whose lines are not grouped by user."""
         import pyarrow as pa
         import pyarrow.compute as pcc
 
@@ -269,20 +318,32 @@ class _Builder(AudioSteps, TagSteps):
 
     def pass2_authors(self, chosen: list[str], users_tab):
         """(users x songs CSR counts, user ids): the `n_users` users with most plays over
-        all songs (ties by id), restricted to the chosen songs; only their rows are kept."""
+        all songs (ties by id), restricted to the chosen songs; a top user without a play
+        among them is dropped (counted)."""
+        top = users_tab.sort_by([("plays", "descending"), ("user", "ascending")]).slice(
+            0, self.o["n_users"])
+        self.info["users_in_triplets"] = users_tab.num_rows
+        n_top = top.num_rows
+        counts, user_ids = self.rows_of(chosen, top["user"].combine_chunks())
+        if len(user_ids) < n_top:
+            self.info["users_without_selected_songs"] = n_top - len(user_ids)
+        self.info["n_users"] = len(user_ids)
+        self.info["n_users_requested"] = self.o["n_users"]
+        return counts, user_ids
+
+    def rows_of(self, chosen: list[str], top_ids):
+        """One pass keeping only the rows of the users `top_ids` (in that order) and the
+        chosen songs: (CSR counts, user ids), users without a row dropped. Memory: the
+        subset's rows."""
         import pyarrow as pa
         import pyarrow.compute as pcc
 
         from recbench.dataio import canonical_csr, coo_to_csr
 
-        top = users_tab.sort_by([("plays", "descending"), ("user", "ascending")]).slice(
-            0, self.o["n_users"])
-        top_ids = top["user"].combine_chunks()
-        self.info["users_in_triplets"] = users_tab.num_rows
         song_set = pa.array(chosen, pa.string())
         reader = self.reader(False)
         rows, cols, vals = [], [], []
-        for row0, c in self.ctx.progress(reader, desc="triplets pass 2"):
+        for row0, c in self.ctx.progress(reader, desc="triplets: subset rows"):
             u, s, plays, ok = self.clean(reader, row0, c, report=False)
             sidx = pcc.index_in(s, value_set=song_set)
             uidx = pcc.index_in(u, value_set=top_ids)
@@ -294,24 +355,18 @@ class _Builder(AudioSteps, TagSteps):
             rows.append(uidx.filter(mask).to_numpy(zero_copy_only=False).astype(np.int32))
             cols.append(sidx.filter(mask).to_numpy(zero_copy_only=False).astype(np.int32))
             vals.append(plays[keep].astype(np.float32))
-        n_top = len(top_ids)
         r = np.concatenate(rows) if rows else np.zeros(0, np.int32)
         cc = np.concatenate(cols) if cols else np.zeros(0, np.int32)
         v = np.concatenate(vals) if vals else np.zeros(0, np.float32)
         counts, merged = coo_to_csr(r.astype(np.int64), cc.astype(np.int64), v,
-                                    (n_top, len(chosen)))
+                                    (len(top_ids), len(chosen)))
         self.problems.repair("duplicate_rows", merged)
         has = np.diff(counts.indptr) > 0
-        if not has.all():
-            self.info["users_without_selected_songs"] = int((~has).sum())
-        self.info["n_users"] = int(has.sum())
-        self.info["n_users_requested"] = self.o["n_users"]
         counts = canonical_csr(counts[np.flatnonzero(has)])
         empty = int((np.diff(counts.tocsc().indptr) == 0).sum())
         if empty:
             self.info["songs_without_selected_users"] = empty
-        user_ids = np.asarray(top_ids.to_pylist(), dtype=str)[has]
-        return counts, user_ids
+        return counts, np.asarray(top_ids.to_pylist(), dtype=str)[has]
 
 
 def _merge_song_parts(parts):
@@ -331,3 +386,23 @@ def _merge_user_parts(parts):
         return parts[0]
     t = pa.concat_tables(parts)
     return t.group_by("user").aggregate([("plays", "sum")]).rename_columns(["user", "plays"])
+
+
+def _user_activity(t):
+    """(user, plays, songs, parts=1) of a batch of (user, song, plays) rows."""
+    import pyarrow as pa
+
+    g = t.group_by(["user", "song"]).aggregate([("plays", "sum")])
+    g = g.group_by("user").aggregate([("plays_sum", "sum"), ("song", "count")])
+    g = g.rename_columns(["user", "plays", "songs"] if g.column_names[0] == "user" else
+                         ["plays", "songs", "user"])
+    return g.append_column("parts", pa.array(np.ones(g.num_rows, np.int64)))
+
+
+def _merge_activity(parts):
+    import pyarrow as pa
+
+    t = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    g = t.group_by("user").aggregate([("plays", "sum"), ("songs", "sum"), ("parts", "sum")])
+    names = {"plays_sum": "plays", "songs_sum": "songs", "parts_sum": "parts"}
+    return g.rename_columns([names.get(n, n) for n in g.column_names])
