@@ -346,7 +346,7 @@ def test_missing_unique_tracks_is_one_line_naming_the_file(msd, tmp_path):
 def test_damaged_subset_cache_is_rebuilt(msd, tmp_path, damage, caplog):
     # Old code read an overwritten cached log-mel array silently, and failed with a raw
     # zipfile/numpy error on a truncated counts.npz.
-    opts = dict(n_songs=3, n_users=5, tags=[], logmel_dir="logmel")
+    opts = {"n_songs": 3, "n_users": 5, "tags": [], "logmel_dir": "logmel"}
     a = load(msd, tmp_path / "c", **opts)
     good = np.array(a.features["logmel"])  # a copy: the cached file is memory-mapped
     [cdir] = [d for d in (tmp_path / "c" / "msd").iterdir() if d.is_dir()]  # not the lock
@@ -477,7 +477,7 @@ def test_authors_subset_reproduces_an_independent_pandas_ranking(tmp_path):
 
 
 def test_authors_users_rank_over_all_songs(msd, tmp_path):
-    kw = dict(n_songs=3, n_users=5, tags=[], mismatches="")
+    kw = {"n_songs": 3, "n_users": 5, "tags": [], "mismatches": ""}
     a = load(msd, tmp_path, subset="authors", **kw)
     c = load(msd, tmp_path, subset="clean", song_rank="plays", user_rank="plays", **kw)
     assert list(a.song_ids) == list(c.song_ids) == songs("S1", "S2", "S3")
@@ -607,7 +607,7 @@ def test_clean_rule_streams_and_equals_the_in_memory_build(tmp_path, monkeypatch
     lines = p.read_bytes().splitlines(keepends=True)
     lines.insert(len(lines) // 2, lines[len(lines) // 2])  # a duplicate line mid-file
     p.write_bytes(b"".join(lines))
-    kw = dict(n_songs=500, n_users=300, tags=[], mismatches="", cache=False)
+    kw = {"n_songs": 500, "n_users": 300, "tags": [], "mismatches": "", "cache": False}
     streamed = load(root, tmp_path / "c", **kw)
     assert "triplets_grouped_by_user" not in streamed.manifest
     monkeypatch.setattr(M._Builder, "pass2", M._Builder.pass2_in_memory)

@@ -66,9 +66,18 @@ from .build import SUBSET_RULES, _Builder
 from .loader import DEFAULT_TAG_SOURCES, ENV_ROOT, LOADER_VERSION, MSDDataset
 from .tags import CHOI50_TAGS, TAG_RULES, check_tags_db
 
-__all__ = ["CHOI50_TAGS", "DEFAULT_TAG_SOURCES", "ENV_ROOT", "LOADER_VERSION", "MSDDataset",
-           "SUBSET_RULES", "TAG_RULES", "_Builder", "check_tags_db",
-           "recbench_register_datasets"]
+__all__ = [
+    "CHOI50_TAGS",
+    "DEFAULT_TAG_SOURCES",
+    "ENV_ROOT",
+    "LOADER_VERSION",
+    "SUBSET_RULES",
+    "TAG_RULES",
+    "MSDDataset",
+    "_Builder",
+    "check_tags_db",
+    "recbench_register_datasets",
+]
 
 
 @hookimpl

@@ -70,7 +70,7 @@ def read_tracks(path: Path, problems):
     bad = 0
     first = None
     try:
-        f = open(path, "rb")
+        f = open(path, "rb")  # noqa: SIM115 - the open error alone is reported as data
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
     with f:
@@ -118,7 +118,8 @@ def check_track_metadata(path: Path, key: str = "dataset.msd.track_metadata") ->
                         ) from None
     missing = sorted({"track_id", "track_7digitalid"} - cols)
     if missing:
-        raise DataError(f"{key}: {path} has no {'table songs' if not cols else 'column ' + ', '.join(missing)}; {expected}")
+        what = "table songs" if not cols else "column " + ", ".join(missing)
+        raise DataError(f"{key}: {path} has no {what}; {expected}")
 
 
 class SevenDigitalIds:
