@@ -65,12 +65,14 @@ class MSDDataset(DatasetLoader):
                    "track_metadata)"),
         Param("audio_ext", list, ["mp3", "wav", "flac"], item_type=str,
               help="clip extensions, in order of preference"),
-        Param("logmel_dir", str, None, help="folder of precomputed log-mel .npy by song/track id"),
+        Param("logmel_dir", str, None, help="folder of precomputed log-mel .npy named like the clips "
+                   "(track, song or 7digital id)"),
         Param("logmel_frames", int, None, min=1,
               help="frames kept per song (crop from the start / zero-pad); unset: longest"),
         Param("logmel_transpose", bool, False, help=".npy files hold (mels, frames)"),
         Param("n_songs", int, 10_000, min=1, help="most played songs kept"),
-        Param("n_users", int, 20_000, min=1, help="most active users kept (over those songs)"),
+        Param("n_users", int, 20_000, min=1, help="most active users kept (clean: over the selected songs; authors: "
+                   "plays over all songs)"),
         Param("song_rank", str, "plays", choices=("plays", "listeners"),
               help="song popularity: total plays or number of listeners"),
         Param("user_rank", str, "songs", choices=("songs", "plays"),
