@@ -16,6 +16,10 @@ Last.fm tags by track: T2 rock 100, pop 50; T4a rock 80; T4b indie 100, rock 20;
 T6 pop 100, jazz 10; T7 rock 0; T3 rock 100; T1 pop 100.
 Log-mel .npy (8 mels): S2 (by track, 12 frames), S4 (by song, 12), S6 (10), S7 (12),
 S3 (corrupt bytes), S1 (12).
+
+7digital layout (`write_audio_7digital`): the same clips named `<d1>/<d2>/<id>.clip.mp3`
+(or flat `<id>.clip.mp3`) by the 7digital id of a track (SEVEN), with the track -> id
+mapping in `track_metadata.db` (the MSD's SQLite table `songs`) or a two-column id map.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ TRACKS = {f"T{k}": f"TRA{chr(64 + k)}C{k:02d}128F93{k:05d}" for k in range(1, 11
 TRACKS["T4b"] = "TRZZB99128F9300044"
 TRACK_SONG = {TRACKS[f"T{k}"]: SONGS[f"S{k}"] for k in range(1, 11)}
 TRACK_SONG[TRACKS["T4b"]] = SONGS["S4"]
+# 7digital preview ids of the tracks (T4 has none: 0 in track_metadata.db, as in the MSD)
+SEVEN = {key: str(8947470 + 1111 * i) for i, key in enumerate(TRACKS) if key != "T4"}
 
 PLAYS = [  # (user, song, count) in file order (grouped by user, like the real file)
     ("U1", "S1", "50"), ("U1", "S2", "40"), ("U1", "S3", "30"), ("U1", "S4", "20"),
@@ -137,6 +143,52 @@ def write_audio(folder: Path, sr: int = 22050, seconds: float = 0.5) -> dict[str
     return out
 
 
+def seven_path(folder: Path, seven_id: str, nested: bool = True) -> Path:
+    """folder/<d1>/<d2>/<id>.clip.mp3 (the previews' layout) or folder/<id>.clip.mp3."""
+    p = folder / seven_id[0] / seven_id[1] / f"{seven_id}.clip.mp3" if nested else \
+        folder / f"{seven_id}.clip.mp3"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def write_track_metadata(path: Path, seven: dict[str, str] | None = None) -> Path:
+    """track_metadata.db: table songs in the schema of the MSD's own file
+    (tbertinmahieux/MSongsDB Tasks_Demos/SQLite/create_track_metadata_db.py)."""
+    seven = SEVEN if seven is None else seven
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE songs (track_id text PRIMARY KEY, title text, song_id text, "
+                "release text, artist_id text, artist_mbid text, artist_name text, "
+                "duration real, artist_familiarity real, artist_hotttnesss real, year int, "
+                "track_7digitalid int, shs_perf int, shs_work int)")
+    key_of = {v: k for k, v in TRACKS.items()}
+    for t, s in TRACK_SONG.items():
+        con.execute("INSERT INTO songs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (t, "Title\x1e<SEP", s, "Release", "ARXXXX", "", "Artist", 200.0, 0.5,
+                     0.4, 2000, int(seven.get(key_of[t], 0)), -1, 0))
+    con.commit()
+    con.close()
+    return path
+
+
+def write_audio_7digital(folder: Path, nested: bool = True, sr: int = 22050,
+                         seconds: float = 0.5) -> dict[str, Path]:
+    """The clips of `write_audio`, named by 7digital id; {song key: path}. S4's clip is
+    under its second track T4b (T4 has no 7digital id); S7's under T7's id."""
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for k, freq in ((1, 220), (2, 440), (7, 660)):
+        out[f"S{k}"] = seven_path(folder, SEVEN[f"T{k}"], nested)
+        sf.write(out[f"S{k}"], _sine(seconds, 44100, freq), 44100, format="MP3")
+    out["S3"] = seven_path(folder, SEVEN["T3"], nested)
+    out["S3"].write_bytes(np.random.default_rng(3).bytes(4000))
+    for k, key in ((4, "T4b"), (6, "T6"), (8, "T8"), (9, "T9"), (10, "T10")):
+        out[f"S{k}"] = seven_path(folder, SEVEN[key], nested)
+        sf.write(out[f"S{k}"], _sine(seconds, 44100, 100.0 * k), 44100, format="MP3")
+    return out
+
+
 def write_logmel(folder: Path, n_mels: int = 8) -> dict[str, np.ndarray]:
     """Log-mel .npy files (frames, mels); returns {song key: array}."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -189,16 +241,20 @@ def write_big_triplets(path: Path, n_lines: int, seed: int = 0) -> Path:
 
 
 __all__ = [
+    "SEVEN",
     "SONGS",
     "TRACKS",
     "USERS",
     "layout",
+    "seven_path",
     "write_audio",
+    "write_audio_7digital",
     "write_big_triplets",
     "write_logmel",
     "write_msd",
     "write_tags_db",
     "write_tags_json",
+    "write_track_metadata",
     "write_tracks",
     "write_triplets",
 ]

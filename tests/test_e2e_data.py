@@ -9,7 +9,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import fixtures_msd as F
-import pytest
 from test_cli import recbench, rows_of, suite_file
 
 MSD_SUITE = """
@@ -167,3 +166,46 @@ def test_row_says_which_songs_the_features_dropped(tmp_path):
     assert feats["n_dropped"] == 1 and feats["dropped"] == {"silent": 1}
     assert feats["dropped_songs"][0]["song"] == "s7"
     assert feats["cache"]["entry"] == "extracted"
+
+
+def test_msd_coldstart_suite_on_a_7digital_fixture(tmp_path, monkeypatch):
+    """suites/msd_coldstart.toml (a copy, budgets cut to seconds) end to end on a fixture in
+    the layout MSD owners have: previews `<d1>/<d2>/<7digitalid>.clip.mp3` mapped through
+    `track_metadata.db`, the authors' subset rule and Choi's 50 tags."""
+    import shutil
+
+    import tomllib
+
+    root = F.write_msd(tmp_path / "msd", tags="db", audio=False)
+    F.write_audio_7digital(root / "previews")
+    F.write_track_metadata(root / "track_metadata.db")
+    suite_src = Path(__file__).parents[1] / "suites" / "msd_coldstart.toml"
+    suite = tmp_path / "msd_coldstart.toml"
+    shutil.copy(suite_src, suite)
+    raw = tomllib.loads(suite_src.read_text())
+    sets = ["dataset.n_songs=8", "dataset.n_users=5", 'dataset.subset="authors"',
+            'dataset.tag_preset="choi50"', 'dataset.audio_naming="auto"',
+            "split.valid_share=0.15", "split.test_share=0.35", "suite.bootstrap=50"]
+    for i, m in enumerate(raw.get("models", [])):  # seconds, not minutes
+        for key, value in (("max_epochs", 1), ("steps_per_epoch", 2), ("epochs", 1),
+                           ("iterations", 2)):
+            if key in m:
+                sets.append(f"models[{i}].{key}={value}")
+    monkeypatch.setenv("RECBENCH_MSD_ROOT", str(root))
+    monkeypatch.delenv("RECBENCH_MSD_AUDIO", raising=False)
+    out = tmp_path / "out"
+    args = [a for s in sets for a in ("--set", s)]
+    recbench("run", suite, "-o", out, "-q", "--cache-dir", tmp_path / "cache", *args, check=0)
+    rows = rows_of(out)
+    assert rows and all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows]
+    ds = rows[0]["dataset"]
+    assert ds["synthetic"] is False and ds["name"] == "msd"
+    # authors' rule: top 8 songs by plays, S1 (a listed mismatch) kept; S3's clip is
+    # corrupt and S5 has none, and they are not replaced
+    assert ds["n_songs"] == 6
+    m = ds["manifest"]
+    assert m["subset"] == "authors" and m["subset_rule"].startswith("authors: ")
+    assert m["tag_rule"].startswith("choi50: ")
+    assert m["audio_7digital_ids_from"] == "track_metadata.db"
+    assert ds["params"]["subset"] == "authors" and ds["params"]["tag_preset"] == "choi50"
+    assert {r["dataset"]["fingerprint"] for r in rows} == {ds["fingerprint"]}
