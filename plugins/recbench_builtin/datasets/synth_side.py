@@ -3,10 +3,11 @@
 Every mechanism is off (its part absent) while its knob is unset; at strength 0 the part is
 present but carries no signal about taste (the leak check of that mechanism); at 1 (or
 above, for the skip logits) it carries the most. Each draws from its own random streams
-(``[seed, 21..]``), so switching one on changes nothing the others draw; only two
-change the default content: the artist mechanism moves songs' genres (at strength > 0), and
-the sessions replace the play counts by those of their non-skipped events. In the formulas ``mix(signal, noise, s) = sqrt(s) z(signal) + sqrt(1 - s)
-noise`` with z standardising each column and the noise a standard normal of the same shape.
+(``[seed, 21..]``). Only two change the default content: the artist mechanism moves songs'
+genres (at strength > 0: the counts, tags and audio follow), and the sessions replace the
+play counts by those of their non-skipped events; the others are drawn beside the counts.
+In the formulas ``mix(signal, noise, s) = sqrt(s) z(signal) + sqrt(1 - s) noise``, z
+standardising each column and the noise a standard normal of the same shape.
 
 A user's taste is the 16-vector ``T_u = [w_a u_a, w_h u_h]`` and a song's style the
 16-vector ``S_i = [s_a, s_h]`` (see :func:`make_taste`): ``affinity = T_u . S_i``.
