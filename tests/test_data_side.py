@@ -153,11 +153,14 @@ def test_events_validate_one_line_errors(mutate, message):
 
 
 @pytest.mark.parametrize("side, message", [
-    ({"user_features": np.zeros((3, 2), dtype=np.float32)}, "user_features: expected 2 rows (one per user), got 3"),
+    ({"user_features": np.zeros((3, 2), dtype=np.float32)},
+     "user_features: expected 2 rows (one per user), got 3"),
     ({"user_features": np.zeros((2, 2), dtype=np.float32),
      "user_feature_names": ["a"]}, "user_features: expected users x F"),
-    ({"song_categories": {"genre": np.array([0, 1])}}, "song_categories['genre']: expected 3 rows (one per song)"),
-    ({"user_categories": {"country": np.array([0, -2])}}, "user_categories['country']: expected 1-D integer codes"),
+    ({"song_categories": {"genre": np.array([0, 1])}},
+     "song_categories['genre']: expected 3 rows (one per song)"),
+    ({"user_categories": {"country": np.array([0, -2])}},
+     "user_categories['country']: expected 1-D integer codes"),
     ({"modalities": {"tokens": sp.csr_matrix((4, 5))}}, "modalities['tokens']: expected 3 rows"),
 ])
 def test_validate_side_one_line_errors(side, message):
