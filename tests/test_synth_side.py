@@ -13,9 +13,9 @@ import pytest
 import scipy.sparse as sp
 from recbench_builtin.datasets import synth_side
 from recbench_builtin.datasets.synth_msd import SynthMSD
+from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import roc_auc_score
-from scipy.stats import rankdata
 
 from recbench.components import LoadContext
 
