@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from .io.dataset import AudioSource, Dataset, Split, hash_arrays
+from .io.dataset import SIDE_PARTS, AudioSource, Dataset, Events, Split, hash_arrays
 
-__all__ = ["AudioSource", "Dataset", "Split", "hash_arrays"]
+__all__ = ["SIDE_PARTS", "AudioSource", "Dataset", "Events", "Split", "hash_arrays"]

@@ -33,6 +33,10 @@ class AudioSource(Protocol):
     def waveform(self, i: int) -> np.ndarray: ...
 
 
+#: The optional side parts of a Dataset, also the names a loader's `provides()` uses.
+SIDE_PARTS = ("user_features", "user_categories", "song_categories", "modalities", "events")
+
+
 def hash_arrays(*parts: Any) -> str:
     """A stable 16-hex-digit fingerprint of arrays, sparse matrices, strings and numbers."""
     h = hashlib.sha256()
@@ -64,6 +68,77 @@ def hash_arrays(*parts: Any) -> str:
 
 
 @dataclass
+class Events:
+    """A time-ordered listening log: one entry per (user, song) play, sorted by (user, timestamp).
+
+    user, song: int64 positions (rows / columns of `Dataset.counts`).
+    timestamp:  float64, seconds since the epoch or any monotone unit.
+    session:    int64 session id, unique per user session.
+    skipped:    bool; True = the user skipped the track (an explicit negative).
+    """
+
+    user: np.ndarray
+    song: np.ndarray
+    timestamp: np.ndarray
+    session: np.ndarray
+    skipped: np.ndarray
+
+    def __len__(self) -> int:
+        return int(len(self.user))
+
+    def validate(self, n_users: int, n_songs: int) -> None:
+        """Raise a one-line ValueError naming the array and what was expected, if any is wrong."""
+        n = len(self.user)
+        kinds = {"user": "iu", "song": "iu", "timestamp": "fiu", "session": "iu", "skipped": "b"}
+        for name, kind in kinds.items():
+            a = getattr(self, name)
+            if not isinstance(a, np.ndarray) or a.ndim != 1:
+                raise ValueError(f"events.{name}: expected a 1-D numpy array, got "
+                                 f"{type(a).__name__} of shape {getattr(a, 'shape', None)}")
+            if len(a) != n:
+                raise ValueError(f"events.{name}: expected length {n} (as events.user), "
+                                 f"got {len(a)}")
+            if a.dtype.kind not in kind:
+                raise ValueError(f"events.{name}: expected dtype kind in {kind!r}, got {a.dtype}")
+        for name, bound in (("user", n_users), ("song", n_songs)):
+            a = getattr(self, name)
+            if n and (a.min() < 0 or a.max() >= bound):
+                bad = int(np.flatnonzero((a < 0) | (a >= bound))[0])
+                raise ValueError(f"events.{name}[{bad}] = {int(a[bad])}: expected a position "
+                                 f"in [0, {bound})")
+        if n and not np.all(np.isfinite(self.timestamp)):
+            bad = int(np.flatnonzero(~np.isfinite(self.timestamp))[0])
+            raise ValueError(f"events.timestamp[{bad}]: expected a finite number")
+        if n > 1:
+            u, t = self.user, self.timestamp
+            order_bad = (u[1:] < u[:-1]) | ((u[1:] == u[:-1]) & (t[1:] < t[:-1]))
+            if order_bad.any():
+                bad = int(np.flatnonzero(order_bad)[0]) + 1
+                raise ValueError(f"events[{bad}]: expected events sorted by (user, timestamp)")
+            # A session id belongs to one user.
+            pairs = np.unique(np.stack([self.session, u]), axis=1)
+            ids, first = np.unique(pairs[0], return_index=True)
+            if len(ids) != pairs.shape[1]:
+                dup = pairs[0][np.setdiff1d(np.arange(pairs.shape[1]), first)[0]]
+                raise ValueError(f"events.session: expected ids unique per user session, "
+                                 f"id {int(dup)} is used by several users")
+
+    def sessions_of(self, user: int) -> list[np.ndarray]:
+        """The event indices of `user`'s sessions, each in time order, sessions by start time."""
+        lo, hi = np.searchsorted(self.user, [user, user + 1])
+        idx = np.arange(lo, hi)
+        if not len(idx):
+            return []
+        sess = self.session[idx]
+        _, first = np.unique(sess, return_index=True)
+        return [idx[sess == sess[f]] for f in sorted(first)]
+
+    def parts(self) -> tuple[np.ndarray, ...]:
+        """The arrays, in a fixed order (for hashing)."""
+        return (self.user, self.song, self.timestamp, self.session, self.skipped)
+
+
+@dataclass
 class Dataset:
     """A loaded dataset: interactions, optional audio and tags, and provenance.
 
@@ -75,6 +150,16 @@ class Dataset:
     manifest:  counts of what loading dropped or repaired (malformed lines, duplicates…).
     features:  precomputed per-song feature arrays by name (e.g. "logmel": an array of
                songs x frames x mels), used instead of extracting from `audio`.
+
+    Optional side information (empty / None when absent; see `SIDE_PARTS`):
+    user_features:   users x F float32 dense (demographics, registration features);
+                     user_feature_names: one per column.
+    user_categories: name -> int64 code per user (-1 = unknown), e.g. "country".
+    song_categories: name -> int64 code per song (-1 = unknown), e.g. "artist", "genre".
+    category_names:  names of the codes, keyed "user:<name>" / "song:<name>" (optional).
+    modalities:      name -> songs x D second item modality (dense array or CSR), e.g.
+                     "tokens": songs x vocab counts.
+    events:          a time-ordered listening log (:class:`Events`), or None.
     """
 
     name: str
@@ -87,6 +172,13 @@ class Dataset:
     synthetic: bool = False
     manifest: dict[str, Any] = field(default_factory=dict)
     features: dict[str, np.ndarray] = field(default_factory=dict)
+    user_features: np.ndarray | None = None
+    user_feature_names: list[str] = field(default_factory=list)
+    user_categories: dict[str, np.ndarray] = field(default_factory=dict)
+    song_categories: dict[str, np.ndarray] = field(default_factory=dict)
+    category_names: dict[str, list[str]] = field(default_factory=dict)
+    modalities: dict[str, Any] = field(default_factory=dict)
+    events: Events | None = None
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -99,21 +191,83 @@ class Dataset:
 
     @property
     def fingerprint(self) -> str:
-        """Content hash of ids, counts, tags and audio identities (not of the loader)."""
+        """Content hash of ids, counts, tags and audio identities (not of the loader), and of
+        the side parts when any is present (so data without them hashes as it always did)."""
         if self._fingerprint is None:
             audio_ids = None
             if self.audio is not None:
                 audio_ids = np.array([self.audio.identity(i) for i in range(len(self.audio))])
-            self._fingerprint = hash_arrays(
-                self.user_ids, self.song_ids, self.counts, self.tags,
-                list(self.tag_names), audio_ids)
+            parts: list[Any] = [self.user_ids, self.song_ids, self.counts, self.tags,
+                                list(self.tag_names), audio_ids]
+            if self.side_parts():
+                parts.append(self._side_hash_parts())
+            self._fingerprint = hash_arrays(*parts)
         return self._fingerprint
 
+    def side_parts(self) -> list[str]:
+        """The names of the optional side parts present (a subset of `SIDE_PARTS`, in order)."""
+        present = {"user_features": self.user_features is not None,
+                   "user_categories": bool(self.user_categories),
+                   "song_categories": bool(self.song_categories),
+                   "modalities": bool(self.modalities),
+                   "events": self.events is not None}
+        return [name for name in SIDE_PARTS if present[name]]
+
+    def validate_side(self) -> None:
+        """Raise a one-line ValueError naming the side part whose shape does not match the
+        dataset (users for user parts, songs for song parts), or an invalid event log."""
+        checks: list[tuple[str, Any, int, str]] = []
+        if self.user_features is not None:
+            uf = self.user_features
+            if uf.ndim != 2 or (self.user_feature_names and
+                                len(self.user_feature_names) != uf.shape[1]):
+                raise ValueError(f"user_features: expected users x F with one name per column, "
+                                 f"got shape {uf.shape} and {len(self.user_feature_names)} names")
+            checks.append(("user_features", uf, self.n_users, "user"))
+        checks += [(f"user_categories[{k!r}]", v, self.n_users, "user")
+                   for k, v in self.user_categories.items()]
+        checks += [(f"song_categories[{k!r}]", v, self.n_songs, "song")
+                   for k, v in self.song_categories.items()]
+        checks += [(f"modalities[{k!r}]", v, self.n_songs, "song")
+                   for k, v in self.modalities.items()]
+        for name, arr, n, unit in checks:
+            if arr.shape[0] != n:
+                raise ValueError(f"{name}: expected {n} rows (one per {unit}), "
+                                 f"got {arr.shape[0]}")
+        for name, d in (("user_categories", self.user_categories),
+                        ("song_categories", self.song_categories)):
+            for k, v in d.items():
+                if v.ndim != 1 or v.dtype.kind not in "iu" or (len(v) and v.min() < -1):
+                    raise ValueError(f"{name}[{k!r}]: expected 1-D integer codes >= -1 "
+                                     f"(-1 = unknown)")
+        if self.events is not None:
+            self.events.validate(self.n_users, self.n_songs)
+
+    def _side_hash_parts(self) -> list[Any]:
+        """The side parts as a flat list for `hash_arrays`, names included, keys sorted."""
+        out: list[Any] = ["user_features", self.user_features, list(self.user_feature_names)]
+        for label, d in (("user_categories", self.user_categories),
+                         ("song_categories", self.song_categories),
+                         ("modalities", self.modalities)):
+            out.append(label)
+            for key in sorted(d):
+                out += [key, d[key]]
+        out.append("category_names")
+        for key in sorted(self.category_names):
+            out += [key, list(self.category_names[key])]
+        out.append("events")
+        out.append(None if self.events is None else list(self.events.parts()))
+        return out
+
     def summary(self) -> dict[str, Any]:
-        """The `dataset` block of a result row."""
-        return {"name": self.name, "fingerprint": self.fingerprint,
-                "synthetic": self.synthetic, "n_users": int(self.n_users),
-                "n_songs": int(self.n_songs), "n_interactions": int(self.counts.nnz)}
+        """The `dataset` block of a result row (`side` lists the side parts, when any)."""
+        out = {"name": self.name, "fingerprint": self.fingerprint,
+               "synthetic": self.synthetic, "n_users": int(self.n_users),
+               "n_songs": int(self.n_songs), "n_interactions": int(self.counts.nnz)}
+        side = self.side_parts()
+        if side:
+            out["side"] = side
+        return out
 
 
 @dataclass

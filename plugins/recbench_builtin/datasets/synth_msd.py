@@ -16,7 +16,9 @@ Generated deterministically from a seed:
   ``exp(taste_scale * affinity) * popularity``. At ``audible_share = 0`` nothing users do
   depends on the audio, and popularity is never audible;
 - 50 tags (genres, acoustic attributes, moods from the audible factors; era/scene tags
-  from the hidden ones) with label noise.
+  from the hidden ones) with label noise;
+- optional side information (user features, artists and genres, sessions with skips, a
+  tokens modality, categorical features), each with its own strength: see synth_side.py.
 
 Presets (param ``preset``; every other param overrides the preset's value):
 
@@ -45,6 +47,9 @@ from recbench.components import DatasetLoader, LoadContext
 from recbench.data import Dataset, hash_arrays
 from recbench.errors import ConfigError
 from recbench.params import Param
+
+from . import synth_side
+from .synth_side import make_taste
 
 GENERATOR_VERSION = "synth-msd-v1"  # bump whenever generated content changes
 
@@ -129,24 +134,16 @@ def make_counts(seed: int, users: int, world: dict[str, np.ndarray], audible_sha
     the songs) drawn without replacement with probability proportional to
     exp(taste_scale * affinity + log_pop) (Gumbel top-k), where affinity =
     sqrt(audible_share) * a + sqrt(1 - audible_share) * h and a, h are the standardised
-    dot products of unit-normalised user and song vectors. Play counts are 1 + Poisson.
-    Every song gets at least one listener (its best-matching user).
+    dot products of unit-normalised user and song vectors (:func:`make_taste`). Play counts
+    are 1 + Poisson. Every song gets at least one listener (its best-matching user).
     """
     import scipy.sparse as sp
 
     songs = len(world["log_pop"])
-    ru = np.random.default_rng([seed, 4])
-    fav = ru.integers(len(GENRES), size=users)
-    u_a = _unit(world["centres"][fav] + 0.8 * ru.normal(size=(users, N_AUDIBLE)))
-    u_h = _unit(ru.normal(size=(users, N_HIDDEN)))
-    s_a, s_h = _unit(world["audible"]), _unit(world["hidden"])
-    n_u = np.exp(np.log(plays_per_user) + 0.6 * ru.normal(size=users))
+    t = make_taste(seed, users, world, audible_share)
+    u_a, u_h, s_a, s_h, w_a, w_h = (t[k] for k in ("u_a", "u_h", "s_a", "s_h", "w_a", "w_h"))
+    n_u = np.exp(np.log(plays_per_user) + 0.6 * t["rng"].normal(size=users))
     n_u = np.clip(np.rint(n_u), min(5, songs), max(min(5, songs), songs // 2)).astype(np.int64)
-    # one scale for every chunk: the spread of each affinity part over a fixed user sample
-    probe = np.arange(min(users, 500))
-    sd_a = max(float((u_a[probe] @ s_a.T).std()), 1e-6)
-    sd_h = max(float((u_h[probe] @ s_h.T).std()), 1e-6)
-    w_a, w_h = np.sqrt(audible_share) / sd_a, np.sqrt(1.0 - audible_share) / sd_h
 
     def affinity(rows: slice | np.ndarray, cols=slice(None)) -> np.ndarray:
         return w_a * (u_a[rows] @ s_a[cols].T) + w_h * (u_h[rows] @ s_h[cols].T)
@@ -315,6 +312,7 @@ class SynthAudio:
         tilt = 3.0 - 2.6 * p["brightness"]
         spectrum = np.zeros(1025, dtype=complex)
         spectrum[1:n_harm + 1] = -1j * np.arange(1, n_harm + 1) ** -tilt  # sines
+        synth_side.timbre(spectrum, n_harm, p)  # the artist cue, when set
         table = np.fft.irfft(spectrum, 2048)
         table = (table / np.abs(table).max()).astype(f32)
         tn = tm - note_f * f32(note)
@@ -323,6 +321,7 @@ class SynthAudio:
         j = note_i - note_i[0]
         cycles = start.astype(f32)[j] + freq.astype(f32)[j] * tn
         tone = table[(cycles * f32(2048)).astype(np.int64) & 2047]
+        tone = synth_side.chorus(tone, table, cycles, p)  # the artist cue, when set
         # 5-ms linear attack (no click), exponential decay over a fraction of the note
         env = np.minimum(tn * f32(200.0), f32(1.0)) * np.exp(tn * f32(-1 / (0.25 + 0.5 * note)))
 
@@ -359,6 +358,7 @@ class SynthMSD(DatasetLoader):
               "median songs per user (default: the preset's)", min=1.0),
         Param("taste_scale", float, 2.5, "strength of taste against popularity", min=0.0),
         Param("label_noise", float, 0.1, "tag label noise", min=0.0, max=0.5),
+        *synth_side.PARAMS,  # issue 12 side mechanisms
     )
 
     def config(self) -> dict[str, Any]:
@@ -369,6 +369,7 @@ class SynthMSD(DatasetLoader):
                if k != "feature_params"}
         for k in ("seed", "audible_share", "taste_scale", "label_noise", "preset"):
             cfg[k] = o[k]
+        cfg.update(synth_side.config(o))  # only the knobs set: the default is unchanged
         fp = dict(preset["feature_params"])
         fp["sample_rate"], fp["clip_s"] = int(cfg["sample_rate"]), float(cfg["clip_s"])
         if fp["window_s"] > cfg["clip_s"]:
@@ -382,26 +383,39 @@ class SynthMSD(DatasetLoader):
             raise ConfigError(f"plays_per_user ({cfg['plays_per_user']}) exceeds songs "
                               f"({cfg['songs']})", key="dataset.synth-msd.plays_per_user")
 
+    def provides(self, suite_dir: str | None = None) -> tuple[str, ...]:
+        """interactions, audio, tags, and the side parts whose knobs are set."""
+        return ("interactions", "audio", "tags", *synth_side.provides(self.config()))
+
     def load(self, ctx: LoadContext) -> Dataset:
         self.validate()
         cfg = self.config()
-        world = make_songs(cfg["seed"], cfg["songs"])
-        counts = make_counts(cfg["seed"], cfg["users"], world, cfg["audible_share"],
+        seed = cfg["seed"]
+        world = make_songs(seed, cfg["songs"])
+        world, side, timbre = synth_side.restyle(cfg, world)
+        counts = make_counts(seed, cfg["users"], world, cfg["audible_share"],
                              cfg["plays_per_user"], cfg["taste_scale"])
-        tags, tag_names = make_tags(cfg["seed"], world, cfg["label_noise"])
-        acoustic = acoustic_params(world)
-        # audio depends only on these: seed, songs (the factors), clip and sample rate
-        token = hash_arrays(GENERATOR_VERSION, cfg["seed"], cfg["songs"], cfg["clip_s"],
-                            cfg["sample_rate"])
-        audio = SynthAudio(acoustic, cfg["sample_rate"], cfg["clip_s"], cfg["seed"], token)
+        if synth_side.needs_taste(cfg):
+            taste = make_taste(seed, cfg["users"], world, cfg["audible_share"])
+            counts = synth_side.add_parts(cfg, world, taste, side, counts)
+        tags, tag_names = make_tags(seed, world, cfg["label_noise"])
+        acoustic = {**acoustic_params(world), **timbre}
+        # audio depends only on these: seed, songs (the factors), clip and sample rate (and
+        # the artist style, when set)
+        token = hash_arrays(GENERATOR_VERSION, seed, cfg["songs"], cfg["clip_s"],
+                            cfg["sample_rate"], *synth_side.audio_knobs(cfg))
+        audio = SynthAudio(acoustic, cfg["sample_rate"], cfg["clip_s"], seed, token)
         manifest = {"generator": GENERATOR_VERSION,
                     **{k: v for k, v in cfg.items() if k != "feature_params"},
                     "feature_params": cfg["feature_params"]}
-        return Dataset(
+        d = Dataset(
             name=self.name, counts=counts,
             user_ids=np.array([f"user{i:06d}" for i in range(cfg["users"])]),
             song_ids=np.array([f"song{i:06d}" for i in range(cfg["songs"])]),
-            audio=audio, tags=tags, tag_names=tag_names, synthetic=True, manifest=manifest)
+            audio=audio, tags=tags, tag_names=tag_names, synthetic=True, manifest=manifest,
+            **side)
+        d.validate_side()
+        return d
 
 
 @hookimpl
