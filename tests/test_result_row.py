@@ -68,3 +68,23 @@ def test_unreached_blocks_stay_absent_and_per_user_is_kept():
     out = results.validate_row(row)
     assert "memory" not in out and "finished_at" not in out and "fit" not in out["model"]
     assert out["_per_user"] == {"users": [1, 2]}
+
+
+def test_task_output_moves_legacy_extra_keys_into_its_fields():
+    """Tasks written for the earlier contract (metric info and per-user values inside
+    `extra`, as the README's example still does) keep working for one release."""
+    import numpy as np
+
+    from recbench.components import TaskOutput
+
+    out = TaskOutput(metrics={"auc": 0.5}, metrics_ci={}, throughput={}, timing={},
+                     extra={"metric_info": {"auc": {"higher_is_better": True}},
+                            "per_user": {"users": np.arange(2)},
+                            "ignored_metrics": ["ndcg@10"], "private": 1})
+    assert out.metric_info == {"auc": {"higher_is_better": True}}
+    assert list(out.per_user["users"]) == [0, 1] and out.ignored_metrics == ["ndcg@10"]
+    assert out.extra == {"private": 1} and out.diagnostics == {}
+    typed = TaskOutput(metrics={}, metrics_ci={}, throughput={}, timing={},
+                       metric_info={"auc": {"label": "AUC"}},
+                       extra={"metric_info": {"auc": {"label": "old"}}})
+    assert typed.metric_info == {"auc": {"label": "AUC"}}  # the real field wins
