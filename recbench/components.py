@@ -464,6 +464,8 @@ class TaskOutput:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if any(key in self.extra for key in _LEGACY_EXTRA_KEYS):
+            self.extra = dict(self.extra)  # the caller's dict is left as it is
         for key in _LEGACY_EXTRA_KEYS:
             if key in self.extra:
                 value = self.extra.pop(key)
