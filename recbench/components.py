@@ -15,7 +15,7 @@ sampler      draw negative songs for a batch of users
 dataset      load a :class:`recbench.data.Dataset`
 split        split a dataset into train / valid / test (:class:`recbench.data.Split`)
 metric       per-user values from a block of scores and labels, reduced to one number
-executor     run cells (possibly in parallel or on a cluster), yield results as they end
+executor     run fit units (possibly in parallel or on a cluster), yield results as they end
 task         turn (dataset, split, model, metrics) into one result row's numbers
 ========== ===========================================================================
 """
@@ -25,7 +25,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from typing import (TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Protocol,
-                    Sequence, runtime_checkable)
+                    Sequence, TypedDict, runtime_checkable)
 
 import numpy as np
 
@@ -369,9 +369,10 @@ class Metric(Component, abc.ABC):
 
 
 class Executor(Component, abc.ABC):
-    """Runs cells. `map(fn, items)` yields (index, result) pairs as cells finish, in any
-    order; `fn` never raises (the runner catches errors inside it). Runner payloads with the
-    same ``fit_group`` key share a fitted model: run them in one worker, in their order.
+    """Runs the runner's work items. `map(fn, items)` yields (index, result) pairs as items
+    finish, in any order; `fn` never raises (the runner catches errors inside it). An item
+    is one fit unit (a model and seed: fitted once, then evaluated by every task that
+    applies), so the items are independent: run them anywhere, in any order.
     `close()` frees resources."""
 
     kind = "executor"
@@ -390,7 +391,12 @@ class Executor(Component, abc.ABC):
 
 @dataclass
 class CellContext:
-    """Everything a task needs for one cell (task x model x seed)."""
+    """Everything a task needs for one cell (task x model x seed).
+
+    model:  the recommender, already fitted by the runner (one fit per model and seed,
+            shared by every task that applies); `fit_s` the seconds that fit took.
+    fit:    the context the model was fitted with (device, features, progress...).
+    """
 
     dataset: Dataset
     split: Split
@@ -398,22 +404,73 @@ class CellContext:
     metrics: list[tuple[str, Metric, int | None]]  # (column name, metric, k)
     fit: FitContext
     seed: int
-    ensure_fitted: Callable[[], float] = field(default=lambda: 0.0)  # fits once; returns fit seconds
+    fit_s: float = 0.0
     bootstrap: int = 1000
     confidence: float = 0.95  # level of the bootstrap intervals
     chunk_users: int = 1024
     progress: Callable[..., Any] = field(default=lambda it, **kw: it)
 
+    def ensure_fitted(self) -> float:
+        """Deprecated (kept for one release): the model arrives fitted; returns `fit_s`."""
+        return self.fit_s
+
+
+class MetricInfo(TypedDict, total=False):
+    """What a row records about one metric column (``metric_info[column]``)."""
+
+    label: str  # column header naming exactly what is measured
+    higher_is_better: bool  # the direction `compare` and the leaderboard use
+    description: str
+    n_users: int  # users with a defined value
+    excluded_users: int  # users for whom the metric is undefined
+    n_tags: int  # per-tag metrics: tags with both classes among the test songs
+
+
+_LEGACY_EXTRA_KEYS = ("metric_info", "per_user", "ignored_metrics")
+
 
 @dataclass
 class TaskOutput:
-    """A task's numbers for one result row."""
+    """A task's numbers for one result row.
+
+    metrics:         {column: value}.
+    metrics_ci:      {column: [low, high]} ([None, None] without a bootstrap).
+    throughput:      e.g. {"scoring_pairs_per_s": ...}.
+    timing:          seconds of the task's own work, e.g. {"eval_s": ...} (the runner adds
+                     the fit's ``fit_s`` and ``total_s``).
+    metric_info:     {column: :class:`MetricInfo`}: label, direction, users counted.
+    per_user:        {"users": (n,) ids, column: (n,) values} for paired comparisons
+                     (stored beside the row as ``cells/<cell_id>.npz``), or None.
+    diagnostics:     JSON-able task diagnostics (the row's ``extra``), rendered on the
+                     leaderboard by the task's own :meth:`Task.diagnostics_table` and
+                     :meth:`Task.diagnostics_chart`.
+    ignored_metrics: the suite's metric columns this task does not compute (the row
+                     records them and the runner does not ask for their values).
+    extra:           private JSON-able data, stored in the row's ``extra`` beside the
+                     diagnostics and read by nobody else.
+
+    For one release, ``extra`` keys "metric_info", "per_user" and "ignored_metrics" are
+    moved into the fields of those names (the earlier way of returning them).
+    """
 
     metrics: dict[str, float]
-    metrics_ci: dict[str, list[float]]
+    metrics_ci: dict[str, list[float | None]]
     throughput: dict[str, float]
     timing: dict[str, float]
+    metric_info: dict[str, MetricInfo] = field(default_factory=dict)
+    per_user: dict[str, np.ndarray] | None = None
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    ignored_metrics: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if any(key in self.extra for key in _LEGACY_EXTRA_KEYS):
+            self.extra = dict(self.extra)  # the caller's dict is left as it is
+        for key in _LEGACY_EXTRA_KEYS:
+            if key in self.extra:
+                value = self.extra.pop(key)
+                if not getattr(self, key):
+                    setattr(self, key, value)
 
 
 @dataclass
@@ -450,9 +507,9 @@ class Task(Component, abc.ABC):
     """A task (recommendation, auto-tagging…): runs one cell and returns its numbers.
 
     `default_metrics` are used when the suite lists none; `primary_metric` ranks the
-    leaderboard. A task that puts diagnostics into its rows' ``extra`` renders them itself
-    (:meth:`diagnostics_table`, :meth:`diagnostics_chart`): the core never reads a task's
-    ``extra``.
+    leaderboard. A task that returns `TaskOutput.diagnostics` (its rows' ``extra``) renders
+    them itself (:meth:`diagnostics_table`, :meth:`diagnostics_chart`): the core never
+    reads a task's ``extra``. `run` gets a model the runner has already fitted.
     """
 
     kind = "task"
@@ -465,7 +522,7 @@ class Task(Component, abc.ABC):
 
     @abc.abstractmethod
     def run(self, ctx: CellContext) -> TaskOutput:
-        """Fit the model (via ctx.fit), evaluate it, return the numbers."""
+        """Evaluate the fitted `ctx.model`; return the numbers."""
 
     @classmethod
     def diagnostics_table(cls, entries: list[dict[str, Any]]) -> DiagnosticsTable | None:

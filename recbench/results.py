@@ -5,7 +5,8 @@ kill -9 never leaves half a row), then appended as one line to ``OUT/results.jso
 (fsync'd). ``results.jsonl`` is rebuilt from the cell files only when a run starts, after
 an interrupted run and by ``recbench leaderboard``; a torn last line (a kill in the middle
 of an append) is ignored by readers and cut off by the next append. ``results.jsonl`` is
-the stable interface; its rows follow `ResultRow`, and it is strict JSON (NaN and
+the stable interface; its rows follow `ResultRow` (:mod:`recbench.schema.result_row`,
+exported as ``recbench/schema/result_row.schema.json``), and it is strict JSON (NaN and
 infinities are written as null). Every result file is created with the same permissions
 (0666 less the umask).
 """
@@ -17,66 +18,39 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, TypedDict
+from typing import Any, Iterable
 
 from .errors import RecbenchError
 
 SCHEMA_VERSION = 1
+"""Version of the result row's meaning: bumps only when a field changes meaning (adding
+an optional field does not)."""
 
 
-class DatasetBlock(TypedDict):
-    name: str  # dataset plugin name
-    fingerprint: str  # content hash of ids, counts, tags, audio identities
-    synthetic: bool  # generated data: labelled as such everywhere
-    n_users: int
-    n_songs: int
-    n_interactions: int
-    params: dict[str, Any]  # the loader's resolved parameters
+_ROW_MODELS = ("ResultRow", "DatasetBlock", "SplitBlock", "ModelBlock", "MetricInfoBlock")
 
 
-class SplitBlock(TypedDict):
-    name: str  # split plugin name
-    seed: int  # split seed (fixed across model seeds)
-    fingerprint: str  # changes when and only when the split changes
-    protocol: str  # cold-item | warm | cold-user
+def __getattr__(name: str) -> Any:
+    """`ResultRow` and its blocks, imported on first use (pydantic; see
+    :mod:`recbench.schema.result_row`)."""
+    if name in _ROW_MODELS:
+        from .schema import result_row
+
+        return getattr(result_row, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class ModelBlock(TypedDict):
-    id: str  # unique within the suite
-    name: str  # recommender plugin name
-    label: str  # display name
-    params: dict[str, Any]  # fully resolved parameters
-    config_hash: str  # hash of name + params
-    uses_test_interactions: bool  # oracle rows: ranked apart
-    consumes: list[str]  # information the model reads
-    provider: str  # distribution and version of the plugin
-    fit: dict[str, Any]  # Recommender.fit_report(): epochs, best epoch, stop reason, losses
+def validate_row(row: dict[str, Any]) -> dict[str, Any]:
+    """`row` checked against :class:`ResultRow` and returned as stored (the keys it had);
+    a ``_per_user`` entry (stored beside the row) is kept as it is."""
+    from .schema.result_row import ResultRow
 
-
-class ResultRow(TypedDict):
-    schema: int  # SCHEMA_VERSION
-    cell_id: str  # hash of suite name, task, model config, seed, dataset and split specs
-    suite: str  # suite name
-    task: str  # task plugin name
-    protocol: str  # the split's protocol
-    dataset: DatasetBlock
-    split: SplitBlock
-    model: ModelBlock
-    seed: int  # model seed
-    metrics: dict[str, float]  # column name -> value
-    metrics_ci: dict[str, list[float]]  # column name -> [low, high] (bootstrap over users)
-    metrics_ci_level: float  # confidence level of metrics_ci (suite.confidence, e.g. 0.95)
-    metric_info: dict[str, dict[str, Any]]  # column -> {label, higher_is_better, n_users, excluded}
-    throughput: dict[str, float]  # e.g. train_examples_per_s, scoring_pairs_per_s
-    timing: dict[str, float]  # fit_s, eval_s, total_s (seconds)
-    peak_rss_mb: float  # peak resident memory of the process at the end of the cell
-    memory: dict[str, float]  # peak RSS (MiB) after_data, after_fit (if fitted here), after_eval
-    device: dict[str, Any]  # {type: cpu|cuda, cpu, gpu}
-    env: dict[str, Any]  # python, recbench, torch, implicit, librosa, numpy, platform, git_commit
-    status: str  # ok | failed
-    error: str | None  # one-line error for failed cells
-    extra: dict[str, Any]  # task-specific diagnostics (e.g. popularity buckets)
-    finished_at: str  # ISO time
+    per_user = row.get("_per_user")
+    out = ResultRow.model_validate({k: v for k, v in row.items() if k != "_per_user"}
+                                   ).to_json_dict()
+    if per_user is not None:
+        out["_per_user"] = per_user
+    return out
 
 
 def _file_mode() -> int:

@@ -1,9 +1,11 @@
-"""The runner: a suite expands into cells (model x seed x task), each run by an executor
-and written atomically as soon as it finishes.
+"""The runner: a suite expands into fit units (model x seed), each fitted once and then
+evaluated by every task that applies to the model, one result row (cell) per task.
 
-`run_cell` is a top-level function of one picklable payload so that process and Dask
-executors can ship it; each worker process memoises the dataset, the split and the last
-fitted model (the tasks of one model and seed share one fit).
+An executor maps `run_fit_unit` over the units (a `FitUnit` is picklable: it carries the
+resolved suite, so process and Dask workers never re-validate it); each finished cell is
+written atomically as soon as its unit returns. Cell ids, result files and resume stay
+per cell: a unit whose cells are all finished is skipped, a partly finished one runs only
+its missing tasks. Each worker process keeps the dataset and split in `WORKER_CACHE`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import shutil
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,7 +31,7 @@ from .components import CellContext, FitContext, LoadContext
 from .env import device_info, environment, peak_rss_mb, resolve_device
 from .errors import RecbenchError
 from .registry import default_registry
-from .suite import Suite, validate_raw
+from .suite import Suite
 
 log = logging.getLogger("recbench")
 
@@ -59,13 +61,37 @@ def resolve_cache_dir(suite: Suite, cli_cache_dir: str | None = None) -> str:
 
 @dataclass
 class CellPlan:
-    """One cell to run and the payload its worker needs."""
+    """One cell (task x model x seed): its id (its result files and what resume skips)."""
 
     cell_id: str
     task: str
     model: str
     seed: int
-    payload: dict[str, Any] = field(repr=False)
+    task_idx: int
+
+
+@dataclass
+class FitUnit:
+    """The unit of work: one model and seed, fitted once, then evaluated by each task of
+    `cells` (the tasks that apply to the model; on resume, those not finished yet).
+
+    Picklable, so that executors can ship it to a worker process or cluster: it carries the
+    resolved suite (never re-validated in the worker) and the run's settings."""
+
+    suite: Suite = field(repr=False)
+    model_idx: int
+    model: str
+    seed: int
+    cells: list[CellPlan]
+    device: str = "cpu"
+    cache_dir: str = ""
+    limit: int | None = None
+    show_progress: bool = False
+
+    @property
+    def cell_ids(self) -> list[str]:
+        """The ids of the cells this unit produces (executors name them when it is lost)."""
+        return [c.cell_id for c in self.cells]
 
 
 def _cell_id(suite: Suite, ti: int, mi: int, seed: int) -> str:
@@ -83,36 +109,81 @@ def _cell_id(suite: Suite, ti: int, mi: int, seed: int) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def plan_cells(suite: Suite, *, device: str = "cpu", cache_dir: str | None = None,
-               limit: int | None = None, show_progress: bool = False) -> list[CellPlan]:
-    """Cells in model-major order (model, seed, task) so that tasks share a fit. Tasks that
-    do not apply to a model (e.g. tagging a model without song vectors) get no cell."""
+def plan_units(suite: Suite, *, device: str = "cpu", cache_dir: str | None = None,
+               limit: int | None = None, show_progress: bool = False) -> list[FitUnit]:
+    """The fit units of `suite` (model x seed, in model-major order), each with one cell per
+    task that applies to the model (e.g. tagging needs song vectors); a model no task
+    applies to gets no unit."""
     registry = default_registry()
     tasks = [registry.create("task", t.spec.name, **t.spec.options) for t in suite.tasks]
-    cells = []
+    units = []
     for mi, model in enumerate(suite.models):
         instance = registry.create("recommender", model.name, **model.options)
+        applies = [ti for ti, task in enumerate(tasks) if task.applies_to(instance)]
         for ti, task in enumerate(suite.tasks):
-            if not tasks[ti].applies_to(instance):
+            if ti not in applies:
                 log.info("task %s does not apply to model %s: no cells", task.spec.id, model.id)
+        if not applies:
+            continue
         for seed in suite.seeds:
-            for ti, task in enumerate(suite.tasks):
-                if not tasks[ti].applies_to(instance):
-                    continue
-                payload = {"suite_raw": suite.raw, "suite_path": suite.path, "task_idx": ti,
-                           "model_idx": mi, "seed": seed, "device": device,
-                           "cache_dir": cache_dir or default_cache_dir(), "limit": limit,
-                           "show_progress": show_progress}
-                cid = _cell_id(suite, ti, mi, seed)
-                payload["cell_id"] = cid
-                payload["fit_group"] = f"{model.config_hash}:{seed}"
-                cells.append(CellPlan(cid, task.spec.id, model.id, seed, payload))
-    return cells
+            cells = [CellPlan(_cell_id(suite, ti, mi, seed), suite.tasks[ti].spec.id, model.id,
+                              seed, ti) for ti in applies]
+            units.append(FitUnit(suite, mi, model.id, seed, cells, device=device,
+                                 cache_dir=cache_dir or default_cache_dir(), limit=limit,
+                                 show_progress=show_progress))
+    return units
+
+
+def plan_cells(suite: Suite, **kw: Any) -> list[CellPlan]:
+    """Every cell of `suite`, in the order of its fit units (see `plan_units`)."""
+    return [c for u in plan_units(suite, **kw) for c in u.cells]
 
 
 # --------------------------------------------------------------------------- worker side
 
-_STATE: dict[str, Any] = {"suites": {}, "data": {}, "splits": {}, "fitted": None}
+
+class WorkerCache:
+    """What a worker process keeps between fit units: the dataset and the split it last
+    used (one of each in memory), so the units of one suite load them once per process."""
+
+    def __init__(self) -> None:
+        self._dataset: tuple[Any, Any] | None = None  # (key, Dataset)
+        self._split: tuple[Any, Any] | None = None  # (key, Split)
+
+    def dataset(self, suite: Suite, cache_dir: str, limit: int | None = None,
+                progress: Callable[..., Any] = lambda it, **kw: it):
+        """The suite's dataset (loaded on first use)."""
+        key = (suite.dataset.config_hash, limit)
+        if self._dataset is None or self._dataset[0] != key:
+            self._dataset = None  # free the previous one before loading
+            loader = default_registry().create("dataset", suite.dataset.name,
+                                               **suite.dataset.options)
+            ctx = LoadContext(cache_dir=cache_dir, limit=limit,
+                              suite_dir=str(Path(suite.path).parent), progress=progress)
+            t0 = time.perf_counter()
+            data = loader.load(ctx)
+            data.manifest.setdefault("load_s", round(time.perf_counter() - t0, 3))
+            if data.n_users == 0 or data.n_songs == 0 or data.counts.nnz == 0:
+                raise RecbenchError(f"dataset {suite.dataset.name!r} is empty after loading")
+            self._dataset = (key, data)
+        return self._dataset[1]
+
+    def split(self, suite: Suite, dataset) -> Any:
+        """The suite's split of `dataset` (computed on first use)."""
+        key = (suite.split.config_hash, suite.split_seed, dataset.fingerprint)
+        if self._split is None or self._split[0] != key:
+            splitter = default_registry().create("split", suite.split.name,
+                                                 **suite.split.options)
+            self._split = (key, splitter.split(dataset, suite.split_seed))
+        return self._split[1]
+
+    def clear(self) -> None:
+        """Forget the dataset and split."""
+        self._dataset = self._split = None
+
+
+WORKER_CACHE = WorkerCache()
+"""This process's cache (one per worker process)."""
 
 
 def _progress_fn(show: bool) -> Callable[..., Any]:
@@ -127,56 +198,31 @@ def _progress_fn(show: bool) -> Callable[..., Any]:
     return progress
 
 
-def _suite_from_payload(p: dict[str, Any]) -> Suite:
-    key = hashlib.sha256(json.dumps(p["suite_raw"], sort_keys=True, default=str).encode()
-                         ).hexdigest()
-    if key not in _STATE["suites"]:
-        _STATE["suites"] = {key: validate_raw(p["suite_raw"], default_registry(),
-                                              p["suite_path"])}
-    return _STATE["suites"][key]
-
-
 def load_dataset(suite: Suite, cache_dir: str, limit: int | None = None,
                  progress: Callable[..., Any] = lambda it, **kw: it):
-    """The suite's dataset, loaded once per process."""
-    key = (suite.dataset.config_hash, limit)
-    if key not in _STATE["data"]:
-        registry = default_registry()
-        loader = registry.create("dataset", suite.dataset.name, **suite.dataset.options)
-        ctx = LoadContext(cache_dir=cache_dir, limit=limit, suite_dir=str(Path(suite.path).parent),
-                          progress=progress)
-        t0 = time.perf_counter()
-        data = loader.load(ctx)
-        data.manifest.setdefault("load_s", round(time.perf_counter() - t0, 3))
-        if data.n_users == 0 or data.n_songs == 0 or data.counts.nnz == 0:
-            raise RecbenchError(f"dataset {suite.dataset.name!r} is empty after loading")
-        _STATE["data"] = {key: data}  # keep one dataset in memory
-    return _STATE["data"][key]
+    """The suite's dataset, loaded once per process (`WORKER_CACHE`)."""
+    return WORKER_CACHE.dataset(suite, cache_dir, limit, progress)
 
 
 def load_split(suite: Suite, dataset) -> Any:
-    """The suite's split of `dataset`, computed once per process."""
-    key = (suite.split.config_hash, suite.split_seed, dataset.fingerprint)
-    if key not in _STATE["splits"]:
-        splitter = default_registry().create("split", suite.split.name, **suite.split.options)
-        _STATE["splits"] = {key: splitter.split(dataset, suite.split_seed)}
-    return _STATE["splits"][key]
+    """The suite's split of `dataset`, computed once per process (`WORKER_CACHE`)."""
+    return WORKER_CACHE.split(suite, dataset)
 
 
 def extract_features_task(payload: dict[str, Any]) -> tuple[list, dict]:
-    """One executor task of feature extraction: the features of `payload['songs']`."""
+    """One executor task of feature extraction: the features of `payload['songs']` of
+    `payload['suite']`'s dataset."""
     from .features import extract_songs
 
-    suite = _suite_from_payload(payload)
-    dataset = load_dataset(suite, payload["cache_dir"], payload.get("limit"))
+    dataset = load_dataset(payload["suite"], payload["cache_dir"], payload.get("limit"))
     return extract_songs(dataset, payload["songs"], payload["kind"], payload["params"],
                          payload["max_samples"])
 
 
 def prefetch_features(suite: Suite, executor, *, cache_dir: str, limit: int | None,
                       kind: str = "logmel") -> None:
-    """Extract (or find cached) the suite's features through `executor` before the cells
-    run, so parallel cells only read the cache instead of each extracting."""
+    """Extract (or find cached) the suite's features through `executor` before the fit
+    units run, so parallel units only read the cache instead of each extracting."""
     from .features import load_features
 
     dataset = load_dataset(suite, cache_dir, limit)
@@ -185,8 +231,7 @@ def prefetch_features(suite: Suite, executor, *, cache_dir: str, limit: int | No
     split = load_split(suite, dataset)
     params = dict(dataset.manifest.get("feature_params", {}))
     params.update(suite.features)
-    base = {"suite_raw": suite.raw, "suite_path": suite.path, "cache_dir": cache_dir,
-            "limit": limit, "kind": kind}
+    base = {"suite": suite, "cache_dir": cache_dir, "limit": limit, "kind": kind}
 
     def map_chunks(chunks, resolved, max_samples):
         payloads = [{**base, "songs": c.tolist(), "params": resolved,
@@ -212,67 +257,93 @@ def _seed_everything(seed: int) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({exc.code!r})"
     text = f"{type(exc).__name__}: {exc}".strip()
     return " ".join(text.split())[:2000]
 
 
-def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
-    """Run one cell and return its result row (status 'failed' with the error on failure)."""
-    t_start = time.perf_counter()
-    suite = _suite_from_payload(payload)
-    ti, mi, seed = payload["task_idx"], payload["model_idx"], payload["seed"]
-    task_spec, model_spec = suite.tasks[ti], suite.models[mi]
+def _unit_rows(unit: FitUnit) -> list[dict[str, Any]]:
+    """The part of each cell's row that the unit decides before anything runs (a failed
+    row as it stands)."""
+    suite = unit.suite
     registry = default_registry()
+    model_spec = suite.models[unit.model_idx]
     model_entry = registry.get("recommender", model_spec.name)
-    device = payload["device"]
-    row: dict[str, Any] = {
-        "schema": results.SCHEMA_VERSION,
-        "cell_id": payload["cell_id"],
-        "suite": suite.name,
-        "task": task_spec.spec.name,
-        "protocol": None,
-        "dataset": {"name": suite.dataset.name, "params": suite.dataset.record_options,
-                    "fingerprint": None,
-                    "synthetic": bool(registry.get("dataset", suite.dataset.name).cls.synthetic)},
-        "split": {"name": suite.split.name, "seed": suite.split_seed, "fingerprint": None,
-                  "params": suite.split.record_options},
-        "model": {"id": model_spec.id, "name": model_spec.name, "label": model_spec.label,
-                  "params": model_spec.record_options, "config_hash": model_spec.config_hash,
-                  "uses_test_interactions": bool(model_entry.cls.uses_test_interactions),
-                  "consumes": list(model_entry.cls.consumes),
-                  "provider": model_entry.provider},
-        "seed": seed, "metrics": {}, "metrics_ci": {}, "metrics_ci_level": suite.confidence,
-        "metric_info": {}, "throughput": {},
-        "timing": {}, "peak_rss_mb": None, "device": {"type": device},
-        "env": environment(), "status": "failed", "error": None, "extra": {},
-        "features": suite.features,
-    }
-    progress = _progress_fn(payload.get("show_progress", False))
-    try:
-        dataset = load_dataset(suite, payload["cache_dir"], payload.get("limit"), progress)
-        split = load_split(suite, dataset)
-        memory = {"after_data_mb": round(peak_rss_mb(), 1)}
-        row["memory"] = memory
-        row["dataset"].update(dataset.summary())
-        row["dataset"]["params"] = suite.dataset.record_options
-        row["dataset"]["manifest"] = suite.redact(_small_manifest(dataset.manifest))
-        if suite.notice:
-            row["dataset"]["notice"] = suite.notice
-        row["split"].update(split.summary())
-        row["protocol"] = split.protocol
-        row["device"] = device_info(device)
+    synthetic = bool(registry.get("dataset", suite.dataset.name).cls.synthetic)
+    env = environment()
+    rows = []
+    for cell in unit.cells:
+        rows.append({
+            "schema": results.SCHEMA_VERSION, "cell_id": cell.cell_id, "suite": suite.name,
+            "task": suite.tasks[cell.task_idx].spec.name, "protocol": None,
+            "dataset": {"name": suite.dataset.name, "params": suite.dataset.record_options,
+                        "fingerprint": None, "synthetic": synthetic},
+            "split": {"name": suite.split.name, "seed": suite.split_seed, "fingerprint": None,
+                      "params": suite.split.record_options},
+            "model": {"id": model_spec.id, "name": model_spec.name, "label": model_spec.label,
+                      "params": model_spec.record_options,
+                      "config_hash": model_spec.config_hash,
+                      "uses_test_interactions": bool(model_entry.cls.uses_test_interactions),
+                      "consumes": list(model_entry.cls.consumes),
+                      "provider": model_entry.provider},
+            "seed": unit.seed, "metrics": {}, "metrics_ci": {},
+            "metrics_ci_level": suite.confidence, "metric_info": {}, "throughput": {},
+            "timing": {}, "peak_rss_mb": None, "device": {"type": unit.device}, "env": env,
+            "status": "failed", "error": None, "extra": {}, "features": suite.features,
+        })
+    return rows
 
-        fit_key = (model_spec.config_hash, seed, split.fingerprint, device)
-        fitted = _STATE["fitted"]
-        if fitted is not None and fitted[0] == fit_key:
-            model, fit_s, feature_info = fitted[1], fitted[2], fitted[3]
-            state = {"done": True, "fit_s": fit_s, "cached": True}
-        else:
-            model = registry.create("recommender", model_spec.name, **model_spec.options)
-            feature_info = {}
-            state = {"done": False, "fit_s": 0.0, "cached": False}
-            _STATE["fitted"] = None
-        row["dataset"]["features"] = feature_info  # {kind: SongFeatures.manifest}
+
+def _finish(row: dict[str, Any], t0: float, exc: BaseException | None = None
+            ) -> dict[str, Any]:
+    """Stamp a row (failed with `exc` when given) and build it through `ResultRow`."""
+    if exc is not None:
+        row["status"], row["error"] = "failed", _one_line(exc)
+        row["extra"] = {"traceback": "".join(traceback.format_exception(exc, limit=20))}
+    row["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
+    row["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    row["finished_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    try:
+        return results.validate_row(row)
+    except Exception as bad:  # noqa: BLE001 - pydantic.ValidationError: a plugin's output
+        if row["status"] != "ok":  # or a core defect; the failed row is kept as it is
+            log.error("row of cell %s does not match ResultRow: %s", row["cell_id"],
+                      _one_line(bad))
+            return row
+        row.pop("_per_user", None)
+        return _finish(row, t0, RecbenchError(
+            f"the result row does not match ResultRow: {_one_line(bad)}"))
+
+
+def run_fit_unit(unit: FitUnit) -> list[dict[str, Any]]:
+    """Fit the unit's model once, then run each of its cells' tasks on it; returns one row
+    per cell, in order. A failed fit fails every cell with its one-line reason; a failed
+    task fails its own cell only. Never raises (a plugin calling sys.exit() included)."""
+    t_start = time.perf_counter()
+    suite, seed, device = unit.suite, unit.seed, unit.device
+    registry = default_registry()
+    model_spec = suite.models[unit.model_idx]
+    rows = _unit_rows(unit)
+    progress = _progress_fn(unit.show_progress)
+    memory: dict[str, float] = {}
+    try:
+        dataset = load_dataset(suite, unit.cache_dir, unit.limit, progress)
+        split = load_split(suite, dataset)
+        memory["after_data_mb"] = round(peak_rss_mb(), 1)
+        feature_info: dict[str, Any] = {}  # {kind: SongFeatures.manifest}
+        dataset_block = {**dataset.summary(), "params": suite.dataset.record_options,
+                         "manifest": suite.redact(_small_manifest(dataset.manifest)),
+                         "features": feature_info}
+        if suite.notice:
+            dataset_block["notice"] = suite.notice
+        dev_info = device_info(device)
+        for row in rows:
+            row["memory"] = dict(memory)
+            row["dataset"].update(dataset_block)
+            row["split"].update(split.summary())
+            row["protocol"] = split.protocol
+            row["device"] = dev_info
 
         def features(kind: str, _params: dict | None = None):
             from .features import load_features
@@ -280,65 +351,74 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
             params = dict(dataset.manifest.get("feature_params", {}))
             params.update(suite.features)
             params.update(_params or {})
-            f = load_features(dataset, kind, split.train_songs, payload["cache_dir"],
-                              params=params)
+            f = load_features(dataset, kind, split.train_songs, unit.cache_dir, params=params)
             feature_info[kind] = f.manifest
             return f
 
+        model_entry = registry.get("recommender", model_spec.name)
+        model = registry.create("recommender", model_spec.name, **model_spec.options)
         fit_ctx = FitContext(dataset=dataset, split=split, seed=seed, device=device,
                              create=registry.create, features=features, progress=progress,
                              oracle=bool(model_entry.cls.uses_test_interactions))
+        _seed_everything(seed)
+        t0 = time.perf_counter()
+        model.fit(fit_ctx)
+        fit_s = time.perf_counter() - t0
+        memory["after_fit_mb"] = round(peak_rss_mb(), 1)
+        fit_report = model.fit_report()
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the unit's cells fail, the
+        # other units still run (a plugin calling sys.exit() fails only its cells)
+        return [_finish(row, t_start, exc) for row in rows]
 
-        def ensure_fitted() -> float:
-            if not state["done"]:
-                _seed_everything(seed)
-                t0 = time.perf_counter()
-                model.fit(fit_ctx)
-                state["fit_s"] = time.perf_counter() - t0
-                memory["after_fit_mb"] = round(peak_rss_mb(), 1)
-                state["done"] = True
-                _STATE["fitted"] = (fit_key, model, state["fit_s"], feature_info)
-            return state["fit_s"]
-
-        task = registry.create("task", task_spec.spec.name, **task_spec.spec.options)
-        metrics = [(m.column, registry.create("metric", m.name), m.k)
-                   for m in task_spec.metrics]
-        ctx = CellContext(dataset=dataset, split=split, model=model, metrics=metrics,
-                          fit=fit_ctx, seed=seed, ensure_fitted=ensure_fitted,
-                          bootstrap=suite.bootstrap, confidence=suite.confidence,
-                          chunk_users=suite.run["chunk_users"],
-                          progress=progress)
-        out = task.run(ctx)
-        memory["after_eval_mb"] = round(peak_rss_mb(), 1)
-        row["metrics"] = out.metrics
-        row["metrics_ci"] = out.metrics_ci
-        row["metric_info"] = out.extra.pop("metric_info", {})
-        ignored = set(out.extra.get("ignored_metrics") or ())
-        _check_metrics_defined(row, [m.column for m in task_spec.metrics
-                                     if m.column not in ignored] + list(out.metrics))
-        row["throughput"] = {**model.throughput(), **out.throughput}
-        row["model"]["fit"] = model.fit_report()
-        row["timing"] = dict(out.timing)
-        row["timing"]["fit_shared"] = state["cached"]
-        per_user = out.extra.pop("per_user", None)
-        row["extra"] = out.extra
-        if per_user:
-            row["_per_user"] = per_user  # stored beside the row as <cell_id>.npz
-        row["status"] = "ok"
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failing cell is recorded,
-        # the others still run (a plugin calling sys.exit() fails only its cell)
-        row["status"] = "failed"
-        row["error"] = _one_line(exc) if not isinstance(exc, SystemExit) else (
-            f"SystemExit: the plugin called sys.exit({exc.code!r})")
-        row["extra"]["traceback"] = traceback.format_exc(limit=20)
-        _STATE["fitted"] = None
-    row["timing"]["total_s"] = round(time.perf_counter() - t_start, 4)
-    row["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    row["finished_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    return row
+    out_rows = []
+    for i, (cell, row) in enumerate(zip(unit.cells, rows)):
+        t_cell = t_start if i == 0 else time.perf_counter()
+        row["model"]["fit"] = fit_report
+        if i > 0:  # the fit was made (and its memory measured) for the first cell
+            row["memory"].pop("after_fit_mb", None)
+        else:
+            row["memory"] = dict(memory)
+        try:
+            _run_task(suite, cell, row, model, fit_ctx, fit_s, i > 0, progress)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - fails this cell only
+            out_rows.append(_finish(row, t_cell, exc))
+            continue
+        out_rows.append(_finish(row, t_cell))
+    return out_rows
 
 
-def _check_metrics_defined(row: dict[str, Any], columns: list[str]) -> None:
+def _run_task(suite: Suite, cell: CellPlan, row: dict[str, Any], model, fit_ctx: FitContext,
+              fit_s: float, fit_shared: bool, progress: Callable[..., Any]) -> None:
+    """Run one cell's task on the fitted `model` and fill its row's numbers."""
+    registry = default_registry()
+    task_spec = suite.tasks[cell.task_idx]
+    task = registry.create("task", task_spec.spec.name, **task_spec.spec.options)
+    metrics = [(m.column, registry.create("metric", m.name), m.k) for m in task_spec.metrics]
+    ctx = CellContext(dataset=fit_ctx.dataset, split=fit_ctx.split, model=model,
+                      metrics=metrics, fit=fit_ctx, seed=fit_ctx.seed, fit_s=fit_s,
+                      bootstrap=suite.bootstrap, confidence=suite.confidence,
+                      chunk_users=suite.run["chunk_users"], progress=progress)
+    out = task.run(ctx)
+    row["memory"]["after_eval_mb"] = round(peak_rss_mb(), 1)
+    row["metrics"] = out.metrics
+    row["metrics_ci"] = out.metrics_ci
+    row["metric_info"] = out.metric_info
+    ignored = set(out.ignored_metrics)
+    _check_metrics_defined(out.metrics, out.metric_info,
+                           [m.column for m in task_spec.metrics if m.column not in ignored]
+                           + list(out.metrics))
+    row["throughput"] = {**model.throughput(), **out.throughput}
+    row["timing"] = {**out.timing, "fit_s": round(fit_s, 4), "fit_shared": fit_shared}
+    row["extra"] = {**out.diagnostics, **out.extra}
+    if out.ignored_metrics:
+        row["extra"]["ignored_metrics"] = list(out.ignored_metrics)
+    if out.per_user:
+        row["_per_user"] = out.per_user  # stored beside the row as <cell_id>.npz
+    row["status"] = "ok"
+
+
+def _check_metrics_defined(metrics: dict[str, Any], metric_info: dict[str, Any],
+                           columns: list[str]) -> None:
     """A metric that is missing, NaN or infinite (no evaluable user, or undefined for every
     user) fails the cell, naming the metric and why, instead of an ok row without a number."""
     import math
@@ -347,13 +427,13 @@ def _check_metrics_defined(row: dict[str, Any], columns: list[str]) -> None:
     if not columns:
         raise RecbenchError("the task reported no metric")
     for col in dict.fromkeys(columns):
-        v = row["metrics"].get(col)
+        v = metrics.get(col)
         if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) \
                 and math.isfinite(float(v)):
             continue
-        info = row["metric_info"].get(col) or {}
+        info = metric_info.get(col) or {}
         n, excluded = info.get("n_users"), info.get("excluded_users")
-        if col not in row["metrics"]:
+        if col not in metrics:
             why = "the task returned no value for it"
         elif n == 0 and excluded:
             why = f"undefined for all {excluded} users"
@@ -480,7 +560,8 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
               executor_name: str | None = None, executor_params: dict | None = None,
               limit: int | None = None, show_progress: bool = True,
               cache_dir: str | None = None) -> RunSummary:
-    """Run every cell of `suite` into `out`; returns a summary (exit code included)."""
+    """Run every cell of `suite` into `out`, one fit unit (model x seed) at a time through
+    the executor; returns a summary (exit code included)."""
     registry = default_registry()
     out = Path(out)
     check_output_folder(out)
@@ -498,8 +579,9 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
     executor = registry.create("executor", name, **params)
     summary = RunSummary()
     with RunLock(out):
-        cells = plan_cells(suite, device=device, cache_dir=cache_dir, limit=limit,
+        units = plan_units(suite, device=device, cache_dir=cache_dir, limit=limit,
                            show_progress=show_progress and executor.in_process)
+        cells = [c for u in units for c in u.cells]
         ids = {c.cell_id for c in cells}
         done: set[str] = set()
         if resume:
@@ -520,21 +602,26 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
             "suite": suite.name, "suite_path": suite.path, "cells": [
                 {"cell_id": c.cell_id, "task": c.task, "model": c.model, "seed": c.seed}
                 for c in cells]}, indent=1))
-        todo = [c for c in cells if c.cell_id not in done]
-        summary.skipped = len(cells) - len(todo)
+        # a unit runs only its unfinished cells; one with none left is skipped
+        todo = [replace(u, cells=[c for c in u.cells if c.cell_id not in done])
+                for u in units]
+        todo = [u for u in todo if u.cells]
+        summary.skipped = len(cells) - sum(len(u.cells) for u in todo)
         audio_models = any("audio" in registry.get("recommender", m.name).cls.consumes
                            for m in suite.models)
         if todo and audio_models and not executor.in_process:
-            # Parallel cells would each extract the features: do it once, in parallel.
+            # Parallel units would each extract the features: do it once, in parallel.
             try:
                 prefetch_features(suite, executor, cache_dir=cache_dir or default_cache_dir(),
                                   limit=limit)
             except RecbenchError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the cells extract for themselves
+            except Exception as exc:  # noqa: BLE001 - the units extract for themselves
                 log.warning("feature prefetch failed (%s); cells will extract", _one_line(exc))
         if summary.skipped:
             log.info("resuming: %d of %d cells already finished", summary.skipped, len(cells))
+        log.info("%d fit units (model x seed) for %d cells", len(todo),
+                 len(cells) - summary.skipped)
         bar = None
         complete = False
         if show_progress:
@@ -543,21 +630,22 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
             bar = tqdm(total=len(cells), initial=summary.skipped, desc="cells", unit="cell",
                        dynamic_ncols=True)
         try:
-            for i, row in executor.map(run_cell, [c.payload for c in todo]):
-                results.write_cell(out, row)
-                summary.ran += 1
-                c = todo[i]
-                if row["status"] != "ok":
-                    summary.failed += 1
-                    summary.failures.append(f"{c.task}/{c.model}/seed {c.seed}: {row['error']}")
-                    log.error("cell %s / %s / seed %s failed: %s", c.task, c.model, c.seed,
-                              row["error"])
-                else:
-                    log.info("cell %s / %s / seed %s: %s (%.1fs)", c.task, c.model, c.seed,
-                             ", ".join(f"{k}={v:.4f}" for k, v in row["metrics"].items()),
-                             row["timing"].get("total_s", 0))
-                if bar is not None:
-                    bar.update(1)
+            for i, rows in executor.map(run_fit_unit, todo):
+                for c, row in zip(todo[i].cells, rows):
+                    results.write_cell(out, row)
+                    summary.ran += 1
+                    if row["status"] != "ok":
+                        summary.failed += 1
+                        summary.failures.append(
+                            f"{c.task}/{c.model}/seed {c.seed}: {row['error']}")
+                        log.error("cell %s / %s / seed %s failed: %s", c.task, c.model,
+                                  c.seed, row["error"])
+                    else:
+                        log.info("cell %s / %s / seed %s: %s (%.1fs)", c.task, c.model, c.seed,
+                                 ", ".join(f"{k}={v:.4f}" for k, v in row["metrics"].items()),
+                                 row["timing"].get("total_s", 0))
+                    if bar is not None:
+                        bar.update(1)
             complete = True
         except KeyboardInterrupt:
             summary.interrupted = True

@@ -1,6 +1,6 @@
 """Executors: `process` and `dask` give the same results as `local` (order-free), honour the
-per-cell thread budget, keep cells that share a fit in one worker, end their workers on
-Ctrl-C, and run a real suite to exactly the same metrics and CIs as `local`."""
+per-cell thread budget, name the cells of a lost fit unit, end their workers on Ctrl-C,
+and run a real suite to exactly the same metrics and CIs as `local`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 from recbench.errors import RecbenchError
 from recbench.registry import default_registry
 from recbench_builtin.executors import (DaskExecutor, LocalExecutor, ProcessExecutor,
-                                        fit_groups, usable_cores)
+                                        usable_cores)
 
 def square_and_budget(x):
     """x*x plus what the executing worker sees of its thread budget and wait policy."""
@@ -30,12 +30,6 @@ def square_and_budget(x):
                    if d["user_api"] == "blas"})
     return (x * x, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"), blas,
             os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_WAIT_POLICY"))
-
-
-def cell_pid(payload):
-    """A runner-like payload -> (its cell name, the worker's pid)."""
-    time.sleep(0.05)
-    return payload["cell"], os.getpid()
 
 
 def sleepy(x):
@@ -88,15 +82,6 @@ def test_registered_with_the_cli_param_names():
                                                       "threads": 1}
 
 
-def test_fit_groups_keep_the_cells_of_one_fit_together():
-    payloads = [{"fit_group": f"{m}:{s}", "task_idx": t, "device": "cpu"}
-                for m in range(2) for s in (0, 1) for t in range(2)]
-    groups = fit_groups(payloads)
-    assert [[i for i, _ in g] for g in groups] == [[0, 1], [2, 3], [4, 5], [6, 7]]
-    assert [[i for i, _ in g] for g in fit_groups("abc")] == [[0], [1], [2]]
-    assert fit_groups([]) == []
-
-
 @pytest.mark.parametrize("make", [lambda: ProcessExecutor(workers=2),
                                   lambda: DaskExecutor(workers=2)], ids=["process", "dask"])
 def test_parallel_results_equal_local_with_one_thread_per_cell(make):
@@ -130,17 +115,25 @@ def test_process_threads_param_sets_the_budget():
     assert out[0][1][0] == 9 and out[0][1][2:4] == (2, "2") and out[0][1][4] == [2]
 
 
-def test_process_runs_cells_of_one_fit_in_one_worker():
-    payloads = [{"fit_group": f"{m}:0", "device": "cpu", "cell": f"m{m}t{t}"}
-                for m in range(3) for t in range(3)]
-    ex = ProcessExecutor(workers=2)
+class _Unit:
+    """A picklable stand-in for a runner fit unit (names its cells)."""
+
+    def __init__(self, ids):
+        self.cell_ids = ids
+
+
+def die_on_unit(unit):
+    """Kills its worker process (as the OOM killer would)."""
+    os._exit(9)
+
+
+def test_process_lost_fit_unit_names_its_cells():
+    ex = ProcessExecutor(workers=1)
     try:
-        out = dict(ex.map(cell_pid, payloads))
+        with pytest.raises(RecbenchError, match=r"unfinished cell\(s\) c1, c2 \("):
+            list(ex.map(die_on_unit, [_Unit(["c1", "c2"])]))
     finally:
         ex.close()
-    assert {i: r[0] for i, r in out.items()} == {i: p["cell"] for i, p in enumerate(payloads)}
-    for m in range(3):
-        assert len({out[3 * m + t][1] for t in range(3)}) == 1  # one worker per fit
 
 
 def test_process_worker_death_is_one_clear_error():

@@ -80,7 +80,7 @@ def test_oracle_scorer_gets_auc_and_ndcg_of_one(protocol):
     out = _run(ds, split, _Scorer(_oracle(split)))
     assert out.metrics["auc"] == pytest.approx(1.0, abs=1e-12)
     assert out.metrics["ndcg@10"] == pytest.approx(1.0, abs=1e-12)
-    assert out.extra["metric_info"]["auc"]["n_users"] > 10
+    assert out.metric_info["auc"]["n_users"] > 10
 
 
 def test_seen_songs_are_excluded_per_user():
@@ -118,10 +118,10 @@ def test_block_size_does_not_change_any_number(protocol):
             assert out.metrics[col] == pytest.approx(outs[0].metrics[col], abs=1e-12), col
             np.testing.assert_allclose(out.metrics_ci[col], outs[0].metrics_ci[col],
                                        atol=1e-12)
-        np.testing.assert_allclose(out.extra["popularity_buckets"]["auc"],
-                                   outs[0].extra["popularity_buckets"]["auc"], atol=1e-12)
-        for col, v in outs[0].extra["per_user"].items():
-            np.testing.assert_allclose(out.extra["per_user"][col], v, atol=1e-12)
+        np.testing.assert_allclose(out.diagnostics["popularity_buckets"]["auc"],
+                                   outs[0].diagnostics["popularity_buckets"]["auc"], atol=1e-12)
+        for col, v in outs[0].per_user.items():
+            np.testing.assert_allclose(out.per_user[col], v, atol=1e-12)
 
 
 def _bucket_reference(ds, split, scores, n_buckets=3):
@@ -147,7 +147,7 @@ def test_popularity_bucket_aucs_match_their_definition(protocol):
     fixed = rng.integers(0, 5, (ds.n_users, ds.n_songs)).astype(np.float32)
     out = _run(ds, split, _Scorer(lambda u, s: fixed[u][:, s]), chunk_users=9)
     users, songs = np.asarray(split.test_users), np.asarray(split.test_songs)
-    np.testing.assert_allclose(out.extra["popularity_buckets"]["auc"],
+    np.testing.assert_allclose(out.diagnostics["popularity_buckets"]["auc"],
                                _bucket_reference(ds, split, fixed[users][:, songs]),
                                atol=1e-12)
 
@@ -172,7 +172,7 @@ def test_popularity_bucket_aucs_hand_built():
                   np.zeros(0, np.int64), np.arange(4), np.arange(3), np.array([0]))
     model = _Scorer(lambda u, s: np.array([[1.0, 2.0, 4.0, 3.0]])[:, s])
     out = _run(ds, split, model, metrics=["auc"])
-    pb = out.extra["popularity_buckets"]
+    pb = out.diagnostics["popularity_buckets"]
     assert pb["n_songs"] == [1, 1, 2]
     # bucket 0: song 0 (scored 1) below the negative (2) -> 0; bucket 2: songs 2 and 3
     # (4, 3) above it -> 1; bucket 1 has no positive -> NaN; overall 2 of 3 pairs

@@ -238,13 +238,13 @@ def test_corrupt_bookkeeping_file_is_named_in_one_line(tmp_path, capsys, name):
 
 def test_run_cache_dir_is_honoured_with_cli_precedence(tmp_path, monkeypatch, capsys):
     seen = []
-    real = runner.plan_cells
+    real = runner.plan_units
 
-    def plan_cells(suite, **kw):
+    def plan_units(suite, **kw):
         seen.append(kw["cache_dir"])
         return real(suite, **kw)
 
-    monkeypatch.setattr(runner, "plan_cells", plan_cells)
+    monkeypatch.setattr(runner, "plan_units", plan_units)
     suite = write_suite(tmp_path, SUITE.replace("[[tasks]]", '[run]\ncache_dir = "cc"\n\n'
                                                 "[[tasks]]"))
     assert run(tmp_path, suite=suite) == 0

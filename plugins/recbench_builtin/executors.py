@@ -7,10 +7,9 @@ executor gives its cells the usable CPUs (or `threads`); parallel executors give
 cell a budget (`threads`, default 1) so that `workers x threads` matches the cores instead
 of every worker using them all.
 
-Cells that share a fit (the tasks of one model and seed, which the runner lays out next to
-each other) run one after another in the same worker, so each worker's memoised fit is
-reused instead of refitting the model once per task; their rows come back together when
-the last of them ends.
+The runner's items are fit units (a model and seed: fitted once, then evaluated by every
+task that applies, returning one row per task), independent of each other: executors map
+over them with no grouping of their own.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import logging
 import os
 import signal
 import threading
-from typing import Any, Callable, Hashable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from recbench import hookimpl
 from recbench.components import Executor
@@ -65,37 +64,23 @@ def _init_process_worker(threads: int) -> None:
     apply_thread_budget(threads)
 
 
-def run_group(fn: Callable[[Any], Any], indexed: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
-    """Apply `fn` to each (position, item) in order, in one worker; returns (position, result)."""
-    return [(i, fn(item)) for i, item in indexed]
-
-
-def run_group_with_threads(fn: Callable[[Any], Any], threads: int,
-                           indexed: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
-    """`run_group` under a thread budget applied in the executing thread (Dask workers)."""
+def call_with_threads(fn: Callable[[Any], Any], threads: int, item: Any) -> Any:
+    """`fn(item)` under a thread budget applied in the executing thread (Dask workers)."""
     apply_thread_budget(threads)
-    return run_group(fn, indexed)
+    return fn(item)
 
 
-def fit_groups(items: Iterable[Any]) -> list[list[tuple[int, Any]]]:
-    """Items grouped so that runner payloads sharing a fit (same `fit_group` key) run
-    together, in their order; any other item is a group of its own. Groups keep the order
-    of their first item."""
-    groups: dict[Hashable, list[tuple[int, Any]]] = {}
-    for i, item in enumerate(items):
-        key: Hashable = ("item", i)
-        if isinstance(item, dict) and item.get("fit_group") is not None:
-            key = ("fit", item["fit_group"])
-        groups.setdefault(key, []).append((i, item))
-    return list(groups.values())
-
-
-def _worker_lost(exc: BaseException, groups: list[list[tuple[int, Any]]],
-                 executor: str) -> RecbenchError:
-    """One line naming the cells lost with a worker (cell ids of runner payloads)."""
-    lost = sorted((i, item) for g in groups for i, item in g)
-    names = [str(item.get("cell_id", i)) if isinstance(item, dict) else str(i)
-             for i, item in lost]
+def _worker_lost(exc: BaseException, lost: list[tuple[int, Any]], executor: str
+                 ) -> RecbenchError:
+    """One line naming the cells lost with a worker: the `cell_ids` of runner fit units,
+    else the items' positions."""
+    names: list[str] = []
+    for i, item in sorted(lost, key=lambda p: p[0]):
+        ids = getattr(item, "cell_ids", None)
+        if ids:
+            names.extend(str(c) for c in ids)
+        else:
+            names.append(str(i))
     cells = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
     return RecbenchError(
         f"{executor} executor: lost a worker; unfinished cell(s) {cells} "
@@ -156,15 +141,15 @@ class ProcessExecutor(Executor):
         import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, ProcessPoolExecutor, wait
 
-        groups = fit_groups(items)
-        if not groups:
+        indexed = list(enumerate(items))
+        if not indexed:
             return
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=min(self.workers, len(groups)),
+                max_workers=min(self.workers, len(indexed)),
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_process_worker, initargs=(self.options["threads"],))
-        futures = {self._pool.submit(run_group, fn, g): g for g in groups}
+        futures = {self._pool.submit(fn, item): (i, item) for i, item in indexed}
         self._pending = set(futures)
         try:
             while self._pending:
@@ -175,12 +160,12 @@ class ProcessExecutor(Executor):
                 for fut in sorted(done, key=lambda f: f.exception() is not None):
                     self._pending.discard(fut)
                     try:
-                        rows = fut.result()
+                        result = fut.result()
                     except BrokenExecutor as exc:  # a worker was killed (OOM, signal)
-                        # the whole pool is broken: every unfinished cell is lost
+                        # the whole pool is broken: every unfinished item is lost
                         lost = [futures[f] for f in {fut, *self._pending}]
                         raise _worker_lost(exc, lost, self.name) from exc
-                    yield from rows
+                    yield futures[fut][0], result
         except BaseException:  # KeyboardInterrupt, a lost worker, or the consumer stopped
             self._abort()
             raise
@@ -268,8 +253,8 @@ class DaskExecutor(Executor):
     """Runs cells on a Dask cluster: the one at `scheduler`, else a LocalCluster of
     `workers` processes on 127.0.0.1 (no dashboard) that `close()` shuts down.
 
-    Each worker runs one cell at a time (`run_cell` memoises per process and seeds global
-    RNGs, so cells must not share a process concurrently): start remote workers with
+    Each worker runs one fit unit at a time (the runner caches data per process and seeds
+    global RNGs, so units must not share a process concurrently): start remote workers with
     `dask worker ADDRESS --nthreads 1`. Remote workers need recbench and the same plugins
     installed, and the same paths (suite folder, data, cache) visible.
     """
@@ -326,8 +311,8 @@ class DaskExecutor(Executor):
         return self._client
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
-        groups = fit_groups(items)
-        if not groups:
+        indexed = list(enumerate(items))
+        if not indexed:
             return
         client = self._connect()
         distributed = _import_distributed()
@@ -335,17 +320,17 @@ class DaskExecutor(Executor):
 
         from distributed.scheduler import KilledWorker
 
-        futures = {client.submit(run_group_with_threads, fn, self.options["threads"], g,
-                                 pure=False): g for g in groups}
+        futures = {client.submit(call_with_threads, fn, self.options["threads"], item,
+                                 pure=False): (i, item) for i, item in indexed}
         self._pending = set(futures)
         try:
             for fut in distributed.as_completed(list(futures)):
                 try:
-                    rows = fut.result()
+                    result = fut.result()
                 except (KilledWorker, CancelledError) as exc:  # worker or scheduler lost
                     raise _worker_lost(exc, [futures[fut]], self.name) from exc
                 self._pending.discard(fut)
-                yield from rows
+                yield futures[fut][0], result
         except BaseException:
             self._abort()
             raise

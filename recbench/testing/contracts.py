@@ -636,9 +636,9 @@ class _ScriptedModel(Recommender):
 
 
 class TaskContract(ComponentContract):
-    """A task run on a tiny world with a scripted model gives a finite number for each of
-    its metrics, a confidence interval containing it, finite throughput and timing, and
-    the same numbers when run twice.
+    """A task run on a tiny world with a (fitted) scripted model gives a finite number for
+    each of its metrics, a confidence interval containing it, metric info with a direction,
+    JSON diagnostics, finite throughput and timing, and the same numbers when run twice.
 
     `metrics`: the (column, metric name, k) triples to ask for (default: the task's
     `default_metrics`, no cutoff). `known_metrics`: {column: value} the run must give (to
@@ -671,16 +671,11 @@ class TaskContract(ComponentContract):
             (m, m, None) for m in type(task).default_metrics)
         metrics = [(col, registry.create("metric", name), k) for col, name, k in specs]
         fit = world.context(0)
-
-        def ensure_fitted() -> float:
-            if not getattr(model, "_contract_fitted", False):
-                model.fit(fit)
-                model._contract_fitted = True
-            return 0.0
-
+        if not getattr(model, "_contract_fitted", False):  # tasks get a fitted model
+            model.fit(fit)
+            model._contract_fitted = True
         return CellContext(dataset=world.dataset, split=world.split, model=model,
-                           metrics=metrics, fit=fit, seed=0, ensure_fitted=ensure_fitted,
-                           bootstrap=self.bootstrap, **kw)
+                           metrics=metrics, fit=fit, seed=0, bootstrap=self.bootstrap, **kw)
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -703,6 +698,21 @@ class TaskContract(ComponentContract):
             assert value is None or not np.isnan(value)
         primary = type(task).primary_metric
         assert not primary or primary in out.metrics or not out.metrics
+
+    def test_typed_output(self, ran):
+        """Every metric has its info (a direction at least); diagnostics and private extra
+        are JSON; per-user values, when given, are aligned with their `users`."""
+        import json
+
+        _, _, out = ran
+        for col in out.metrics:
+            assert isinstance(out.metric_info.get(col, {}).get("higher_is_better"), bool), col
+        json.dumps(out.diagnostics, allow_nan=True)
+        json.dumps(out.extra, allow_nan=True)
+        assert all(isinstance(m, str) for m in out.ignored_metrics)
+        if out.per_user:
+            n = len(out.per_user["users"])
+            assert all(len(np.asarray(v)) == n for v in out.per_user.values())
 
     def test_known_metrics(self, ran):
         if not self.known_metrics:

@@ -159,7 +159,7 @@ def test_recommendation_hand_computed_auc_and_chunk_invariance():
     scores = rng.random(labels.shape)
     outs = [_run(world, scores, chunk_users=c) for c in (1, 4, 1024)]
     assert outs[0].metrics == outs[1].metrics == outs[2].metrics
-    assert outs[0].extra["n_users"] == 6 and outs[0].extra["n_candidates"] == 8
+    assert outs[0].diagnostics["n_users"] == 6 and outs[0].diagnostics["n_candidates"] == 8
 
 
 # -------------------------------------------------- executors

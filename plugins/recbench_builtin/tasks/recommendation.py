@@ -6,7 +6,7 @@ the ranking. Users are scored in blocks of `chunk_users`, so memory stays bounde
 whatever their number. Each metric's per-user values give its mean and a bootstrap
 confidence interval over users.
 
-Diagnostics in the row's `extra`:
+The model arrives fitted. Diagnostics (`TaskOutput.diagnostics`, the row's `extra`):
 - `popularity_buckets`: per-user AUC with the positives restricted to each tercile of
   song popularity (listeners over the whole dataset: a measuring stick only, never shown
   to a model) against all the user's negatives, so a model that only finds hits shows it;
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from recbench import hookimpl
-from recbench.components import (CellContext, DiagnosticsChart, DiagnosticsTable, MetricInput,
-                                 Task, TaskOutput)
+from recbench.components import (CellContext, DiagnosticsChart, DiagnosticsTable, MetricInfo,
+                                 MetricInput, Task, TaskOutput)
 from recbench.params import Param
 
 
@@ -53,7 +53,6 @@ class RecommendationTask(Task):
         from recbench.metrics import ranking_of, stack_rows
         from recbench.uncertainty import bootstrap_ci
 
-        fit_s = ctx.ensure_fitted()
         split, model = ctx.split, ctx.model
         users = np.asarray(split.test_users)
         if self.options["max_users"] and len(users) > self.options["max_users"]:
@@ -97,7 +96,9 @@ class RecommendationTask(Task):
                 by_bucket = ranking.auc_by_group(bucket_of, len(bucket_vals))
                 for b in range(len(bucket_vals)):
                     bucket_vals[b].append(by_bucket[:, b])
-        metrics, cis, info = {}, {}, {}
+        metrics: dict[str, float] = {}
+        cis: dict[str, list[float | None]] = {}
+        info: dict[str, MetricInfo] = {}
         for i, (col, metric, _k) in enumerate(ctx.metrics):
             values = stack_rows(per_user[col]) if per_user[col] else np.array([])
             metrics[col] = metric.reduce(values)
@@ -110,26 +111,26 @@ class RecommendationTask(Task):
             info[col] = {"label": metric.label or col, "higher_is_better": metric.higher_is_better,
                          "n_users": int(len(values) - n_undefined), "excluded_users": n_undefined,
                          "description": metric.description}
-        extra: dict = {"metric_info": info, "n_candidates": int(len(songs)),
-                       "n_users": int(len(users)),
-                       # per-user values (users in `users` order) for paired comparisons
-                       "per_user": {"users": users, **{
-                           col: np.concatenate(v) for col, v in per_user.items()
-                           if v and v[0].ndim == 1}}}
+        diagnostics: dict[str, Any] = {"n_candidates": int(len(songs)),
+                                       "n_users": int(len(users))}
         if bucket_of is not None:
-            extra["popularity_buckets"] = {
+            diagnostics["popularity_buckets"] = {
                 "edges_listeners": [float(e) for e in edges],
                 "auc": [float(np.nanmean(np.concatenate(v))) if v else None
                         for v in bucket_vals],
                 "n_songs": [int((bucket_of == b).sum()) for b in range(len(bucket_vals))]}
         if self.options["mixed"]:
-            extra["mixed"] = self._mixed(ctx, users)
+            diagnostics["mixed"] = self._mixed(ctx, users)
         eval_s = time.perf_counter() - t_eval
         pairs = len(users) * len(songs)
         return TaskOutput(
             metrics=metrics, metrics_ci=cis,
             throughput={"scoring_pairs_per_s": pairs / score_s if score_s > 0 else float("nan")},
-            timing={"fit_s": round(fit_s, 4), "eval_s": round(eval_s, 4)}, extra=extra)
+            timing={"eval_s": round(eval_s, 4)}, metric_info=info,
+            # per-user values (users in `users` order) for paired comparisons
+            per_user={"users": users, **{col: np.concatenate(v) for col, v in per_user.items()
+                                         if v and v[0].ndim == 1}},
+            diagnostics=diagnostics)
 
     @staticmethod
     def _bucket_names(n: int, prefix: str) -> list[str]:

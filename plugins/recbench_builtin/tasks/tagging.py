@@ -10,8 +10,9 @@ that have at least one of the 50 most used tags: choosing the tags is the datase
 
 The metric is fixed: ROC AUC per tag, averaged over the tags that have both classes among
 the test songs (macro average), reported as ``tag_auc_macro``. The suite's metric list is
-not used (its metrics are per-user ranking metrics); names given there are recorded in the
-row's ``extra["ignored_metrics"]``. The confidence interval is ``recbench.uncertainty``'s
+not used (its metrics are per-user ranking metrics); names given there are returned as
+`TaskOutput.ignored_metrics` (the row's ``extra["ignored_metrics"]``). The confidence
+interval is ``recbench.uncertainty``'s
 percentile bootstrap, resampling test songs: each resample recomputes every tag's AUC on
 the resampled songs (an AUC is not a mean of per-song values), exactly, with tie-aware
 weighted ranks vectorised over resamples (`MacroTagAUC.reduce_resamples`).
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from recbench import hookimpl
-from recbench.components import CellContext, Recommender, Task, TaskOutput
+from recbench.components import CellContext, MetricInfo, Recommender, Task, TaskOutput
 from recbench.errors import DataError, RecbenchError
 from recbench.params import Param
 from recbench_builtin._training import EarlyStopping
@@ -147,8 +148,8 @@ class TaggingTask(Task):
         return provides_item_vectors(model)
 
     def run(self, ctx: CellContext) -> TaskOutput:
-        """Fit the model (shared with other tasks), embed the tagged songs, train the MLP on
-        the training songs, early-stop on the valid songs, score the test songs."""
+        """Embed the tagged songs with the fitted model, train the MLP on the training
+        songs, early-stop on the valid songs, score the test songs."""
         ds, split, model = ctx.dataset, ctx.split, ctx.model
         if ds.tags is None:
             raise DataError(f"tagging: dataset {ds.name!r} has no tags "
@@ -157,7 +158,6 @@ class TaggingTask(Task):
         if tags.shape[0] != ds.n_songs:
             raise DataError(f"tagging: dataset {ds.name!r} has tags for {tags.shape[0]} songs "
                             f"but {ds.n_songs} songs")
-        fit_s = float(ctx.ensure_fitted())
         t_start = time.perf_counter()
 
         tagged = np.asarray(tags.getnnz(axis=1) > 0)
@@ -216,13 +216,13 @@ class TaggingTask(Task):
 
         # Kept for tests and diagnostics: (test songs, MLP scores (n, T), labels (n, T)).
         self.last_predictions = (songs[idx["test"]], scores_test, labels_test)
-        extra: dict[str, Any] = {
-            # the direction `recbench compare` needs (it never assumes one)
-            "metric_info": {"tag_auc_macro": {
-                "label": "macro tag AUC", "higher_is_better": True,
-                "n_tags": int((~np.isnan(per_tag)).sum()),
-                "description": "ROC AUC per tag over the test songs, averaged over tags "
-                               "with a positive and a negative"}},
+        # the direction `recbench compare` needs (it never assumes one)
+        info: dict[str, MetricInfo] = {"tag_auc_macro": {
+            "label": "macro tag AUC", "higher_is_better": True,
+            "n_tags": int((~np.isnan(per_tag)).sum()),
+            "description": "ROC AUC per tag over the test songs, averaged over tags "
+                           "with a positive and a negative"}}
+        diagnostics: dict[str, Any] = {
             "n_tags": int(tags.shape[1]),
             "n_tags_evaluated": int((~np.isnan(per_tag)).sum()),
             "n_songs": {k: len(v) for k, v in idx.items()},
@@ -231,8 +231,6 @@ class TaggingTask(Task):
             "vector_dim": int(x.shape[1]),
             **fit_info,
         }
-        if ctx.metrics:
-            extra["ignored_metrics"] = [m[0] for m in ctx.metrics]
         return TaskOutput(
             metrics={"tag_auc_macro": value},
             metrics_ci=metrics_ci,
@@ -240,8 +238,10 @@ class TaggingTask(Task):
                 "songs_embedded_per_s": len(songs) / embed_s if embed_s > 0 else float("inf"),
                 "mlp_train_examples_per_s": mlp_rate,
             },
-            timing={"fit_s": fit_s, "eval_s": eval_s},
-            extra=extra,
+            timing={"eval_s": eval_s},
+            metric_info=info,
+            diagnostics=diagnostics,
+            ignored_metrics=[m[0] for m in ctx.metrics],
         )
 
     def _train_mlp(self, x: np.ndarray, y: np.ndarray, idx: dict[str, np.ndarray],
