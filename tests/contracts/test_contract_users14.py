@@ -6,9 +6,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from recbench_builtin.recommenders.coldstart_baselines import (DiversePopularity,
+                                                                SegmentPopularity)
+from recbench_builtin.recommenders.deezer_coldstart import (DeezerPersonalised,
+                                                            DeezerSemiPersonalised)
 from recbench_builtin.splits_users import ColdUserKSplit, NextSessionSplit
 
-from recbench.testing import SplitterContract
+from recbench.testing import RecommenderContract, SplitterContract
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from users14_data import synth  # noqa: E402
@@ -38,3 +42,22 @@ class TestNextSession(SplitterContract):
         assert self.make_component().split(dataset, 8).fingerprint == split.fingerprint
         other = self.make_component(test_sessions=2).split(dataset, 7)
         assert other.fingerprint != split.fingerprint
+
+
+class TestDeezerSemi(RecommenderContract):
+    component = DeezerSemiPersonalised
+    options = {"factors": 8, "clusters": 4, "max_epochs": 5, "revealed": 3}
+
+
+class TestDeezerPersonal(RecommenderContract):
+    component = DeezerPersonalised
+    options = {"factors": 8, "max_epochs": 5, "revealed": 3}
+
+
+class TestSegmentPopularity(RecommenderContract):
+    component = SegmentPopularity
+
+
+class TestDiversePopularity(RecommenderContract):
+    component = DiversePopularity
+    options = {"depth": 30}
