@@ -73,11 +73,17 @@ def test_registration_features_help_only_when_they_carry_taste(strength):
 def test_fit_report_says_what_was_used():
     from recbench_builtin.splits_users import ColdUserKSplit
 
-    ds = synth(user_feature_strength=1.0)
+    ds = synth(user_feature_strength=1.0, skip_strength=1.0)
     split = ColdUserKSplit(revealed=2).split(ds, 0)
     model = default_registry().create("recommender", "deezer-semi", factors=8, clusters=3,
                                       max_epochs=3)
     model.fit(FitContext(dataset=ds, split=split, seed=0))
     report = model.fit_report()
     assert report["uses"] == ["interactions", "user_features", "user_categories", "events"]
+    assert default_registry().create("recommender", "deezer-semi").uses()[0] == "interactions"
     assert report["revealed_k"] == 2 and report["input_dims"] == 6 + 5 + 2 + 8 + 1
+    # k = 0 reads no event log, and without side parts nothing but interactions
+    model = default_registry().create("recommender", "deezer-semi", factors=8, clusters=3,
+                                      max_epochs=2, revealed=0)
+    model.fit(FitContext(dataset=synth(), split=ColdUserKSplit().split(synth(), 0), seed=0))
+    assert model.fit_report()["uses"] == ["interactions"]

@@ -111,6 +111,11 @@ class DeezerSemiPersonalised(UsesMixin):
         self._global = listeners(train, warm)
         if not self.personalised:
             self._cluster(warm, train, ctx.seed)
+        ds = ctx.dataset
+        self._side_used = [name for name, on in (
+            ("user_features", o["use_features"] and ds.user_features is not None),
+            ("user_categories", o["use_categories"] and bool(ds.user_categories)),
+            ("events", self.k > 0 and ds.events is not None)) if on]
         self.history = history
         self.fit_info = {"epochs": len(history), "best_epoch": stopper.best_epoch,
                          "best_valid_mse": -stopper.best if stopper.improved_once else None,
@@ -221,6 +226,11 @@ class DeezerSemiPersonalised(UsesMixin):
         if self.personalised:
             return (self.pred[users] @ self.item_factors[songs].T).astype(np.float32)
         return self.cluster_scores[self.user_cluster[users]][:, songs]
+
+    def uses(self) -> list[str]:
+        """What this fit read: interactions plus the side parts present and switched on
+        (events only to order the first k > 0 songs)."""
+        return ["interactions"] + list(getattr(self, "_side_used", self.side_info))
 
     def fit_report(self) -> dict[str, Any]:
         """Fit facts, the per-epoch history and what the model read (``uses``)."""

@@ -18,7 +18,6 @@ K; lower is better; users whose session has no such track are undefined for it.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 
