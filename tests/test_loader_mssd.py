@@ -157,5 +157,6 @@ def test_suite_runs_end_to_end(root, tmp_path, monkeypatch):
     assert rc == 0, err
     rows = RD.rows_of(out)
     assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
+    assert all(0.0 <= r["metrics"]["auc"] <= 1.0 for r in rows)
     assert rows[0]["dataset"]["manifest"]["dropped"]["malformed_lines"] == 3
     RD.check_leaderboard(out, "recommendation", "mssd", "warm")

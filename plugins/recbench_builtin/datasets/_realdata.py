@@ -238,3 +238,54 @@ def lines(path: Path, problems, limit: int | None = None
             n += 1
             if limit is not None and n >= limit:
                 return
+
+
+def index_audio(folder: Path, exts: Sequence[str]) -> dict[str, str]:
+    """{file stem: path} of the audio files under `folder` (searched recursively); when
+    a stem has several files, the first extension of `exts` wins."""
+    rank = {e.lower().lstrip("."): k for k, e in enumerate(exts)}
+    index: dict[str, str] = {}
+    best: dict[str, int] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for fn in sorted(filenames):
+            stem, dot, ext = fn.rpartition(".")
+            if dot and ext.lower() in rank and rank[ext.lower()] < best.get(stem, len(rank)):
+                best[stem] = rank[ext.lower()]
+                index[stem] = os.path.join(dirpath, fn)
+    return index
+
+
+def check_clips(paths: Sequence[str | None], song_ids: np.ndarray, problems, check: bool,
+                progress: Callable = lambda it, **kw: it, where: str = "") -> np.ndarray:
+    """Keep mask over songs: a song without a clip, or whose clip does not decode (a cheap
+    probe, when `check`), is dropped, named in `dropped_songs` and counted."""
+    from recbench.audio import AudioDecodeError, probe_audio
+
+    keep = np.ones(len(song_ids), dtype=bool)
+    for i in progress(range(len(song_ids)), total=len(song_ids), desc="checking audio"):
+        sid, p = str(song_ids[i]), paths[i]
+        if p is None:
+            problems.drop_song(sid, "no audio file", os.path.join(where, sid))
+            problems.drop("songs_without_audio_file", 1)
+            keep[i] = False
+        elif check:
+            try:
+                probe_audio(p)
+            except AudioDecodeError as exc:
+                problems.drop_song(sid, str(exc).split(": ", 1)[-1], p)
+                problems.drop("songs_unreadable_audio", 1)
+                keep[i] = False
+    return keep
+
+
+def keep_events(keep_song: np.ndarray, user: np.ndarray, song: np.ndarray, n_users: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Drop the events of songs not kept, then the users left without events: (event
+    mask, kept users mask, new user positions, new song positions) of the kept events."""
+    ev = keep_song[song]
+    keep_user = np.zeros(n_users, dtype=bool)
+    keep_user[user[ev]] = True
+    new_u = np.cumsum(keep_user) - 1
+    new_s = np.cumsum(keep_song) - 1
+    return ev, keep_user, new_u[user[ev]], new_s[song[ev]]
