@@ -28,6 +28,7 @@ name = "{task}"
 {task_options}
 
 {models}
+{extra}
 """
 
 RECOMMENDATION_MODELS = """
@@ -58,7 +59,8 @@ def registry_with(module):
 def run_suite(tmp_path: Path, monkeypatch, module, root: Path, *, options: str = "",
               split: str = "warm", split_options: str = "", task: str = "recommendation",
               task_options: str = 'metrics = ["auc", "ndcg@3"]',
-              models: str = RECOMMENDATION_MODELS) -> tuple[int, Path, str]:
+              models: str = RECOMMENDATION_MODELS, extra: str = ""
+              ) -> tuple[int, Path, str]:
     """Run a small suite on `module`'s dataset in this process (local executor); returns
     (exit status, output folder, stderr text)."""
     import contextlib
@@ -72,7 +74,8 @@ def run_suite(tmp_path: Path, monkeypatch, module, root: Path, *, options: str =
     suite = tmp_path / f"{name}.toml"
     suite.write_text(SUITE.format(name=name, root=str(root).replace("\\", "/"),
                                   options=options, split=split, split_options=split_options,
-                                  task=task, task_options=task_options, models=models))
+                                  task=task, task_options=task_options, models=models,
+                                  extra=extra))
     out = tmp_path / f"out-{name}"
     err = io.StringIO()
     with contextlib.redirect_stderr(err):

@@ -152,6 +152,7 @@ def test_missing_files_are_one_line_errors(root, tmp_path):
         root=str(root), track_features="").provides() == ("interactions", "events")
 
 
+@pytest.mark.slow
 def test_suite_runs_end_to_end(root, tmp_path, monkeypatch):
     rc, out, err = RD.run_suite(tmp_path, monkeypatch, mssd, root)
     assert rc == 0, err

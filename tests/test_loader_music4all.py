@@ -166,6 +166,7 @@ def test_missing_files_are_one_line_errors(root, tmp_path):
                                    audio_dir="clips").validate()
 
 
+@pytest.mark.slow
 def test_suite_runs_end_to_end(root, tmp_path, monkeypatch):
     rc, out, err = RD.run_suite(tmp_path, monkeypatch, music4all, root, options="",
                                 split="cold-item",
