@@ -116,6 +116,12 @@ def test_missing_files_are_one_line_errors(root):
                                         r"validation users' features at "
                                         r".*user_features_validation_mf\.parquet"):
         dz.DeezerColdStartDataset(root=str(root), version="mf").validate()
+    path = root / "user_features_test_svd.parquet"
+    tab = pq.read_table(path)
+    pq.write_table(tab.set_column(2, "feature_0", pa.array(["x"] * tab.num_rows)), path)
+    with pytest.raises(DataError, match=r"user_features_test_svd\.parquet: feature column "
+                                        r"'feature_0' has type string; expected numbers"):
+        load(root)
     (root / "song_embeddings.parquet").write_bytes(b"not parquet")
     with pytest.raises(DataError, match=r"song_embeddings\.parquet: not a readable Parquet"):
         load(root)

@@ -108,6 +108,24 @@ def test_playlists_songs_genres_and_mels(root):
                                              "hop_length": 256}
 
 
+def test_n_songs_keeps_the_songs_in_most_playlists(root, tmp_path):
+    written = [p for p in json.loads((root / "train.json").read_text())
+               if isinstance(p["id"], int)]
+    freq = {}
+    for p in written:
+        for s in set(p["songs"]):
+            freq[s] = freq.get(s, 0) + 1
+    ranked = [s for s in sorted(freq, key=lambda s: (-freq[s], s))
+              if s not in (MISSING_MEL, BAD_MEL)]
+    ds = load(root, tmp_path / "c", n_songs=5)
+    assert ds.song_ids.tolist() == [str(s) for s in sorted(ranked[:5])]
+    assert ds.features["logmel"].shape[0] == 5
+    i = ds.song_ids.tolist().index(str(sorted(ranked[:5])[0]))
+    s = sorted(ranked[:5])[0]
+    original = np.load(root / "arena_mel" / str(s // 1000) / f"{s}.npy")
+    assert np.array_equal(ds.features["logmel"][i, :original.shape[1]], original.T)
+
+
 def test_mel_files_enter_the_fingerprint(root, tmp_path):
     a = load(root).fingerprint
     p = root / "arena_mel" / "0" / "7.npy"

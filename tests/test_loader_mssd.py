@@ -145,7 +145,7 @@ def test_missing_files_are_one_line_errors(root, tmp_path):
     for f in (root / "track_features").iterdir():
         f.unlink()
     with pytest.raises(DataError, match=r"dataset\.mssd\.track_features: expected track "
-                                        r"features .*tf_\*\.csv \(none found\)"):
+                                        r"features .*tf_\*\.csv\* \(none found\)"):
         mssd.MSSDDataset(root=str(root)).validate()
     ds = load(root, track_features="")
     assert ds.modalities == {} and mssd.MSSDDataset(
@@ -161,3 +161,15 @@ def test_suite_runs_end_to_end(root, tmp_path, monkeypatch):
     assert all(0.0 <= r["metrics"]["auc"] <= 1.0 for r in rows)
     assert rows[0]["dataset"]["manifest"]["dropped"]["malformed_lines"] == 3
     RD.check_leaderboard(out, "recommendation", "mssd", "warm")
+
+
+def test_gzipped_logs_read_like_plain_ones(root):
+    import gzip
+
+    plain = load(root)
+    for p in (root / "training_set").iterdir():
+        p.with_name(p.name + ".gz").write_bytes(gzip.compress(p.read_bytes()))
+        p.unlink()
+    gz = load(root)
+    assert gz.fingerprint == plain.fingerprint
+    assert gz.manifest["log_files"][0].endswith(".csv.gz")

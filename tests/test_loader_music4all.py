@@ -161,6 +161,11 @@ def test_missing_files_are_one_line_errors(root, tmp_path):
                                         r"feature file at .*id_x\.tsv \(not found\)"):
         music4all.Music4AllDataset(root=str(root), events="id_tags.csv",
                                    features=["id_x.tsv"]).validate()
+    (root / "id_genres.csv").unlink()
+    with pytest.raises(DataError, match=r"dataset\.music4all\.tag_source: expected the genres "
+                                        r"of each song at .*id_genres\.csv \(not found\)"):
+        music4all.Music4AllDataset(root=str(root), events="id_tags.csv",
+                                   tag_source="both").validate()
     with pytest.raises(DataError, match=r"dataset\.music4all\.audio_dir: expected the clips"):
         music4all.Music4AllDataset(root=str(root), events="id_tags.csv",
                                    audio_dir="clips").validate()

@@ -134,8 +134,7 @@ class DeezerColdStartDataset(DatasetLoader):
             ok = np.array([u is not None and isinstance(s, list)
                            for u, s in zip(uidx, listened)], dtype=bool)
             _report(problems, files[part], ok, "null user_index or d1d30_songs")
-            x = np.column_stack([tab.column(c).to_numpy(zero_copy_only=False).astype(
-                np.float32) for c in fcols]) if fcols else np.zeros((len(uidx), 0), np.float32)
+            x = _numbers(tab, fcols, files[part])
             nan = ~np.isfinite(x)
             problems.repair("missing_features_zeroed", int(nan[ok].sum()))
             x[nan] = 0.0
@@ -212,6 +211,22 @@ def _read(path: Path):
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())[:200]})"
                         ) from None
+
+
+def _numbers(tab, columns: list[str], path: Path) -> np.ndarray:
+    """rows x len(columns) float32 of numeric columns (null -> NaN); a column that is not
+    numeric is a one-line error naming it."""
+    import pyarrow as pa
+
+    out = np.zeros((tab.num_rows, len(columns)), dtype=np.float32)
+    for j, c in enumerate(columns):
+        col = tab.column(c)
+        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
+                or pa.types.is_boolean(col.type) or pa.types.is_null(col.type)):
+            raise DataError(f"{path}: feature column {c!r} has type {col.type}; expected "
+                            "numbers (every column after user_index and d1d30_songs)")
+        out[:, j] = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return out
 
 
 def _list_column(tab, path: Path, name: str, id_col: str | None):

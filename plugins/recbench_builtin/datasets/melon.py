@@ -22,7 +22,8 @@ np.load('./data/arena_mel/{}/{}.npy'.format(idx//1000, idx))); havenpersona/
 title_generation README.md (train.json, val.json, test.json, song_meta.json).
 
 What it becomes. Users: the playlists of `playlists` (ids as strings); songs: the songs
-they hold; `counts`: 1 per (playlist, song). `tags`: songs x genres from
+they hold (with `n_songs`, the songs in most playlists, skipping those without a
+readable mel), ids ascending; `counts`: 1 per (playlist, song). `tags`: songs x genres from
 song_gn_gnr_basket (names from genre_gn_all.json when present: 'GN0900 <name>'). Song
 categories: "genre" (first genre), "artist" (first artist id), "album". Mels: every
 song's .npy, transposed to (frames, 48), cropped or zero-padded to `mel_frames`, in
@@ -65,6 +66,10 @@ class MelonDataset(DatasetLoader):
               help="the dataset folder (relative: to the suite file); nothing downloads"),
         Param("playlists", list, ["train.json"], item_type=str,
               help="playlist files in root (train.json, val.json, test.json)"),
+        Param("n_songs", int, None, min=1,
+              help="keep the songs in most playlists (ties: smaller id), at most this "
+                   "many with a readable mel; unset: all (the full set's mels take ~117 GB "
+                   "as float16 at 1876 frames)"),
         Param("mel_dir", str, "arena_mel", help="mel-spectrogram folder in root; '' none"),
         Param("n_mels", int, 48, min=1, help="mel bands of the published files"),
         Param("mel_frames", int, None, min=1,
@@ -125,18 +130,24 @@ class MelonDataset(DatasetLoader):
                 members.append([int(s) for s in item["songs"]])
                 if ctx.limit is not None and len(pl_ids) >= ctx.limit:
                     break
-        songs = sorted({s for m in members for s in m})
+        songs = self._ranked_songs(members)
         meta = self._song_meta(root, problems)
         info = {"loader": self.name, "root": str(root), "playlist_files": o["playlists"],
-                "playlists_read": len(pl_ids)}
-        keep = np.ones(len(songs), dtype=bool)
+                "playlists_read": len(pl_ids), "songs_in_playlists": len(songs)}
+        want = o["n_songs"] or len(songs)
+        keep = np.zeros(len(songs), dtype=bool)
+        keep[:want] = True
         mels = None
         mel_dir = self._mel_dir(root)
         if mel_dir is not None:
             paths = [mel_dir / str(s // 1000) / f"{s}.npy" for s in songs]
-            keep, shapes = self._check_mels(paths, songs, problems, ctx)
+            keep, shapes = self._check_mels(paths, songs, want, problems, ctx)
             mels = [p for p, k in zip(paths, keep) if k], shapes
-        song_list = [s for s, k in zip(songs, keep) if k]
+        if o["n_songs"]:
+            info["n_songs_requested"] = o["n_songs"]
+        order = np.argsort(np.array(songs, dtype=np.int64), kind="stable")
+        keep_sorted = keep[order]
+        song_list = [songs[i] for i in order[keep_sorted]]  # ascending ids
         spos = {s: i for i, s in enumerate(song_list)}
         rows = [u for u, m in enumerate(members) for s in m if s in spos]
         cols = [spos[s] for m in members for s in m if s in spos]
@@ -167,7 +178,9 @@ class MelonDataset(DatasetLoader):
             categories[key], names[f"song:{key}"] = R.categorical(values)
         features, mel_ids = {}, None
         if mels is not None:
-            features, mel_ids = self._stack(mels[0], mels[1], ctx, info)
+            by_id = np.argsort([int(p.stem) for p in mels[0]], kind="stable")
+            features, mel_ids = self._stack([mels[0][i] for i in by_id],
+                                            [mels[1][i] for i in by_id], ctx, info)
         manifest = {**info, **problems.manifest()}
         if mels is not None:
             manifest["feature_params"] = {"n_mels": o["n_mels"],
@@ -210,11 +223,26 @@ class MelonDataset(DatasetLoader):
             out[code] = name
         return out
 
-    def _check_mels(self, paths: list[Path], songs: list[int], problems, ctx: LoadContext):
+    @staticmethod
+    def _ranked_songs(members: list[list[int]]) -> list[int]:
+        """The songs of the playlists, by number of playlists (descending), then id."""
+        freq: dict[int, int] = {}
+        for m in members:
+            for s in set(m):
+                freq[s] = freq.get(s, 0) + 1
+        return sorted(freq, key=lambda s: (-freq[s], s))
+
+    def _check_mels(self, paths: list[Path], songs: list[int], want: int, problems,
+                    ctx: LoadContext):
+        """(keep mask over the ranked songs, frames of each kept song): the first `want`
+        songs whose mel file is a finite (n_mels, frames) array; the others are dropped
+        and named."""
         n_mels = self.options["n_mels"]
         keep = np.zeros(len(paths), dtype=bool)
         shapes = []
         for i in ctx.progress(range(len(paths)), total=len(paths), desc="checking mels"):
+            if len(shapes) >= want:
+                break
             p = paths[i]
             if not p.is_file():
                 problems.drop_song(str(songs[i]), "no mel-spectrogram file", str(p))

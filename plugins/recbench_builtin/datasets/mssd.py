@@ -4,7 +4,7 @@ sequential skip prediction challenge), read from a local copy; nothing is downlo
 Published layout (Brost et al., WWW 2019; https://www.aicrowd.com/challenges/spotify-
 sequential-skip-prediction-challenge), as read by public code:
 
-    <root>/training_set/log_*.csv      session logs, comma-separated, one header line:
+    <root>/training_set/log_*.csv      session logs (also read gzipped: log_*.csv.gz), comma-separated, one header line:
         session_id, session_position, session_length, track_id_clean, skip_1, skip_2,
         skip_3, not_skipped, context_switch, no_pause_before_play, ..., hour_of_day, date,
         premium, context_type, hist_user_behavior_reason_start, ..._reason_end
@@ -77,7 +77,7 @@ class MSSDDataset(DatasetLoader):
         return R.root_dir(self.name, self.options["root"], base)
 
     def _log_files(self, root: Path) -> list[Path]:
-        return R.find_files(self.name, "logs", root, self._pattern(root, "logs", "log_*.csv"),
+        return R.find_files(self.name, "logs", root, self._pattern(root, "logs", "log_*.csv*"),
                             "session logs (training_set/log_*.csv)")
 
     def _pattern(self, root: Path, key: str, default_glob: str) -> str:
@@ -88,7 +88,7 @@ class MSSDDataset(DatasetLoader):
         if not self.options["track_features"]:
             return []
         return R.find_files(self.name, "track_features", root,
-                            self._pattern(root, "track_features", "tf_*.csv"),
+                            self._pattern(root, "track_features", "tf_*.csv*"),
                             "track features (track_features/tf_*.csv); set "
                             "track_features = '' for none")
 

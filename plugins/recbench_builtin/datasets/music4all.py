@@ -115,6 +115,8 @@ class Music4AllDataset(DatasetLoader):
         self._audio_dir(root)
         for f in self.options["features"]:
             R.need_file(self.name, "features", root / f, "an Onion feature file")
+        for fname, col, _ in self._tag_files():
+            R.need_file(self.name, "tag_source", root / fname, f"the {col} of each song")
 
     def provides(self, suite_dir: str | None = None) -> tuple[str, ...]:
         """Interactions, events, tags and song categories always; audio unless disabled;
@@ -252,17 +254,17 @@ class Music4AllDataset(DatasetLoader):
             categories[key], names[f"song:{key}"] = codes, cnames
         return categories, names
 
+    def _tag_files(self) -> list[tuple[str, str, str]]:
+        """(file, column, label prefix) of the files that fill dataset.tags."""
+        return {"tags": [("id_tags.csv", "tags", "")],
+                "genres": [("id_genres.csv", "genres", "")],
+                "both": [("id_tags.csv", "tags", "tag:"),
+                         ("id_genres.csv", "genres", "genre:")]}[self.options["tag_source"]]
+
     def _tags(self, root: Path, song_ids: np.ndarray, problems):
-        src = self.options["tag_source"]
-        files = {"tags": [("id_tags.csv", "tags", "")],
-                 "genres": [("id_genres.csv", "genres", "")],
-                 "both": [("id_tags.csv", "tags", "tag:"),
-                          ("id_genres.csv", "genres", "genre:")]}[src]
         pairs = []
-        for fname, col, prefix in files:
-            path = R.need_file(self.name, "tag_source", root / fname,
-                               f"the {col} of each song ({fname})")
-            t = self._table(path, ["id", col], problems)
+        for fname, col, prefix in self._tag_files():
+            t = self._table(root / fname, ["id", col], problems)
             pairs += [(i, prefix + v.strip()) for i, vs in zip(t["id"], t[col])
                       for v in vs.split(",") if v.strip()]
         return R.multi_hot(song_ids, pairs)
