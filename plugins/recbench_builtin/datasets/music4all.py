@@ -5,7 +5,7 @@ Published layout (Santana et al., IWSSIP 2020, https://sites.google.com/view/con
 Onion: Moscati et al., CIKM 2022, https://zenodo.org/records/15394646). The *.csv files
 are TAB-separated with one header line:
 
-    <root>/listening_history.csv   user, song, timestamp ('2019-02-20 01:00')
+    <root>/listening_history.csv   user, song, timestamp (date and time)
     <root>/id_information.csv      id, artist, song, album_name
     <root>/id_genres.csv           id, genres  (comma-separated list)
     <root>/id_tags.csv             id, tags    (comma-separated list)
@@ -18,9 +18,11 @@ are TAB-separated with one header line:
 
 Sources: AdamAldrin/lyrics-reconstruction-dissertation
 src/prepare_input_dataset_music4all.py (read_csv(sep="\\t") of id_information, id_lang,
-id_metadata, id_tags, id_genres; tags split on ","); public notebooks reading
-listening_history.csv with sep="\\t" and columns user, song, timestamp; the Onion
-record's file names (userid_trackid_timestamp.tsv.bz2, id_<feature>.tsv.bz2).
+id_metadata, id_tags, id_genres; tags split on ","); gmeehan96/ACARec
+data/m4a_onion/preprocessing.py (userid_trackid_timestamp.tsv read with sep="\\t",
+columns user_id, track_id, timestamp as '%Y-%m-%d %H:%M:%S'; id_information.csv with
+sep="\\t" and columns id, artist); listening_history.csv's columns (user, song,
+timestamp) as the Music4All page describes them.
 
 What it becomes. Users and songs are those of the listening events (sorted ids).
 `events`: every listening event; sessions split a user's events at pauses longer than
