@@ -89,6 +89,12 @@ def test_users_features_counts_and_song_embeddings(root):
     assert ds.summary()["side"] == ["user_features", "user_categories", "modalities"]
 
 
+def test_limit_reads_the_first_users_of_each_file(root):
+    ds = dz.DeezerColdStartDataset(root=str(root)).load(
+        LoadContext(cache_dir=str(root), limit=2))
+    assert ds.user_ids.tolist() == ["3", "1", "20", "21", "30", "31"]
+
+
 def test_one_malformed_row_per_file_is_counted_and_named(root):
     m = load(root, user_embeddings=True).manifest
     assert m["dropped"]["malformed_rows"] == 5  # songs, three feature files, embeddings

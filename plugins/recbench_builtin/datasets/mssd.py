@@ -62,7 +62,8 @@ class MSSDDataset(DatasetLoader):
         Param("root", str, required=True,
               help="the dataset folder (relative: to the suite file); nothing downloads"),
         Param("logs", str, "training_set",
-              help="session logs: a folder of log_*.csv, one file, or a glob (in root)"),
+              help="session logs: a folder of log_*.csv, one file, or a glob (in root; "
+                   "e.g. 'training_set/log_0_*.csv' for some of the 660 files)"),
         Param("track_features", str, "track_features",
               help="track features: a folder of tf_*.csv, one file, or a glob; '' none"),
         Param("skip_flag", str, "skip_2", choices=SKIP_FLAGS,
