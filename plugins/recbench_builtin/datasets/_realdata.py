@@ -22,6 +22,11 @@ TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S",
                 "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d")
 
 
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's text on one line, at most `limit` characters."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+
+
 def root_dir(loader: str, root: str, base: str | None) -> Path:
     """The dataset folder, or a one-line DataError naming it."""
     p = resolve_path(root, base)

@@ -211,8 +211,7 @@ def _read(path: Path):
     try:
         return pq.read_table(path)
     except Exception as exc:  # noqa: BLE001
-        raise DataError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())[:200]})"
-                        ) from None
+        raise DataError(f"{path}: not a readable Parquet file ({R.one_line(exc)})") from None
 
 
 def _numbers(tab, columns: list[str], path: Path) -> np.ndarray:

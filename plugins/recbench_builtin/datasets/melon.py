@@ -275,7 +275,7 @@ class MelonDataset(DatasetLoader):
         out_path = Path(ctx.cache_dir) / f"melon-logmel-{key}.npy"
         lengths = np.minimum(np.asarray(frames_of, dtype=np.int64), frames)
         if not out_path.is_file():
-            tmp = out_path.with_suffix(".tmp.npy")
+            tmp = out_path.with_name(f"{out_path.stem}.{os.getpid()}.tmp.npy")
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,
                                             shape=(len(paths), frames, o["n_mels"]))
             for i, p in enumerate(ctx.progress(paths, total=len(paths), desc="mels")):
@@ -296,8 +296,7 @@ def _load_json(path: Path):
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a JSON file ({' '.join(str(exc).split())[:150]})"
-                        ) from None
+        raise DataError(f"{path}: not a JSON file ({R.one_line(exc, 150)})") from None
 
 
 def _entries(path: Path):
