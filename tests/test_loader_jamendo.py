@@ -112,8 +112,10 @@ def test_missing_files_are_one_line_errors(root, tmp_path):
         jamendo.JamendoDataset(root=str(root), official_split="split-3").validate()
     with pytest.raises(DataError, match=r"dataset\.jamendo\.audio_dir: expected the unpacked"):
         jamendo.JamendoDataset(root=str(root), audio_dir="mp3s").validate()
-    assert jamendo.JamendoDataset(root=str(root), audio_dir="", users="none").provides() == (
+    assert jamendo.JamendoDataset(root=str(root), audio_dir="").provides() == (
         "tags", "song_categories")
+    assert jamendo.JamendoDataset(root=str(root)).provides() == (
+        "tags", "song_categories", "audio")
 
 
 @pytest.mark.slow

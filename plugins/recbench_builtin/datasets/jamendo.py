@@ -112,10 +112,9 @@ class JamendoDataset(DatasetLoader):
         self._split_files(root)
 
     def provides(self, suite_dir: str | None = None) -> tuple[str, ...]:
-        """tags and song categories (interactions with users = artists); audio when a
-        clips folder is set or present."""
-        out = ("tags", "song_categories") + (
-            ("interactions",) if self.options["users"] == "artists" else ())
+        """tags and song categories; audio when a clips folder is set or present. Not
+        "interactions": the artist-track counts are authorship, not listening."""
+        out = ("tags", "song_categories")
         try:
             audio = self._audio_dir(self._root(suite_dir)) is not None
         except DataError:
