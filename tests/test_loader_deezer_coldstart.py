@@ -116,6 +116,19 @@ def test_user_embedding_targets_for_training_users_only(root):
     assert t[pos["20"]].tolist() == [0, 0, 0]  # validation users have no target
 
 
+def test_a_training_file_without_first_month_songs(root):
+    """The paper's code reads features by position (third column on) and d1d30_songs by
+    name; a file without that column still gives its users' features."""
+    path = root / "user_features_train_svd.parquet"
+    tab = pq.read_table(path)
+    pq.write_table(tab.rename_columns(["user_index", "other", "feature_0", "feature_1",
+                                       "feature_2"]), path)
+    ds = load(root)
+    assert ds.manifest["files_without_d1d30_songs"] == ["user_features_train_svd.parquet"]
+    assert ds.counts[:8].nnz == 0 and ds.counts[8:].nnz > 0
+    assert ds.user_features[3].tolist() == [7 % 2, 7 % 3, 7 % 4]
+
+
 def test_missing_files_are_one_line_errors(root):
     (root / "user_features_validation_mf.parquet").unlink()
     with pytest.raises(DataError, match=r"dataset\.deezer-coldstart\.root: expected the "

@@ -12,13 +12,14 @@ Published layout (https://zenodo.org/record/5121674, files in one folder):
                                             present)
     user_features_{train,validation,test}_{svd,mf}.parquet
                                             user_index, d1d30_songs (list of song_index
-                                            listened in the first 30 days), then the
-                                            registration / first-day features (2579 for
-                                            svd, 5139 for mf; NaN means 0)
+                                            listened in the first 30 days), then, from
+                                            the third column on, the registration /
+                                            first-day features (2579 for svd, 5139 for
+                                            mf; NaN means 0)
 
 Sources: deezer/semi_perso_user_cold_start data_generation.py (read_parquet of these
-files; features = columns 2 onward; fillna(0); d1d30_songs mapped through song_index;
-user embeddings aligned with the training users sorted by user_index),
+files; features = the columns from the third on; fillna(0); d1d30_songs mapped through
+song_index; user embeddings aligned with the training users sorted by user_index),
 model_evaluation.py (song_embeddings "features_" + version), options.py (versions svd /
 mf, dataset_eval = validation, test), data/read_me (the Zenodo record).
 
@@ -26,7 +27,8 @@ What it becomes. Songs: the rows of song_embeddings.parquet (ids = song_index);
 modality "embedding" = their `features_<version>` vectors. Users: the users of the three
 feature files (ids = user_index); `counts`: 1 for each song in d1d30_songs;
 `user_features`: the feature columns (float32, NaN -> 0, counted under
-repaired.missing_features_zeroed), named after the columns; user category
+repaired.missing_features_zeroed), named after the columns; a file without
+d1d30_songs gives its users no interactions (named in files_without_d1d30_songs); user category
 "official_split" (0 train, 1 validation, 2 test). With `user_embeddings = true`, the
 paper's regression targets (present for training users only, zeros otherwise) are
 appended to user_features as target_0.. (they are derived from listening data: a model
@@ -116,23 +118,28 @@ class DeezerColdStartDataset(DatasetLoader):
 
         users: list[str] = []
         feats, parts, rows, cols = [], [], [], []
+        info_missing: list[str] = []
         names: list[str] | None = None
         for code, part in enumerate(PARTS):
             tab = _read(files[part])
             if ctx.limit is not None:  # smoke runs: the first rows of each users' file
                 tab = tab.slice(0, ctx.limit)
-            for c in ("user_index", "d1d30_songs"):
-                if c not in tab.column_names:
-                    raise DataError(f"{files[part]}: no column {c!r} (columns: "
-                                    f"{', '.join(tab.column_names[:8])}, ...)")
-            fcols = [c for c in tab.column_names if c not in ("user_index", "d1d30_songs")]
+            if "user_index" not in tab.column_names:
+                raise DataError(f"{files[part]}: no column 'user_index' (columns: "
+                                f"{', '.join(tab.column_names[:8])}, ...)")
+            # the paper's code takes the features as the columns from the third on
+            fcols = tab.column_names[2:]
             if names is None:
                 names = fcols
             elif fcols != names:
                 raise DataError(f"{files[part]}: feature columns differ from "
                                 f"{files['train'].name}'s ({len(fcols)} vs {len(names)})")
             uidx = tab.column("user_index").to_pylist()
-            listened = tab.column("d1d30_songs").to_pylist()
+            if "d1d30_songs" in tab.column_names:
+                listened = tab.column("d1d30_songs").to_pylist()
+            else:  # no first-month songs in this file: its users have no interactions
+                listened = [[] for _ in uidx]
+                info_missing.append(files[part].name)
             ok = np.array([u is not None and isinstance(s, list)
                            for u, s in zip(uidx, listened)], dtype=bool)
             _report(problems, files[part], ok, "null user_index or d1d30_songs")
@@ -166,6 +173,7 @@ class DeezerColdStartDataset(DatasetLoader):
         user_features = np.vstack(feats).astype(np.float32)
         names = list(names or [])
         info = {"loader": self.name, "root": str(root), "version": v,
+                "files_without_d1d30_songs": info_missing,
                 "users_per_part": {p: int((np.array(parts) == k).sum())
                                    for k, p in enumerate(PARTS)}}
         if o["user_embeddings"]:

@@ -4,7 +4,8 @@ sequential skip prediction challenge), read from a local copy; nothing is downlo
 Published layout (Brost et al., WWW 2019; https://www.aicrowd.com/challenges/spotify-
 sequential-skip-prediction-challenge), as read by public code:
 
-    <root>/training_set/log_*.csv      session logs (also read gzipped: log_*.csv.gz), comma-separated, one header line:
+    <root>/training_set/log_*.csv      session logs (also gzipped: log_*.csv.gz),
+                                       comma-separated, one header line:
         session_id, session_position, session_length, track_id_clean, skip_1, skip_2,
         skip_3, not_skipped, context_switch, no_pause_before_play, ..., hour_of_day, date,
         premium, context_type, hist_user_behavior_reason_start, ..._reason_end
