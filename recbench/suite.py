@@ -91,6 +91,12 @@ FEATURE_PARAMS = ParamSet((
     Param("clip_s", float, None, "Crop or pad every clip to this length in seconds", min=0.01),
     Param("power", float, None, "Spectrogram exponent before the log (2 = power)", min=0.1),
     Param("amin", float, None, "Floor added before the log", min=0),
+    Param("compression", str, None, "db (default) or log10-1p-10x (the authors': "
+          "log10(1 + 10 mel))", choices=("db", "log10-1p-10x")),
+    Param("normalise", str, None, "per-bin (default) mean/std per mel bin, or global (one "
+          "scalar, the authors')", choices=("per-bin", "global")),
+    Param("window_frames", int, None, "Frames per window; wins over window_s (authors: 130)",
+          min=1),
 ))
 
 _RESERVED_MODEL_KEYS = RESERVED_KEYS["recommender"]
