@@ -209,3 +209,24 @@ def test_authors_user_tower_shapes_and_keras_init(case, registry):
                                                    "max_epochs": 1})
     m.fit(_ctx(case, registry))
     assert np.isfinite(m.score(split.test_users[:3], split.test_songs)).all()
+
+
+def test_authors_warm_variant_trains_on_the_songs_it_is_scored_on(case, registry):
+    """dcue-authors-warm: the authors' released evaluation (scores songs it trained on) as
+    a declared warm oracle; its training pairs include the test songs' interactions."""
+    from recbench_builtin.recommenders.dcue import DCUEAuthorsWarm
+
+    assert registry.get("recommender", "dcue-authors-warm").cls is DCUEAuthorsWarm
+    assert DCUEAuthorsWarm.uses_test_interactions and not DCUE.uses_test_interactions
+    assert "test_interactions" in DCUEAuthorsWarm.consumes
+    with pytest.raises(PermissionError):
+        DCUEAuthorsWarm(**SMALL).fit(_ctx(case, registry, oracle=False))
+    _, split, _ = case
+    warm = DCUEAuthorsWarm(**SMALL)
+    warm.fit(_ctx(case, registry, oracle=True))
+    cold = DCUE(**SMALL)
+    cold.fit(_ctx(case, registry))
+    n_test_pairs = int((split.test[:, split.test_songs] > 0).sum())
+    n_valid_pairs = int((split.valid[:, split.valid_songs] > 0).sum())
+    assert warm.fit_info["train_pairs"] == cold.fit_info["train_pairs"] + n_test_pairs \
+        + n_valid_pairs
