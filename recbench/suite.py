@@ -17,6 +17,8 @@ Layout (see README "Suite format")::
 
     [suite]     name, description, seeds, primary_metric, bootstrap
     [dataset]   name = "<dataset plugin>", then that plugin's parameters
+    [dataset.fallback]  the dataset used when the first one's data is not there (loud
+                notice); [dataset.fallback.models.<model id>] model parameters used only then
     [split]     name = "<split plugin>", seed, then its parameters
     [features]  log-mel / waveform parameters (optional)
     [run]       executor, executor parameters, device, chunk_users
@@ -681,8 +683,8 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
         if fallback_specs:
             models = [fallback_specs.get(m.id, m) for m in models]
             notice += (" Model parameters set for the fallback ([dataset.fallback.models]): "
-                       + "; ".join(f"{mid}: {', '.join(sorted(keys))}"
-                                   for mid, keys in _override_keys(fallback_models).items())
+                       + "; ".join(f"{mid}: {', '.join(sorted(values))}"
+                                   for mid, values in fallback_models.items())
                        + ".")
         try:
             loader = registry.get("dataset", dataset.name).cls(**dataset.options)
@@ -722,10 +724,6 @@ class _FallbackLocator(_Locator):
         return super().line(key)
 
 
-def _override_keys(overrides: dict[str, Any]) -> dict[str, list[str]]:
-    return {mid: list(values) for mid, values in overrides.items()}
-
-
 def _fallback_model_specs(registry: Registry, overrides: Any, models_t: list[Any],
                           models: list[ComponentSpec], file: str, text: str,
                           from_env: dict[str, str]) -> dict[str, ComponentSpec]:
@@ -733,7 +731,8 @@ def _fallback_model_specs(registry: Registry, overrides: Any, models_t: list[Any
     the fallback dataset replaces the suite's (e.g. a minutes-long budget for the synthetic
     stand-in, while the main values train to convergence on the real data). Validated like
     the model's own table, whether or not the fallback is used; returns {model id: the
-    model's spec with the overrides applied}."""
+    model's spec with the overrides applied}. The fallback's values win over the model's
+    own, ``--set models[i].key=...`` included."""
     if overrides is None:
         return {}
     loc = _FallbackLocator(text)
@@ -759,7 +758,7 @@ def _fallback_model_specs(registry: Registry, overrides: Any, models_t: list[Any
         i = ids.index(mid)
         base = {k: v for k, v in models_t[i].items() if k not in ("id", "label")}
         merged = {**base, **values}
-        # the override's keys are reported under its own table, the rest under the model's
+        # errors name the override's table (the model's own values were validated above)
         spec = _plugin_spec(registry, "recommender", merged, mkey, file, loc,
                             reserved=_RESERVED_MODEL_KEYS, from_env=from_env,
                             raw_key=models[i].key)
