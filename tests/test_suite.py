@@ -199,3 +199,39 @@ def test_fallback_model_overrides_are_validated(tmp_path, monkeypatch, table, ke
     # the line of the offending key (the table's header when the model id is wrong)
     at = table.splitlines()[0 if "dcu]" in table else -1]
     assert err.line == text.splitlines().index(at) + 1
+
+
+def test_msd_coldstart_real_budget_and_synthetic_override(monkeypatch):
+    """The headline suite: the paper's optimiser and early stopping on the real data, the
+    same audio model for DCUE and WMF+Regression in both kinds of run, and the synthetic
+    budget only under the fallback."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "suites" / "msd_coldstart.toml"
+    monkeypatch.delenv("RECBENCH_MSD_ROOT", raising=False)
+    synthetic = load_suite(path, default_registry())
+    assert synthetic.dataset.name == "synth-msd" and "dcue: " in synthetic.notice
+    import tomllib
+
+    from recbench.suite import validate_raw
+
+    text = path.read_text()
+    raw = tomllib.loads(text)
+    # the real data "available": a dataset that validates, the fallback still declared
+    raw["dataset"] = {"name": "synth-msd", "fallback": raw["dataset"]["fallback"]}
+    real = validate_raw(raw, default_registry(), str(path), text)
+    assert real.notice is None
+    by_id = {m.id: m.options for m in real.models}
+    fb = {m.id: m.options for m in synthetic.models}
+    for mid in ("dcue", "dcue-authors-warm", "dcue-item-index"):
+        o = by_id[mid]
+        assert (o["optimizer"], o["momentum"], o["lr_decay"], o["batch_size"]) == \
+            ("sgd", 0.9, 1e-6, 10)
+        assert o["patience"] == 5 and o["max_epochs"] >= 100 and o["steps_per_epoch"] is None
+        assert (o["user_embedding_dim"], o["user_hidden"], o["dim"]) == (300, [300], 256)
+        assert fb[mid]["optimizer"] == "adam" and fb[mid]["max_epochs"] <= 10
+    assert by_id["wmf-regression"]["patience"] == 5 and by_id["wmf-regression"]["epochs"] >= 100
+    for opts in (by_id, fb):
+        assert opts["wmf-regression"]["backbone"] == opts["dcue"]["backbone"] == "conv1d-lee2018"
+        assert opts["wmf-regression"]["backbone_params"] == opts["dcue"]["backbone_params"]
+    assert real.features["compression"] == "log10-1p-10x" and real.features["window_frames"] == 130
