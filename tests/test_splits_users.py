@@ -81,3 +81,13 @@ def _played_in_test(ds, part):
 def test_next_session_without_events_says_so():
     with pytest.raises(DataError, match="no event log"):
         NextSessionSplit().split(synth(), 0)
+
+
+def test_next_tracks_holdout_by_position(sessions):
+    split = NextSessionSplit(holdout="tracks", test_tracks=3, valid_tracks=2).split(sessions, 0)
+    ev, part = sessions.events, split.event_part
+    for u in split.test_users[:100]:
+        lo, hi = np.searchsorted(ev.user, [u, u + 1])
+        assert part[lo:hi].tolist() == [0] * (hi - lo - 5) + [1, 1, 2, 2, 2]
+        assert ev.timestamp[lo:hi][part[lo:hi] == 0].max() < ev.timestamp[hi - 3]
+    assert not (split.train.multiply(split.test) > 0).nnz

@@ -134,7 +134,9 @@ class NextSessionSplit(Splitter):
     Per user, sessions are ordered by their first event's timestamp: the last
     `test_sessions` are test, the `valid_sessions` before them valid, earlier ones train.
     Users with fewer than `min_train_sessions` training sessions keep every session in
-    training. (user, song) pairs go to the part of their first non-skipped play (see the
+    training. ``holdout = "tracks"`` (for logs of one session per user, e.g. ``mssd``):
+    the last `test_tracks` events of each user are test, the `valid_tracks` before them
+    valid (users with fewer than test + valid + 2 events: all training). (user, song) pairs go to the part of their first non-skipped play (see the
     module). Needs a dataset with an event log (``events``). Deterministic and
     seed-independent: time decides, not chance.
     """
@@ -148,6 +150,13 @@ class NextSessionSplit(Splitter):
               min=0),
         Param("min_train_sessions", int, 1, "users with fewer training sessions are not "
               "evaluated (all their sessions train)", min=1),
+        Param("holdout", str, "sessions", "hold out each user's last sessions, or the last "
+              "tracks of their log (one-session users, e.g. mssd)",
+              choices=("sessions", "tracks")),
+        Param("test_tracks", int, 5, "with holdout = tracks: last events held out for test",
+              min=1),
+        Param("valid_tracks", int, 2, "with holdout = tracks: events before them for "
+              "validation", min=0),
     )
 
     def split(self, dataset: Dataset, seed: int) -> SessionSplit:
@@ -182,7 +191,19 @@ class NextSessionSplit(Splitter):
 
     @staticmethod
     def event_parts(ev, o) -> np.ndarray:
-        """The part (0 train, 1 valid, 2 test) of every event, by session position."""
+        """The part (0 train, 1 valid, 2 test) of every event, by session position (or, with
+        ``holdout = "tracks"``, by position from the end of the user's log)."""
+        if o.get("holdout") == "tracks":
+            n = len(ev.user)
+            starts = np.r_[0, np.flatnonzero(np.diff(ev.user)) + 1] if n else np.zeros(0, int)
+            sizes = np.diff(np.r_[starts, n])
+            from_end = np.repeat(starts + sizes, sizes) - np.arange(n)  # 1 = the last event
+            held = o["test_tracks"] + o["valid_tracks"]
+            enough = np.repeat(sizes, sizes) >= held + 2
+            part = np.zeros(n, dtype=np.int8)
+            part[enough & (from_end <= held)] = 1
+            part[enough & (from_end <= o["test_tracks"])] = 2
+            return part
         sess_ids, first_idx = np.unique(ev.session, return_index=True)
         sess_user = ev.user[first_idx]
         sess_start = ev.timestamp[first_idx]

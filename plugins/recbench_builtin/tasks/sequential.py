@@ -12,7 +12,8 @@ Metrics per step, averaged per user, then over users (bootstrap intervals over u
 the suite's columns (e.g. ``hr@10``, ``ndcg@10``, ``mrr``: one positive, the played track)
 and ``skip@K`` (K = `skip_k`): the share of the session's skipped tracks (skipped and never
 played in that session: explicit negatives, ``SessionSplit.test_skips``) ranked in the top
-K; lower is better; users whose session has no such track are undefined for it.
+K; lower is better; users whose session has no such track are undefined for it (the
+column is left out when no evaluated session has one).
 """
 
 from __future__ import annotations
@@ -114,7 +115,11 @@ class SequentialTask(Task):
             done_users.append(u)
             n_steps += len(steps)
         metrics, cis, info = {}, {}, {}
-        specs = [(c, m) for c, m, _ in ctx.metrics] + [(skip_col, None)]
+        specs = [(c, m) for c, m, _ in ctx.metrics]
+        if not np.isnan(np.asarray(per_user[skip_col], dtype=float)).all():
+            specs.append((skip_col, None))  # absent when no evaluated session has a skip
+        else:
+            per_user.pop(skip_col)
         for i, (col, metric) in enumerate(specs):
             values = stack_rows([np.asarray(per_user[col])]) if per_user[col] else np.array([])
             reduce = metric.reduce if metric is not None else _nanmean
