@@ -120,6 +120,12 @@ def test_sasrec_learns_beyond_popularity(session_world):
     assert sas.metrics["mrr"] > pop.metrics["mrr"]
 
 
+def test_fit_report_says_what_was_read(session_world):
+    ds, split = session_world
+    model, _ = _run(ds, split, "seq-popularity")
+    assert model.fit_report()["uses"] == ["interactions", "events", "skips"]
+
+
 def test_task_refuses_a_split_without_sessions():
     from recbench.errors import ConfigError
     from recbench_builtin.splits_users import ColdUserKSplit

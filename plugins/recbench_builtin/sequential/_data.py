@@ -20,9 +20,25 @@ History = tuple[np.ndarray, np.ndarray]
 
 
 class SequentialMixin:
-    """Marks a recommender as sequential: it scores candidates after a listening history."""
+    """Marks a recommender as sequential: it scores candidates after a listening history.
+    Its fit report says what it read (``uses``: the consumes, plus "events" and "skips"
+    when the training histories came from an event log with skips)."""
 
     sequential = True
+
+    def _record_uses(self, dataset: Any, split: Any) -> None:
+        ev = getattr(dataset, "events", None)
+        extra = []
+        if ev is not None and len(ev):
+            extra.append("events")
+            if getattr(split, "event_part", None) is not None and ev.skipped.any():
+                extra.append("skips")
+        self._uses = list(type(self).consumes) + extra
+
+    def fit_report(self) -> dict[str, Any]:
+        """The fit facts plus ``uses`` (see the class)."""
+        base = super().fit_report()  # type: ignore[misc]
+        return {**base, "uses": list(getattr(self, "_uses", type(self).consumes))}
 
     def score_next(self, histories: list[History], songs: np.ndarray) -> np.ndarray:
         """(len(histories), len(songs)) float scores of each candidate as the next track."""

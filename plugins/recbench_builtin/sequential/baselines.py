@@ -25,6 +25,7 @@ class _HistoryModel(SequentialMixin, Recommender):
 
     def _keep(self, ctx: FitContext) -> None:
         self._hist = training_histories(ctx.dataset, ctx.split, ctx.seed)
+        self._record_uses(ctx.dataset, ctx.split)
         plays = np.zeros(ctx.dataset.n_songs)
         for songs, skipped in self._hist:
             np.add.at(plays, songs[~skipped], 1.0)

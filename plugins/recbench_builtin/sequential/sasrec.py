@@ -137,6 +137,7 @@ class SASRec(SequentialMixin, Recommender):
         n_songs = ctx.dataset.n_songs
         hist = training_histories(ctx.dataset, ctx.split, ctx.seed)
         sess = session_ids(ctx.dataset, ctx.split)
+        self._record_uses(ctx.dataset, ctx.split)
         feats = self._audio(ctx)
         self.net = build_net(n_songs, o, self.encoder, 0 if feats is None else
                              feats.shape[1]).to(self._device)
