@@ -367,11 +367,12 @@ def test_damaged_cache_entry_is_detected_and_rebuilt(tmp_path, damage, caplog):
 
 def test_checksum_once_per_process_and_file_version(tmp_path, monkeypatch):
     import recbench.features as F
+    import recbench.features.store as store
 
     d, params, good, npy = _entry(tmp_path)
     sums = []
-    real = F._checksum
-    monkeypatch.setattr(F, "_checksum", lambda p: sums.append(p) or real(p))
+    real = store._checksum
+    monkeypatch.setattr(store, "_checksum", lambda p: sums.append(p) or real(p))
     f = load_features(d, "logmel", [0, 1, 2], tmp_path, params)
     assert sums == [] and "earlier in this process" in f.manifest["cache"]["verified"]
     F._VERIFIED.clear()
