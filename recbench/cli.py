@@ -196,7 +196,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .registry import default_registry
-    from .runner import run_suite
+    from .run.runner import run_suite
     from .suite import load_suite
 
     registry = default_registry()
@@ -295,7 +295,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     from .components import DatasetLoader, LoadContext
     from .dataio import write_dataset
     from .registry import default_registry
-    from .runner import default_cache_dir
+    from .run.plan import default_cache_dir
     from .suite import apply_override, parse_override
 
     registry = default_registry()

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from recbench import results, runner
+from recbench.run import runner as run_runner, worker as run_worker
 from recbench.cli import main
 
 SUITE = """
@@ -244,7 +245,7 @@ def test_run_cache_dir_is_honoured_with_cli_precedence(tmp_path, monkeypatch, ca
         seen.append(kw["cache_dir"])
         return real(suite, **kw)
 
-    monkeypatch.setattr(runner, "plan_units", plan_units)
+    monkeypatch.setattr(run_runner, "plan_units", plan_units)  # where run_suite looks it up
     suite = write_suite(tmp_path, SUITE.replace("[[tasks]]", '[run]\ncache_dir = "cc"\n\n'
                                                 "[[tasks]]"))
     assert run(tmp_path, suite=suite) == 0
@@ -261,7 +262,7 @@ def test_run_outside_a_git_checkout_says_so(tmp_path, monkeypatch, capsys):
     commit, note = env.git_info(tmp_path)
     assert commit is None and "not run from a git checkout" in note
     fake = {**env.environment(), "git_commit": None, "git_note": note}
-    monkeypatch.setattr(runner, "environment", lambda: fake)
+    monkeypatch.setattr(run_worker, "environment", lambda: fake)  # read by each fit unit
     assert run(tmp_path) == 0
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "commit None" not in md and "not run from a git checkout" in md
