@@ -122,7 +122,9 @@ def write_cell(out: Path, row: dict[str, Any]) -> None:
         import numpy as np
 
         buf = io.BytesIO()
-        np.savez_compressed(buf, **{k: np.asarray(v) for k, v in per_user.items()})
+        arrays = {k: np.asarray(v) for k, v in per_user.items()}
+        # numpy's stub lets a ** mapping reach `allow_pickle`; these keys are metric names
+        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
         atomic_write_bytes(out / "cells" / f"{row['cell_id']}.npz", buf.getvalue(),
                            fsync=False)
     line = dumps(row, sort_keys=True)

@@ -145,7 +145,7 @@ def _manifest(dataset: Dataset, kind: str, key: str, errors: dict[int, str],
               cache: dict[str, Any]) -> dict[str, Any]:
     """SongFeatures.manifest (see there): bounded whatever the number of dropped songs."""
     reasons: dict[str, int] = {}
-    named = []
+    named: list[dict[str, str]] = []
     for i in sorted(errors):
         r = drop_reason(errors[i])
         reasons[r] = reasons.get(r, 0) + 1

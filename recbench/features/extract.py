@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.dataset import Dataset, hash_arrays
+from ..io.dataset import AudioSource, Dataset, hash_arrays
 from ..errors import DataError
 from .drops import EmptyAudio, NonFiniteAudio, SilentAudio, drop_reason
 from .frontend import (SILENCE_PEAK, _CHUNK, _KEY_NEUTRAL, _NOT_EXTRACTED, _resample, logmel,
@@ -23,13 +23,21 @@ log = logging.getLogger("recbench")
 # --------------------------------------------------------------------------- extraction
 
 
+def _audio_of(dataset: Dataset) -> AudioSource:
+    """The dataset's audio; extraction needs it (callers check before extracting)."""
+    if dataset.audio is None:
+        raise DataError("the dataset has no audio to extract features from")
+    return dataset.audio
+
+
 def cache_key(dataset: Dataset, kind: str, params: dict[str, Any]) -> str:
     """Hash of every song's audio identity and the feature parameters that change what is
     extracted (newer parameters at their default are left out: old keys stay valid)."""
-    ids = np.array([dataset.audio.identity(i) for i in range(len(dataset.audio))])
+    audio = _audio_of(dataset)
+    ids = np.array([audio.identity(i) for i in range(len(audio))])
     keyed = {k: v for k, v in params.items() if k not in _NOT_EXTRACTED
              and not (k in _KEY_NEUTRAL and v == _KEY_NEUTRAL[k])}
-    return hash_arrays(_FORMAT, kind, sorted(keyed.items()), int(dataset.audio.sample_rate),
+    return hash_arrays(_FORMAT, kind, sorted(keyed.items()), int(audio.sample_rate),
                        ids)
 
 
@@ -53,7 +61,8 @@ def _extract_chunk(audio, songs: np.ndarray, kind: str, params: dict[str, Any],
                    max_samples: int | None):
     """Features of `songs`: list of float16 (steps, C) arrays (None if failed) + errors."""
     sr = params["sample_rate"]
-    waves, errors = [], {}
+    waves: list[np.ndarray | None] = []
+    errors: dict[int, str] = {}
     for s in songs:
         try:
             w = np.asarray(audio.waveform(int(s)), dtype=np.float32)
@@ -74,28 +83,29 @@ def _extract_chunk(audio, songs: np.ndarray, kind: str, params: dict[str, Any],
         except Exception as exc:  # noqa: BLE001 - any unreadable song is dropped and counted
             errors[int(s)] = f"{type(exc).__name__}: {exc}"
             waves.append(None)
-    out: list[np.ndarray | None] = [None] * len(songs)
-    ok = [j for j, w in enumerate(waves) if w is not None]
+    ok = {j: w for j, w in enumerate(waves) if w is not None}
+    feats: dict[int, np.ndarray] = {}
     if kind == "waveform":
         with np.errstate(over="ignore"):  # an overflow becomes inf: dropped just below
-            for j in ok:
-                out[j] = waves[j].astype(np.float16)[:, None]
+            for j, w in ok.items():
+                feats[j] = w.astype(np.float16)[:, None]
     elif ok:
         # one STFT per song: batching a chunk into one padded STFT measured twice the CPU
         # per song (large intermediates), for bit-identical output
-        for j in ok:
-            spec = logmel(waves[j][None], params)[0]
+        for j, w in ok.items():
+            spec = logmel(w[None], params)[0]
             with np.errstate(over="ignore"):
-                out[j] = spec[:n_frames(len(waves[j]),
-                                        params["hop_length"])].astype(np.float16)
-    for j in ok:  # what is stored (float16) must be finite, or the song is dropped
-        bad = ~np.isfinite(out[j])
+                feats[j] = spec[:n_frames(len(w), params["hop_length"])].astype(np.float16)
+    out: list[np.ndarray | None] = [None] * len(songs)
+    for j, arr in feats.items():  # what is stored (float16) must be finite, or it is dropped
+        bad = ~np.isfinite(arr)
         if bad.any():
             s = int(songs[j])
             errors[s] = (f"NonFiniteFeatures: {int(bad.sum())} of {bad.size} {kind} values "
                          f"are NaN or infinite in float16 (peak |sample| "
-                         f"{float(np.max(np.abs(waves[j]))):.3g})")
-            out[j] = None
+                         f"{float(np.max(np.abs(ok[j]))):.3g})")
+        else:
+            out[j] = arr
     return out, errors
 
 
@@ -117,7 +127,7 @@ def _extract(dataset: Dataset, kind: str, params: dict[str, Any], workers: int,
 
 def _extract_to(dataset: Dataset, kind: str, params: dict[str, Any], workers: int,
                 tmp_npy: str, npy_path: str, npz_path: str, map_chunks=None) -> None:
-    audio = dataset.audio
+    audio = _audio_of(dataset)
     n = len(audio)
     c = params["n_mels"] if kind == "logmel" else 1
     max_samples = None

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import results
 from ..errors import RecbenchError
+
+if TYPE_CHECKING:
+    import filelock
 
 
 # --------------------------------------------------------------------------- driver side
@@ -25,7 +28,7 @@ class RunLock:
     def __init__(self, out: Path):
         self.path = out / ".lock"
         self.owner_path = out / ".lock.owner"
-        self._lock = None
+        self._lock: filelock.BaseFileLock | None = None
 
     def __enter__(self) -> RunLock:
         import filelock

@@ -237,7 +237,7 @@ def _check_metrics_defined(metrics: dict[str, Any], metric_info: dict[str, Any],
 
 
 def _small_manifest(manifest: dict[str, Any], limit: int = 50) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in manifest.items():
         if isinstance(v, (list, tuple)) and len(v) > limit:
             out[k] = list(v[:limit]) + [f"... {len(v) - limit} more"]

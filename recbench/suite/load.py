@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Sequence
 
 try:  # Python >= 3.11
     import tomllib
@@ -24,7 +25,7 @@ from .vars import expand_vars
 
 
 def load_suite(path: str | os.PathLike, registry: Registry,
-               overrides: list[str] = ()) -> Suite:
+               overrides: Sequence[str] = ()) -> Suite:
     """Read, expand, override and validate a suite file. Raises ConfigError on any problem."""
     path = Path(path)
     file = str(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, RecbenchError
 from ..registry.params import ParamSet
@@ -11,8 +11,11 @@ from .locate import _Locator
 from .model import ComponentSpec, MetricSpec
 from .vars import _recorded
 
+if TYPE_CHECKING:
+    from ..components import Component
 
-def _instantiate(cls: type, options: dict[str, Any], key: str, file: str,
+
+def _instantiate(cls: type[Component], options: dict[str, Any], key: str, file: str,
                  loc: _Locator) -> Any:
     """`cls(**options)`, so that a plugin's own checks of its options run now; their errors
     are located in the suite (a plugin's key such as ``split.cold-item.test_share`` becomes
@@ -36,7 +39,7 @@ def _instantiate(cls: type, options: dict[str, Any], key: str, file: str,
         raise ConfigError(str(exc), file=file, key=key, line=loc.line(key)) from exc
 
 
-def _check_nested(registry: Registry, cls: type, options: dict[str, Any], key: str,
+def _check_nested(registry: Registry, cls: type[Component], options: dict[str, Any], key: str,
                   file: str, loc: _Locator) -> None:
     """Options that name another plugin (`loss`, `sampler`, `backbone`, or any Param with
     `plugin=KIND`) must name a registered one, and their sibling ``<name>_params`` must be

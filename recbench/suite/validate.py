@@ -121,7 +121,8 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
     models_t = table("models", [])
     if not models_t:
         raise ConfigError("needs at least one [[models]] entry", file=file, key="models")
-    models, seen = [], {}
+    models: list[ComponentSpec] = []
+    seen: dict[str, str] = {}
     for i, m in enumerate(models_t):
         key = f"models[{i}]"
         spec = _plugin_spec(registry, "recommender", m, key, file, loc,
@@ -191,7 +192,7 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
             models = [fallback_specs.get(m.id, m) for m in models]
             notice += (" Model parameters set for the fallback ([dataset.fallback.models]): "
                        + "; ".join(f"{mid}: {', '.join(sorted(values))}"
-                                   for mid, values in fallback_models.items())
+                                   for mid, values in (fallback_models or {}).items())
                        + ".")
         try:
             loader = registry.get("dataset", dataset.name).cls(**dataset.options)

@@ -196,7 +196,7 @@ class TaskContract(ComponentContract):
         fit = world.context(0)
         if not getattr(model, "_contract_fitted", False):  # tasks get a fitted model
             model.fit(fit)
-            model._contract_fitted = True
+            setattr(model, "_contract_fitted", True)  # a marker on the instance under test
         return CellContext(dataset=world.dataset, split=world.split, model=model,
                            metrics=metrics, fit=fit, seed=0, bootstrap=self.bootstrap, **kw)
 
