@@ -16,7 +16,7 @@ from . import defaults
 from .leaderboard import (SECTION_COLD, SECTION_ORACLE, SECTION_REFERENCE, _RATE_NAMES, _fmt,
                           _fmt_rate, board_context, ci_label, diagnostics, diagnostics_rows,
                           task_class, title)
-from .results import atomic_write_bytes, atomic_write_text
+from .io.atomic import atomic_write_bytes, atomic_write_text
 
 PLOT_NAME = "leaderboard.png"
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import RecbenchError
+from .io.atomic import atomic_write_bytes, atomic_write_text, new_file_mode
 
 SCHEMA_VERSION = 1
 """Version of the result row's meaning: bumps only when a field changes meaning (adding
@@ -51,41 +51,6 @@ def validate_row(row: dict[str, Any]) -> dict[str, Any]:
     if per_user is not None:
         out["_per_user"] = per_user
     return out
-
-
-def _file_mode() -> int:
-    """The mode of a newly created file (0666 less the umask), as open() would give it."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write `data` to `path` so that readers see the old or the new file, never a part.
-    Without `fsync` the write survives a killed process but not a power cut (the cell
-    files: results.jsonl holds the same row, fsync'd)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode())  # mkstemp makes 0600; result files are all alike
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def atomic_write_text(path: Path, text: str, *, fsync: bool = True) -> None:
-    """Write `text` (UTF-8) to `path` atomically (see `atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
 
 
 def finite_or_none(obj: Any) -> Any:
@@ -137,7 +102,7 @@ def append_jsonl(path: Path, line: str) -> None:
     the middle of an earlier append is cut off first."""
     path = Path(path)
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, _file_mode())
+    fd = os.open(path, flags, new_file_mode())
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":

@@ -91,7 +91,9 @@ def test_extract_cache_and_read_back(tmp_path):
     assert d.audio.calls == calls  # cache hit: no audio read
     assert g.key == f.key
     np.testing.assert_array_equal(np.asarray(g.array), np.asarray(f.array))
-    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+    # only the entry's two files (the atomic writer's temporaries are hidden files)
+    assert sorted(n.rsplit(".", 1)[1] for n in os.listdir(tmp_path)
+                  if not n.endswith(".lock")) == ["npy", "npz"]
     # new parameters or new audio identities: a new cache entry
     h = load_features(d, "logmel", [0, 1], tmp_path, params={**params, "n_mels": 16})
     assert h.key != f.key and h.array.shape[2] == 16

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from recbench import results, runner
+from recbench.io import atomic
 from recbench.run import runner as run_runner, worker as run_worker
 from recbench.cli import main
 
@@ -110,19 +111,20 @@ def test_confidence_level_is_recorded_and_labels_the_boards(tmp_path, capsys):
 
 
 def _fail_lock_writes(monkeypatch):
-    """os.fdopen raises ENOSPC for files whose name mentions 'lock' (a full disk just
-    when the run lock is written)."""
-    real = os.fdopen
+    """open() raises ENOSPC for files whose name mentions 'lock' (a full disk just when the
+    run lock's owner file is written; the atomic writer opens its temporary file by name)."""
+    import builtins
 
-    def fdopen(fd, *a, **kw):
-        if "lock" in os.readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[-1]:
+    real = builtins.open
+
+    def fake_open(file, *a, **kw):
+        if isinstance(file, (str, os.PathLike)) and "lock" in os.path.basename(os.fspath(file)):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(fd, *a, **kw)
+        return real(file, *a, **kw)
 
-    monkeypatch.setattr(os, "fdopen", fdopen)
+    monkeypatch.setattr(builtins, "open", fake_open)
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 def test_full_disk_while_locking_leaves_no_lock_that_blocks_the_next_run(
         tmp_path, monkeypatch, capsys):
     with monkeypatch.context() as m:
@@ -166,7 +168,7 @@ def test_read_only_output_is_one_line(tmp_path, monkeypatch, capsys):
     def mkstemp(*a, **kw):
         raise OSError(errno.EROFS, "Read-only file system", kw.get("dir"))
 
-    monkeypatch.setattr(results.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp)
     assert run(tmp_path) == 2
     lines = error_lines(capsys)
     assert len(lines) == 1 and "Read-only file system" in lines[0]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from ..io.atomic import atomic_path
 from ..io.dataset import AudioSource, Dataset, hash_arrays
 from ..errors import DataError
 from .drops import EmptyAudio, NonFiniteAudio, SilentAudio, drop_reason
@@ -109,24 +109,41 @@ def _extract_chunk(audio, songs: np.ndarray, kind: str, params: dict[str, Any],
     return out, errors
 
 
-def _atomic_target(path: str) -> str:
-    return f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-
-
 def _extract(dataset: Dataset, kind: str, params: dict[str, Any], workers: int,
              npy_path: str, npz_path: str, map_chunks=None) -> None:
     """Extract every song's features into the cache files (atomically; an interrupted
-    extraction leaves no temporary file behind)."""
-    tmp_npy = _atomic_target(npy_path)
-    try:
-        _extract_to(dataset, kind, params, workers, tmp_npy, npy_path, npz_path, map_chunks)
-    finally:
-        if os.path.exists(tmp_npy):
-            os.unlink(tmp_npy)
+    extraction leaves no temporary file behind). The array goes into place first, then its
+    record: a reader never sees a record without its array."""
+    with atomic_path(npy_path, suffix=".npy") as tmp:
+        lengths, sums, sumsq, errors, record = _extract_to(dataset, kind, params, workers,
+                                                           str(tmp), map_chunks)
+    failed = np.array(sorted(errors), dtype=np.int64)
+    with atomic_path(npz_path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, lengths=lengths, sums=sums, sumsq=sumsq, failed=failed,
+                 messages=np.array([errors[i] for i in failed], dtype=str),
+                 format=np.array(_FORMAT), key=np.array(_key_of(npy_path)),
+                 npy_size=np.array(record["size"], dtype=np.int64),
+                 npy_shape=np.array(record["shape"], dtype=np.int64),
+                 npy_dtype=np.array(record["dtype"]),
+                 npy_checksum=np.array(record["checksum"]))
+    st = os.stat(npy_path)
+    _VERIFIED[npy_path] = (st.st_size, st.st_mtime_ns, st.st_ino, record["checksum"])
+    if errors:
+        reasons: dict[str, int] = {}
+        for m in errors.values():
+            reasons[drop_reason(m)] = reasons.get(drop_reason(m), 0) + 1
+        first = min(errors)
+        log.warning("%s features: %d of %d songs dropped (%s); first: song %s: %s", kind,
+                    len(errors), len(lengths),
+                    ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())),
+                    dataset.song_ids[first], errors[first][:200])
 
 
 def _extract_to(dataset: Dataset, kind: str, params: dict[str, Any], workers: int,
-                tmp_npy: str, npy_path: str, npz_path: str, map_chunks=None) -> None:
+                tmp_npy: str, map_chunks=None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, str], dict[str, Any]]:
+    """Write every song's features into the array file `tmp_npy`; (lengths, per-song sums
+    and sums of squares, errors by song, the array's integrity record)."""
     audio = _audio_of(dataset)
     n = len(audio)
     c = params["n_mels"] if kind == "logmel" else 1
@@ -196,26 +213,4 @@ def _extract_to(dataset: Dataset, kind: str, params: dict[str, Any], workers: in
     shape = mm.shape
     mm.flush()
     mm = None  # unmap before the rename
-    record = _file_record(tmp_npy, shape)
-    os.replace(tmp_npy, npy_path)
-    failed = np.array(sorted(errors), dtype=np.int64)
-    tmp_npz = _atomic_target(npz_path)
-    with open(tmp_npz, "wb") as fh:
-        np.savez(fh, lengths=lengths, sums=sums, sumsq=sumsq, failed=failed,
-                 messages=np.array([errors[i] for i in failed], dtype=str),
-                 format=np.array(_FORMAT), key=np.array(_key_of(npy_path)),
-                 npy_size=np.array(record["size"], dtype=np.int64),
-                 npy_shape=np.array(record["shape"], dtype=np.int64),
-                 npy_dtype=np.array(record["dtype"]),
-                 npy_checksum=np.array(record["checksum"]))
-    os.replace(tmp_npz, npz_path)
-    st = os.stat(npy_path)
-    _VERIFIED[npy_path] = (st.st_size, st.st_mtime_ns, st.st_ino, record["checksum"])
-    if errors:
-        reasons: dict[str, int] = {}
-        for m in errors.values():
-            reasons[drop_reason(m)] = reasons.get(drop_reason(m), 0) + 1
-        first = min(errors)
-        log.warning("%s features: %d of %d songs dropped (%s); first: song %s: %s", kind,
-                    len(errors), n, ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())),
-                    dataset.song_ids[first], errors[first][:200])
+    return lengths, sums, sumsq, errors, _file_record(tmp_npy, shape)
