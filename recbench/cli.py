@@ -255,7 +255,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, compare, load_leaderboard, render
+    from .leaderboard.compare import (EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, compare,
+                                      load_leaderboard, render)
 
     cand = load_leaderboard(args.candidate)
     base = load_leaderboard(args.baseline)
