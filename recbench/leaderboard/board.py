@@ -1,13 +1,5 @@
-"""Leaderboards from results.jsonl: the boards (aggregation) and their Markdown and CSV.
-
-One board per task. Rows aggregate the seeds of a model: the mean of each metric, the
-standard deviation over seeds, and the confidence interval (bootstrap over users; with
-several seeds, the mean of the per-seed bounds). Cold-start rows are ranked by the primary
-metric; rows of models that used held-out interactions sit in a separate, unranked
-"oracle / upper bound" section; published numbers listed in the suite's `[[references]]`
-appear as reference rows. Rows whose dataset or split fingerprint differs from the
-board's are refused (listed as excluded), never mixed in.
-"""
+"""Boards from results.jsonl (one per task; see :mod:`recbench.leaderboard` for how rows
+aggregate seeds, sections and references) and their Markdown and CSV renderings."""
 
 from __future__ import annotations
 

@@ -35,7 +35,12 @@ class _Locator:
             return None
         if not rest:
             return start + 1
-        leaf = re.compile(rf"^\s*\"?{re.escape(rest[0])}\"?\s*=")
+        return self._leaf_line(start, rest[0])
+
+    def _leaf_line(self, start: int, name: str) -> int:
+        """The line of ``name = ...`` in the table whose header is at index `start` (the
+        header's line when the table does not hold it)."""
+        leaf = re.compile(rf"^\s*\"?{re.escape(name)}\"?\s*=")
         for j in range(start + 1, len(self.lines)):
             if re.match(r"^\s*\[", self.lines[j]):
                 break
@@ -56,11 +61,5 @@ class _FallbackLocator(_Locator):
                 if head.match(ln):
                     if cut == len(parts):
                         return i + 1
-                    leaf = re.compile(rf"^\s*\"?{re.escape(parts[cut])}\"?\s*=")
-                    for j in range(i + 1, len(self.lines)):
-                        if re.match(r"^\s*\[", self.lines[j]):
-                            break
-                        if leaf.match(self.lines[j]):
-                            return j + 1
-                    return i + 1
+                    return self._leaf_line(i, parts[cut])
         return super().line(key)

@@ -1,75 +1,15 @@
-"""The result row (one per cell: task x model x seed) and its atomic storage.
-
-Each finished cell is written to ``OUT/cells/<cell_id>.json`` (temp file + rename, so a
-kill -9 never leaves half a row), then appended as one line to ``OUT/results.jsonl``
-(fsync'd). ``results.jsonl`` is rebuilt from the cell files only when a run starts, after
-an interrupted run and by ``recbench leaderboard``; a torn last line (a kill in the middle
-of an append) is ignored by readers and cut off by the next append. ``results.jsonl`` is
-the stable interface; its rows follow `ResultRow` (:mod:`recbench.schema.result_row`,
-exported as ``recbench/schema/result_row.schema.json``), and it is strict JSON (NaN and
-infinities are written as null). Every result file is created with the same permissions
-(0666 less the umask).
-"""
+"""A run folder's results: the cell files, results.jsonl (appended, fsync'd) and their readers."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import RecbenchError
-from .io.atomic import atomic_write_bytes, atomic_write_text, new_file_mode
-
-SCHEMA_VERSION = 1
-"""Version of the result row's meaning: bumps only when a field changes meaning (adding
-an optional field does not)."""
-
-
-_ROW_MODELS = ("ResultRow", "DatasetBlock", "SplitBlock", "ModelBlock", "MetricInfoBlock")
-
-
-def __getattr__(name: str) -> Any:
-    """`ResultRow` and its blocks, imported on first use (pydantic; see
-    :mod:`recbench.schema.result_row`)."""
-    if name in _ROW_MODELS:
-        from .schema import result_row
-
-        return getattr(result_row, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def validate_row(row: dict[str, Any]) -> dict[str, Any]:
-    """`row` checked against :class:`ResultRow` and returned as stored (the keys it had);
-    a ``_per_user`` entry (stored beside the row) is kept as it is."""
-    from .schema.result_row import ResultRow
-
-    per_user = row.get("_per_user")
-    out = ResultRow.model_validate({k: v for k, v in row.items() if k != "_per_user"}
-                                   ).to_json_dict()
-    if per_user is not None:
-        out["_per_user"] = per_user
-    return out
-
-
-def finite_or_none(obj: Any) -> Any:
-    """`obj` with NaN and infinite floats (also numpy scalars and arrays) replaced by None,
-    so that it serialises as strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set)):
-        return [finite_or_none(v) for v in obj]
-    if type(obj).__module__ == "numpy":
-        return finite_or_none(_json_default(obj))
-    return obj
-
-
-def dumps(obj: Any, **kw: Any) -> str:
-    """Strict JSON (no bare NaN / Infinity: they become null)."""
-    return json.dumps(finite_or_none(obj), allow_nan=False, default=_json_default, **kw)
+from ..errors import RecbenchError
+from ..io.atomic import atomic_write_bytes, atomic_write_text, new_file_mode
+from .rows import dumps
 
 
 def write_cell(out: Path, row: dict[str, Any]) -> None:
@@ -227,15 +167,3 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 def finished_ids(rows: Iterable[dict[str, Any]]) -> set[str]:
     """Cell ids whose status is ok (what --resume skips)."""
     return {r["cell_id"] for r in rows if r.get("status") == "ok"}
-
-
-def _json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)
