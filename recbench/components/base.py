@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..params import Param, ParamSet
+from ..registry.params import Param, ParamSet
 
 
 class Component:

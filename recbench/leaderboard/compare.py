@@ -99,7 +99,7 @@ def paired_change(cand: dict[int, dict], base: dict[int, dict], metric: str,
     not reproduce them (an edited leaderboard, other seeds) are not used."""
     import numpy as np
 
-    from ..uncertainty import paired_bootstrap
+    from ..metrics.uncertainty import paired_bootstrap
 
     seeds = sorted(set(cand) & set(base))
     seeds = [s for s in seeds if metric in cand[s] and metric in base[s]
