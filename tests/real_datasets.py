@@ -66,11 +66,11 @@ def run_suite(tmp_path: Path, monkeypatch, module, root: Path, *, options: str =
     import contextlib
     import io
 
-    import recbench.registry as registry
     from recbench.cli import main
+    from recbench.registry import discovery
 
     name = _dataset_name(module)
-    monkeypatch.setattr(registry, "_DEFAULT", registry_with(module))
+    monkeypatch.setattr(discovery, "_DEFAULT", registry_with(module))
     suite = tmp_path / f"{name}.toml"
     suite.write_text(SUITE.format(name=name, root=str(root).replace("\\", "/"),
                                   options=options, split=split, split_options=split_options,
