@@ -1,110 +1,15 @@
-"""The result row (one per cell: task x model x seed) and its atomic storage.
-
-Each finished cell is written to ``OUT/cells/<cell_id>.json`` (temp file + rename, so a
-kill -9 never leaves half a row), then appended as one line to ``OUT/results.jsonl``
-(fsync'd). ``results.jsonl`` is rebuilt from the cell files only when a run starts, after
-an interrupted run and by ``recbench leaderboard``; a torn last line (a kill in the middle
-of an append) is ignored by readers and cut off by the next append. ``results.jsonl`` is
-the stable interface; its rows follow `ResultRow` (:mod:`recbench.schema.result_row`,
-exported as ``recbench/schema/result_row.schema.json``), and it is strict JSON (NaN and
-infinities are written as null). Every result file is created with the same permissions
-(0666 less the umask).
-"""
+"""A run folder's results: the cell files, results.jsonl (appended, fsync'd) and their readers."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import RecbenchError
-
-SCHEMA_VERSION = 1
-"""Version of the result row's meaning: bumps only when a field changes meaning (adding
-an optional field does not)."""
-
-
-_ROW_MODELS = ("ResultRow", "DatasetBlock", "SplitBlock", "ModelBlock", "MetricInfoBlock")
-
-
-def __getattr__(name: str) -> Any:
-    """`ResultRow` and its blocks, imported on first use (pydantic; see
-    :mod:`recbench.schema.result_row`)."""
-    if name in _ROW_MODELS:
-        from .schema import result_row
-
-        return getattr(result_row, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def validate_row(row: dict[str, Any]) -> dict[str, Any]:
-    """`row` checked against :class:`ResultRow` and returned as stored (the keys it had);
-    a ``_per_user`` entry (stored beside the row) is kept as it is."""
-    from .schema.result_row import ResultRow
-
-    per_user = row.get("_per_user")
-    out = ResultRow.model_validate({k: v for k, v in row.items() if k != "_per_user"}
-                                   ).to_json_dict()
-    if per_user is not None:
-        out["_per_user"] = per_user
-    return out
-
-
-def _file_mode() -> int:
-    """The mode of a newly created file (0666 less the umask), as open() would give it."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write `data` to `path` so that readers see the old or the new file, never a part.
-    Without `fsync` the write survives a killed process but not a power cut (the cell
-    files: results.jsonl holds the same row, fsync'd)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode())  # mkstemp makes 0600; result files are all alike
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def atomic_write_text(path: Path, text: str, *, fsync: bool = True) -> None:
-    """Write `text` (UTF-8) to `path` atomically (see `atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
-
-
-def finite_or_none(obj: Any) -> Any:
-    """`obj` with NaN and infinite floats (also numpy scalars and arrays) replaced by None,
-    so that it serialises as strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set)):
-        return [finite_or_none(v) for v in obj]
-    if type(obj).__module__ == "numpy":
-        return finite_or_none(_json_default(obj))
-    return obj
-
-
-def dumps(obj: Any, **kw: Any) -> str:
-    """Strict JSON (no bare NaN / Infinity: they become null)."""
-    return json.dumps(finite_or_none(obj), allow_nan=False, default=_json_default, **kw)
+from ..errors import RecbenchError
+from ..io.atomic import atomic_write_bytes, atomic_write_text, new_file_mode
+from .rows import dumps
 
 
 def write_cell(out: Path, row: dict[str, Any]) -> None:
@@ -122,7 +27,9 @@ def write_cell(out: Path, row: dict[str, Any]) -> None:
         import numpy as np
 
         buf = io.BytesIO()
-        np.savez_compressed(buf, **{k: np.asarray(v) for k, v in per_user.items()})
+        arrays = {k: np.asarray(v) for k, v in per_user.items()}
+        # numpy's stub lets a ** mapping reach `allow_pickle`; these keys are metric names
+        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
         atomic_write_bytes(out / "cells" / f"{row['cell_id']}.npz", buf.getvalue(),
                            fsync=False)
     line = dumps(row, sort_keys=True)
@@ -135,7 +42,7 @@ def append_jsonl(path: Path, line: str) -> None:
     the middle of an earlier append is cut off first."""
     path = Path(path)
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, _file_mode())
+    fd = os.open(path, flags, new_file_mode())
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -260,15 +167,3 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 def finished_ids(rows: Iterable[dict[str, Any]]) -> set[str]:
     """Cell ids whose status is ok (what --resume skips)."""
     return {r["cell_id"] for r in rows if r.get("status") == "ok"}
-
-
-def _json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)

@@ -1,13 +1,5 @@
-"""Leaderboards from results.jsonl: Markdown, CSV and JSON (plus HTML and a PNG plot).
-
-One board per task. Rows aggregate the seeds of a model: the mean of each metric, the
-standard deviation over seeds, and the confidence interval (bootstrap over users; with
-several seeds, the mean of the per-seed bounds). Cold-start rows are ranked by the primary
-metric; rows of models that used held-out interactions sit in a separate, unranked
-"oracle / upper bound" section; published numbers listed in the suite's `[[references]]`
-appear as reference rows. Rows whose dataset or split fingerprint differs from the
-board's are refused (listed as excluded), never mixed in.
-"""
+"""Boards from results.jsonl (one per task; see :mod:`recbench.leaderboard` for how rows
+aggregate seeds, sections and references) and their Markdown and CSV renderings."""
 
 from __future__ import annotations
 
@@ -19,12 +11,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from . import defaults, results
-from .components import DiagnosticsTable
-from .errors import RecbenchError
+from .. import defaults, results
+from ..components import DiagnosticsTable
+from ..errors import RecbenchError
 
 if TYPE_CHECKING:
-    from .components import Task
+    from ..components import Task
 
 SECTION_COLD = "cold-start"
 SECTION_ORACLE = "oracle / upper bound"
@@ -213,13 +205,13 @@ def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 def task_class(board: dict[str, Any]) -> type[Task] | None:
     """The registered task class of a board (None when that plugin is not installed)."""
-    from .registry import default_registry
+    from ..registry import default_registry
 
     try:
         cls = default_registry().get("task", board["task"]).cls
     except Exception:  # noqa: BLE001 - a board of an uninstalled task renders without extras
         return None
-    from .components import Task
+    from ..components import Task
 
     return cls if issubclass(cls, Task) else None
 
@@ -273,7 +265,7 @@ def render_markdown(lb: dict[str, Any]) -> str:
     """The leaderboard as Markdown (templates/leaderboard.md.j2; tables by tabulate)."""
     from tabulate import tabulate
 
-    from .report import templates
+    from .jinja import templates
 
     boards = []
     for board in lb["tasks"].values():
@@ -365,21 +357,3 @@ def _warn(line: str) -> None:
     import logging
 
     logging.getLogger("recbench").warning("%s", line)
-
-
-def write_leaderboards(out: Path, *, references: list[dict[str, Any]] | None = None,
-                       primary_metric: str | None = None) -> dict[str, Any]:
-    """(Re)write OUT/leaderboard.{md,csv,json,html,png} from OUT's results."""
-    out = Path(out)
-    had_meta = (out / "leaderboard_meta.json").exists()
-    lb, meta = build_from_folder(out, references=references, primary_metric=primary_metric)
-    if references is not None or not had_meta:
-        results.atomic_write_text(out / "leaderboard_meta.json", json.dumps(meta, indent=1))
-    results.atomic_write_text(out / "leaderboard.json", results.dumps(lb, indent=1,
-                                                                      sort_keys=True))
-    results.atomic_write_text(out / "leaderboard.md", render_markdown(lb))
-    results.atomic_write_text(out / "leaderboard.csv", render_csv(lb))
-    from .report import write_html
-
-    write_html(out, lb)  # also writes the PNG plot
-    return lb
