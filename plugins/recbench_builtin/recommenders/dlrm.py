@@ -146,11 +146,17 @@ class DLRM(Recommender):
         self._u_dense = (_standardise(np.asarray(uf, dtype=np.float64), np.arange(ds.n_users))
                          if uf is not None else np.zeros((ds.n_users, 0), np.float32))
 
+    def _batch_np(self, users: np.ndarray, songs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(dense (B, Du + Ds) float32, idx (B, tables) int64) rows of (user, song) pairs."""
+        dense = self._s_dense[songs]
+        if self._u_dense.shape[1]:
+            dense = np.hstack([self._u_dense[users], dense])
+        return dense, np.concatenate([self._u_idx[users], self._s_idx[songs]], axis=1)
+
     def _batch(self, users: np.ndarray, songs: np.ndarray) -> tuple[Any, Any]:
         import torch
 
-        dense = np.hstack([self._u_dense[users], self._s_dense[songs]])
-        idx = np.hstack([self._u_idx[users], self._s_idx[songs]])
+        dense, idx = self._batch_np(users, songs)
         return (torch.from_numpy(dense).to(self._device),
                 torch.from_numpy(idx).to(self._device))
 
@@ -236,12 +242,13 @@ class DLRM(Recommender):
                                axis=1).ravel()
         labels = np.zeros((n_pos, 1 + k), dtype=np.float32)
         labels[:, 0] = 1.0
-        dense, sparse = self._batch(users, songs)
+        dense, sparse = self._batch_np(users, songs)
         p = self.options["id_dropout"]
         if p > 0:
-            drop = torch.from_numpy(rng.random(len(songs)) < p).to(self._device)
-            sparse[:, self._song_id_col] = sparse[:, self._song_id_col].masked_fill(drop, 0)
-        return dense, sparse, torch.from_numpy(labels.ravel()).to(self._device)
+            sparse[rng.random(len(songs)) < p, self._song_id_col] = 0
+        dev = self._device
+        return (torch.from_numpy(dense).to(dev), torch.from_numpy(sparse).to(dev),
+                torch.from_numpy(labels.ravel()).to(dev))
 
     def _valid_auc(self, valid: tuple) -> float:
         from recbench.metrics import roc_auc_per_user
