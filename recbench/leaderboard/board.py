@@ -141,9 +141,9 @@ def row_setting(row: dict[str, Any]) -> str:
     """What one row was measured under, in a few words: the protocol it was scored by
     (an oracle row's model also saw the held-out interactions) and its audio backbone.
 
-    >>> row_setting({"split": {"protocol": "cold-item"}, "model": {
+    >>> row_setting({"split": {"protocol": "warm"}, "model": {
     ...     "uses_test_interactions": False, "params": {"backbone": "conv1d"}}})
-    'cold-item; backbone conv1d'
+    'warm; backbone conv1d'
     """
     model = row.get("model") or {}
     protocol = (row.get("split") or {}).get("protocol") or "?"
