@@ -211,11 +211,12 @@ def embed_songs(net: Any, feats: Any, songs: np.ndarray, device: Any, batch: int
     return out
 
 
-def validation_data(split: Any) -> tuple | None:
+def validation_data(split: Any, max_users: int | None = None) -> tuple | None:
     """(users, songs, labels, mask) of the validation songs for early stopping, or None when
     there are none or no user has a validation interaction. labels: (U, S) bool plays;
     mask: (U, S) True where a song is a candidate (not already in the user's training
-    interactions, for warm splits). Never reads split.test."""
+    interactions, for warm splits). `max_users`: a fixed (seed 0) subsample of that many
+    users keeps validation cheap. Never reads split.test."""
     songs = np.asarray(split.valid_songs, dtype=np.int64)
     if len(songs) == 0 or split.valid is None:
         return None
@@ -223,6 +224,8 @@ def validation_data(split: Any) -> tuple | None:
     users = np.flatnonzero(np.asarray((valid > 0).sum(axis=1)).ravel() > 0)
     if len(users) == 0:
         return None
+    if max_users is not None and len(users) > max_users:
+        users = np.sort(np.random.default_rng(0).choice(users, max_users, replace=False))
     labels = valid[users].toarray() > 0
     mask = split.train.tocsr()[users][:, songs].toarray() <= 0
     return users, songs, labels, mask

@@ -181,6 +181,18 @@ class WarmSplit(_SharesSplitter):
                      test_users=users_with_interactions(test), params=dict(o))
 
 
+def held_out_users(n_users: int, valid_share: float, test_share: float,
+                   rng: np.random.Generator) -> np.ndarray:
+    """(n_users,) int8 part of each user: 0 train, 1 validation, 2 test, drawn by one
+    permutation of `rng` (the shares' rounding as `_shares`)."""
+    n_valid, n_test = _shares(n_users, valid_share, test_share, "users")
+    order = rng.permutation(n_users)
+    part = np.zeros(n_users, dtype=np.int8)
+    part[order[:n_test]] = 2
+    part[order[n_test:n_test + n_valid]] = 1
+    return part
+
+
 class ColdUserSplit(_SharesSplitter):
     """Users split at random into train / valid / test; a held-out user's interactions go to
     valid or test except `revealed` random ones that go to train.
@@ -201,11 +213,7 @@ class ColdUserSplit(_SharesSplitter):
         o = self.options
         rng = np.random.default_rng(seed)
         counts = dataset.counts.tocsr()
-        n_valid, n_test = _shares(dataset.n_users, o["valid_share"], o["test_share"], "users")
-        order = rng.permutation(dataset.n_users)
-        user_part = np.zeros(dataset.n_users, dtype=np.int8)
-        user_part[order[:n_test]] = 2
-        user_part[order[n_test:n_test + n_valid]] = 1
+        user_part = held_out_users(dataset.n_users, o["valid_share"], o["test_share"], rng)
         rows, cols, vals = _entries(counts)
         rank = _rank_within(rows, rng)
         part = np.where(rank < o["revealed"], 0, user_part[rows]).astype(np.int8)

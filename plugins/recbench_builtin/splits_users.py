@@ -31,8 +31,8 @@ from recbench.data import Dataset, Split, hash_arrays
 from recbench.errors import DataError
 from recbench.params import Param
 
-from .splits import _SHARES, _build, _entries, _rank_within, _shares, _SharesSplitter
-from .splits import _csr, songs_with_interactions, users_with_interactions
+from .splits import _SHARES, _build, _entries, _rank_within, _SharesSplitter
+from .splits import _csr, held_out_users, songs_with_interactions, users_with_interactions
 
 
 def first_play_time(dataset: Dataset) -> sp.csr_matrix | None:
@@ -81,11 +81,7 @@ class ColdUserKSplit(_SharesSplitter):
         o = self.options
         rng = np.random.default_rng(seed)
         counts = dataset.counts.tocsr()
-        n_valid, n_test = _shares(dataset.n_users, o["valid_share"], o["test_share"], "users")
-        order = rng.permutation(dataset.n_users)
-        user_part = np.zeros(dataset.n_users, dtype=np.int8)
-        user_part[order[:n_test]] = 2
-        user_part[order[n_test:n_test + n_valid]] = 1
+        user_part = held_out_users(dataset.n_users, o["valid_share"], o["test_share"], rng)
         rows, cols, vals = _entries(counts)
         rank = _rank_within(rows, rng)  # random order, the fallback
         times = first_play_time(dataset) if o["order"] == "time" else None

@@ -22,7 +22,8 @@ import numpy as np
 from recbench.components import FitContext, Recommender
 from recbench.errors import ConfigError, DataError
 from recbench.params import Param
-from recbench_builtin._training import (EarlyStopping, amp_dtype, autocast, make_optimizer)
+from recbench_builtin._training import (EarlyStopping, amp_dtype, autocast, make_optimizer,
+                                        validation_data)
 
 _COMMON = (
     Param("dim", int, 256, min=1, help="size of the user and song feature vectors"),
@@ -333,19 +334,8 @@ class _TwoTower(Recommender):
 
     def _validation_data(self, ctx: FitContext) -> tuple | None:
         """(users, songs, labels, mask) for early stopping on split.valid, or None when
-        no user has a validation interaction. Never reads split.test."""
-        split = ctx.split
-        songs = np.asarray(split.valid_songs, dtype=np.int64)
-        if len(songs) == 0 or split.valid is None:
-            return None
-        valid = split.valid.tocsr()[:, songs]
-        users = np.flatnonzero(np.asarray((valid > 0).sum(axis=1)).ravel() > 0)
-        if len(users) == 0:
-            return None
-        labels = valid[users].toarray() > 0
-        # Songs a user already has in training are not candidates (warm splits).
-        mask = split.train.tocsr()[users][:, songs].toarray() <= 0
-        return users, songs, labels, mask
+        no user has a validation interaction (`_training.validation_data`)."""
+        return validation_data(ctx.split)
 
     def _valid_auc(self, valid: tuple) -> float:
         """Mean over validation users of the per-user ROC AUC of the validation songs."""

@@ -28,7 +28,7 @@ from recbench import hookimpl
 from recbench.components import FitContext, Recommender
 from recbench.errors import DataError
 from recbench.params import Param
-from recbench_builtin._training import EarlyStopping, make_optimizer
+from recbench_builtin._training import EarlyStopping, make_optimizer, validation_data
 
 BPR_PARAMS = (
     Param("dim", int, 64, min=1, help="embedding size (LightGCN / LATTICE papers: 64)"),
@@ -200,20 +200,9 @@ class BPRRecommender(Recommender):
 
 
 def _validation(ctx: FitContext) -> tuple | None:
-    """(users, songs, labels, mask) of split.valid, or None; never reads split.test."""
-    split = ctx.split
-    songs = np.asarray(split.valid_songs, dtype=np.int64)
-    if len(songs) == 0 or split.valid is None:
-        return None
-    valid = split.valid.tocsr()[:, songs]
-    users = np.flatnonzero(np.asarray((valid > 0).sum(axis=1)).ravel() > 0)
-    if len(users) == 0:
-        return None
-    if len(users) > 2000:  # a fixed subsample keeps validation cheap
-        users = np.sort(np.random.default_rng(0).choice(users, 2000, replace=False))
-    labels = valid[users].toarray() > 0
-    mask = split.train.tocsr()[users][:, songs].toarray() <= 0
-    return users, songs, labels, mask
+    """(users, songs, labels, mask) of split.valid (at most 2,000 users, a fixed
+    subsample), or None; never reads split.test."""
+    return validation_data(ctx.split, max_users=2000)
 
 
 class MFBPR(BPRRecommender):

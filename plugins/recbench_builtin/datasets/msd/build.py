@@ -232,18 +232,9 @@ class _Builder(AudioSteps, TagSteps):
         import pyarrow as pa
         import pyarrow.compute as pcc
 
-        song_set = pa.array(chosen, pa.string())
-        reader = self.reader(False)
         parts, carry = [], None
-        for row0, cols in self.ctx.progress(reader, desc="triplets pass 2"):
-            u, s, plays, ok = self.clean(reader, row0, cols, report=False)
-            idx = pcc.index_in(s, value_set=song_set)
-            keep = ok & pcc.is_valid(idx).to_numpy(zero_copy_only=False)
-            if not keep.any():
-                continue
-            mask = pa.array(keep)
-            t = pa.table({"user": u.filter(mask), "song": idx.filter(mask),
-                          "plays": plays[keep]})
+        for u, idx, plays in self.rows_of_songs(chosen):
+            t = pa.table({"user": u, "song": idx, "plays": plays})
             if carry is not None:
                 t = pa.concat_tables([carry, t])
             last = pcc.equal(t["user"], t["user"][-1])
@@ -269,30 +260,36 @@ class _Builder(AudioSteps, TagSteps):
         self.info["n_users_requested"] = self.o["n_users"]
         return counts, user_ids
 
-    def pass2_in_memory(self, chosen: list[str]):
-        """pass2's result from one pass holding every row of the chosen songs (memory
-        O(those rows)): for a file whose lines are not grouped by user."""
+    def rows_of_songs(self, chosen: list[str]):
+        """Yield, batch by batch, (users, song positions in `chosen`, plays) of the valid
+        triplet rows whose song is in `chosen` (pyarrow string and int arrays, numpy
+        plays): one streaming pass over the file."""
         import pyarrow as pa
         import pyarrow.compute as pcc
 
-        from recbench.dataio import IdCollector, canonical_csr, coo_to_csr
-
         song_set = pa.array(chosen, pa.string())
         reader = self.reader(False)
-        users = IdCollector()
-        song_pos, plays_kept = [], []
         for row0, cols in self.ctx.progress(reader, desc="triplets pass 2"):
             u, s, plays, ok = self.clean(reader, row0, cols, report=False)
             idx = pcc.index_in(s, value_set=song_set)
             keep = ok & pcc.is_valid(idx).to_numpy(zero_copy_only=False)
-            if not keep.any():
-                continue
-            mask = pa.array(keep)
-            users.add(u.filter(mask))
+            if keep.any():
+                mask = pa.array(keep)
+                yield u.filter(mask), idx.filter(mask), plays[keep]
+
+    def pass2_in_memory(self, chosen: list[str]):
+        """pass2's result from one pass holding every row of the chosen songs (memory
+        O(those rows)): for a file whose lines are not grouped by user."""
+        from recbench.dataio import IdCollector, canonical_csr, coo_to_csr
+
+        users = IdCollector()
+        song_pos, plays_kept = [], []
+        for u, idx, plays in self.rows_of_songs(chosen):
+            users.add(u)
             # 4-byte positions and plays (exact below 2**24): the kept rows of the real
             # file are tens of millions
-            song_pos.append(idx.filter(mask).to_numpy(zero_copy_only=False).astype(np.int32))
-            plays_kept.append(plays[keep].astype(np.float32))
+            song_pos.append(idx.to_numpy(zero_copy_only=False).astype(np.int32))
+            plays_kept.append(plays.astype(np.float32))
         user_ids, upos = users.finish()
         rows = np.concatenate(upos) if upos else np.zeros(0, np.int64)
         cols_ = np.concatenate(song_pos) if song_pos else np.zeros(0, np.int64)
