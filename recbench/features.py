@@ -731,11 +731,13 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
     runner passes its executor): it yields (chunk position, (features, errors)) as
     :func:`extract_songs` returns them for ``chunks[position]``, in any order.
     """
-    if kind not in KINDS:
+    if kind not in KINDS and kind not in dataset.features:  # e.g. pretrained "embedding"
         raise ConfigError(f"unknown feature kind {kind!r}; expected one of {', '.join(KINDS)}",
                           key="features.kind")
     p = resolve_params(params, dataset)
-    win = window_steps(kind, p)
+    from .pretrained_features import features_key, window_of
+
+    win = window_of(kind, p, dataset)
     train_songs = np.asarray(train_songs, dtype=np.int64)
 
     if kind in dataset.features:
@@ -770,7 +772,8 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
         mean, std = _stats(full_sums, full_sq, lengths, train_songs, p["normalise"])
         failed = np.array(sorted(errors), dtype=np.int64)
         return SongFeatures(kind, arr, lengths, mean, std, win, failed=failed, errors=errors,
-                            params=p, manifest=_manifest(dataset, kind, "", errors, {
+                            params=p, key=features_key(dataset, kind),
+                            manifest=_manifest(dataset, kind, features_key(dataset, kind), errors, {
                                 "entry": "precomputed by the dataset",
                                 "verified": "finite values"}))
 
