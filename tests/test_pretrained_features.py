@@ -168,3 +168,13 @@ def test_content_profile_on_embeddings_is_the_closed_form(tmp_path):
     want = (prof / np.linalg.norm(prof, axis=1, keepdims=True)) @ (
         z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)).T
     np.testing.assert_allclose(model.score(np.arange(3), np.arange(5)), want, atol=1e-5)
+
+
+def test_list_says_which_features_each_backbone_reads():
+    from test_cli import recbench
+
+    out = recbench("list", "--kind", "backbone", "--json", check=0).stdout
+    kinds = {e["name"]: (e["input_kind"], e["learnable"]) for e in json.loads(out)}
+    assert kinds["embedding"] == ("embedding", False)
+    assert kinds["embedding-mlp"] == ("embedding", True)
+    assert kinds["hear"] == ("waveform", False) and kinds["conv1d"] == ("logmel", True)

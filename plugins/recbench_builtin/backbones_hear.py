@@ -78,6 +78,7 @@ class HearBackbone(Backbone):
     name = "hear"
     description = "Any HEAR-API module (load_model / get_scene_embeddings) on waveform windows, frozen or fine-tuned"
     input_kind = "waveform"
+    learnable = False  # the default (frozen); `fine_tune = true` makes an instance learnable
     params = (
         Param("module", str, required=True,
               help="HEAR-API module: dotted name (e.g. hearbaseline.naive) or .py path"),
