@@ -90,7 +90,54 @@ def test_models_run_on_pretrained_embeddings(tmp_path):
             assert feats["dropped"] == {"no_precomputed_features": 1}
             assert r["dataset"]["fingerprint"] != r["dataset"]["manifest"]["fingerprint_at_write"]
         auc[emb] = {r["model"]["name"]: r["metrics"]["auc"] for r in rows}
+    print("AUC by embeddings and model:", auc)
     # the embeddings reach the models: informative ones rank cold songs, random ones do not
     for model in ("content-profile", "wmf-regression", "dcue"):
         assert auc["good"][model] > auc["random"][model] + 0.05, auc
     assert abs(auc["random"]["content-profile"] - 0.5) < 0.1, auc
+
+
+HEAR_SUITE = """
+[suite]
+name = "hear-e2e"
+bootstrap = 50
+
+[dataset]
+name = "synth-msd"
+preset = "tiny"
+
+[features]
+sample_rate = 16000          # the toy model's rate: no resampling
+
+[split]
+name = "cold-item"
+
+[[tasks]]
+name = "recommendation"
+metrics = ["auc"]
+
+[[models]]
+name = "content-profile"
+backbone = "hear"
+backbone_params = {{ module = "{toy}", input_rate = 16000 }}
+
+[[models]]
+name = "wmf-regression"
+factors = 8
+epochs = 2
+backbone = "hear"
+backbone_params = {{ module = "{toy}", input_rate = 16000, fine_tune = true }}
+"""
+
+
+def test_a_hear_module_runs_frozen_and_fine_tuned_in_a_suite(tmp_path):
+    toy = Path(__file__).with_name("hear_toy.py")
+    out = tmp_path / "out"
+    p = suite_file(tmp_path, HEAR_SUITE.format(toy=toy), name="hear.toml")
+    recbench("run", p, "-o", out, "-q", "--cache-dir", tmp_path / "cache", check=0)
+    rows = rows_of(out)
+    assert [r["status"] for r in rows] == ["ok", "ok"], [r.get("error") for r in rows]
+    for r in rows:
+        assert r["dataset"]["features"]["waveform"]["n_songs"] == r["dataset"]["n_songs"]
+        assert 0.0 <= r["metrics"]["auc"] <= 1.0
+    print("AUC:", {r["model"]["name"]: r["metrics"]["auc"] for r in rows})
