@@ -16,7 +16,7 @@ from recbench.errors import DataError
 from recbench.registry import default_registry
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_cli import recbench  # noqa: E402
+from test_cli import recbench
 
 KNOBS = {"user_feature_strength": 0.5, "artist_style_strength": 0.5, "skip_strength": 0.5,
          "skip_prev_strength": 0.5, "modality_strength": 0.5, "categorical_strength": 0.5}

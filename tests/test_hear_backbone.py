@@ -10,10 +10,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from recbench_builtin._training import with_head  # noqa: E402
-from recbench_builtin.backbones_hear import HearBackbone  # noqa: E402
+from recbench_builtin._training import with_head
+from recbench_builtin.backbones_hear import HearBackbone
 
-from recbench.errors import ConfigError  # noqa: E402
+from recbench.errors import ConfigError
 
 TOY = str(Path(__file__).with_name("hear_toy.py"))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_cli import recbench, rows_of, suite_file  # noqa: E402
+from test_cli import recbench, rows_of, suite_file
 
 SUITE = """
 [suite]

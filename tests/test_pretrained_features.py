@@ -3,7 +3,6 @@ feature key and the fingerprint, and models running on them end to end."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -77,7 +76,7 @@ def test_load_features_standardises_on_training_songs_and_drops_missing(tmp_path
     assert f.manifest["dropped_songs"][0]["song"] == "s3"
     key = ds.manifest["pretrained"]["embedding"]["identity"]
     assert f.key == key and f.manifest["key"] == key and len(key) == 16
-    w, owner = f.song_windows(np.array([2]))
+    w, _owner = f.song_windows(np.array([2]))
     np.testing.assert_allclose(w[0, 0], (np.array([3, 1]) - train.mean(0)) / train.std(0),
                                rtol=1e-5)
 

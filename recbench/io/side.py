@@ -243,9 +243,9 @@ def _read_modalities(folder: Path, song_ids: np.ndarray, problems,
         rows = read_id_list(ids_file) if ids_file.is_file() else (
             row_songs if row_songs is not None else [str(s) for s in song_ids])
         if m.ndim != 2 or m.shape[0] != len(rows):
+            listed = ids_file.name if ids_file.is_file() else "songs.txt"
             raise DataError(f"{p}: expected a 2-D matrix with one row per song "
-                            f"({len(rows)} rows, as {ids_file.name if ids_file.is_file() else 'songs.txt'}), "
-                            f"got shape {m.shape}")
+                            f"({len(rows)} rows, as {listed}), got shape {m.shape}")
         src = np.array([index.get(r, -1) for r in rows], dtype=np.int64)
         problems.drop(f"side_unknown_songs.{p.name}", int((src < 0).sum()))
         if np.array_equal(src, np.arange(len(song_ids))):
