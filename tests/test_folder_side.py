@@ -145,7 +145,9 @@ def test_dense_modalities_and_unnamed_features_round_trip(tmp_path):
     counts = sp.csr_matrix(np.array([[1, 0, 2], [0, 3, 1]], dtype=np.float32))
     ds = Dataset("d", counts, np.array(["a", "b"]), np.array(["x", "y", "z"]),
                  user_features=np.array([[0.1, 0.2], [0.3, 1e-8]], np.float32),
-                 modalities={"emb": np.arange(6, dtype=np.float64).reshape(3, 2) / 7},
+                 modalities={"emb": np.arange(6, dtype=np.float64).reshape(3, 2) / 7,
+                             ".odd/name": sp.csr_matrix(np.eye(3, dtype=np.float32))},
+                 song_categories={"record label": np.array([0, -1, 1])},
                  events=Events(np.array([0, 1]), np.array([2, 1]), np.array([0.1, 1 / 3]),
                                np.array([0, 1]), np.array([True, False])))
     write_dataset(ds, tmp_path / "d")
@@ -153,3 +155,5 @@ def test_dense_modalities_and_unnamed_features_round_trip(tmp_path):
     back = _load("folder", tmp_path, root=str(tmp_path / "d"))
     assert back.user_feature_names == [] and back.fingerprint == ds.fingerprint
     np.testing.assert_array_equal(back.modalities["emb"], ds.modalities["emb"])
+    assert sorted(back.modalities) == [".odd/name", "emb"]
+    np.testing.assert_array_equal(back.song_categories["record label"], [0, -1, 1])

@@ -44,17 +44,26 @@ SONG_CATEGORIES = "song_categories.tsv"
 MODALITIES_DIR = "modalities"
 EVENTS = "events.tsv"
 EVENT_COLUMNS = ("user", "song", "timestamp", "session", "skipped")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+_UNSAFE = re.compile(r"[\t\r\n]")
 
 
 # --------------------------------------------------------------------------- writing
 
 
 def _check_name(name: str, what: str) -> str:
-    if not _SAFE_NAME.match(str(name)):
-        raise DataError(f"cannot write {what} {name!r}: expected letters, digits, '_', '.', "
-                        "'+' or '-' (it names a column or a file)")
+    if not str(name) or _UNSAFE.search(str(name)):
+        raise DataError(f"cannot write {what} {name!r}: expected a non-empty name without "
+                        "tabs or newlines (it names a column)")
     return str(name)
+
+
+def modality_file_stem(name: str) -> str:
+    """The file name stem of modality `name` (%-quoted where a file name could not hold it;
+    the reader unquotes it)."""
+    from urllib.parse import quote
+
+    stem = quote(_check_name(name, "modality name"), safe="-_.+=@,~ ")
+    return "%2E" + stem[1:] if stem.startswith(".") else stem
 
 
 def _fmt(values: np.ndarray) -> np.ndarray:
@@ -96,12 +105,12 @@ def write_side(dataset: Dataset, out: Path, user_ids: list[str], song_ids: list[
         mods = {}
         for name in sorted(dataset.modalities):
             m = dataset.modalities[name]
-            _check_name(name, "modality name")
+            stem = modality_file_stem(name)
             if sp.issparse(m):
-                rel = f"{MODALITIES_DIR}/{name}.npz"
+                rel = f"{MODALITIES_DIR}/{stem}.npz"
                 sp.save_npz(out / rel, sp.csr_matrix(m), compressed=True)
             else:
-                rel = f"{MODALITIES_DIR}/{name}.npy"
+                rel = f"{MODALITIES_DIR}/{stem}.npy"
                 np.save(out / rel, np.asarray(m))
             mods[name] = {"file": rel, "shape": list(m.shape), "sparse": bool(sp.issparse(m))}
         files["modalities"] = mods
@@ -132,12 +141,17 @@ def side_files(root: Path) -> tuple[str, ...]:
     return tuple(k for k, v in found.items() if v)
 
 
-def _positions(col: Any, ids: np.ndarray) -> np.ndarray:
-    """Positions of the strings of pyarrow array `col` in `ids` (-1 when absent)."""
+def _value_set(ids: np.ndarray) -> Any:
+    """`ids` as a pyarrow string array (built once per table, looked up per batch)."""
     import pyarrow as pa
+
+    return pa.array([str(x) for x in ids], pa.string())
+
+
+def _positions(col: Any, value_set: Any) -> np.ndarray:
+    """Positions of the strings of pyarrow array `col` in `value_set` (-1 when absent)."""
     import pyarrow.compute as pcc
 
-    value_set = pa.array([str(x) for x in ids], pa.string())
     return pcc.fill_null(pcc.index_in(col, value_set=value_set), -1).to_numpy(
         zero_copy_only=False).astype(np.int64)
 
@@ -152,6 +166,7 @@ def _read_keyed(path: Path, key: str, ids: np.ndarray, problems, integer: bool
 
     columns = [c for c in TableReader(path, [key]).available if c != key]
     reader = TableReader(path, [key] + columns, problems=problems)
+    id_set = _value_set(ids)
     pos_all, val_all = [], []
     for row0, cols in reader:
         n = len(cols[key])
@@ -166,7 +181,7 @@ def _read_keyed(path: Path, key: str, ids: np.ndarray, problems, integer: bool
         report_bad_rows(problems, reader, row0, bad,
                         lambda p: ("expected integer codes >= -1 (-1 = unknown)" if integer
                                    else "expected a finite number in every column"))
-        pos = _positions(cols[key], ids)
+        pos = _positions(cols[key], id_set)
         unknown = ~bad & (pos < 0)
         problems.drop(f"side_unknown_{key}s.{path.name}", int(unknown.sum()))
         good = ~bad & ~unknown
@@ -225,6 +240,8 @@ def read_side(root: Path, meta: dict[str, Any] | None, user_ids: np.ndarray,
 
 def _read_modalities(folder: Path, song_ids: np.ndarray, problems,
                      row_songs: list[str] | None) -> dict[str, Any]:
+    from urllib.parse import unquote
+
     from .folder import read_id_list
 
     out: dict[str, Any] = {}
@@ -232,14 +249,14 @@ def _read_modalities(folder: Path, song_ids: np.ndarray, problems,
     for p in sorted(folder.iterdir()):
         if p.suffix not in (".npy", ".npz"):
             continue
-        name = p.stem
+        name = unquote(p.stem)
         try:
             m = sp.load_npz(p).tocsr() if p.suffix == ".npz" else np.load(p)
         except Exception as exc:  # noqa: BLE001 - any unreadable file: one line
             raise DataError(f"{p}: unreadable ({type(exc).__name__}: {exc}); expected a "
                             f"{'scipy.sparse.save_npz' if p.suffix == '.npz' else 'numpy'} "
                             "file of songs x D") from None
-        ids_file = folder / f"{name}.ids.txt"
+        ids_file = folder / f"{p.stem}.ids.txt"
         rows = read_id_list(ids_file) if ids_file.is_file() else (
             row_songs if row_songs is not None else [str(s) for s in song_ids])
         if m.ndim != 2 or m.shape[0] != len(rows):
@@ -272,6 +289,7 @@ def _read_events(path: Path, user_ids: np.ndarray, song_ids: np.ndarray, problem
     from .text import parse_numbers
 
     reader = TableReader(path, list(EVENT_COLUMNS), problems=problems)
+    user_set, song_set = _value_set(user_ids), _value_set(song_ids)
     parts: dict[str, list[np.ndarray]] = {c: [] for c in EVENT_COLUMNS}
     for row0, cols in reader:
         ts, ok_t = parse_numbers(cols["timestamp"])
@@ -286,7 +304,7 @@ def _read_events(path: Path, user_ids: np.ndarray, song_ids: np.ndarray, problem
         report_bad_rows(problems, reader, row0, bad,
                         lambda p: "expected a number timestamp, an integer session and "
                                   "skipped 0/1")
-        u, s = _positions(cols["user"], user_ids), _positions(cols["song"], song_ids)
+        u, s = _positions(cols["user"], user_set), _positions(cols["song"], song_set)
         unknown = ~bad & ((u < 0) | (s < 0))
         problems.drop("side_unknown_ids.events", int(unknown.sum()))
         good = ~bad & ~unknown
