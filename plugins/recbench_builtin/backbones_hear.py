@@ -158,6 +158,8 @@ class HearBackbone(Backbone):
                     audio = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)
                                              ).to(x.device)
                 m = self.model if is_module else self._plain
+                if not is_module:  # numpy / TensorFlow models get CPU tensors
+                    audio = audio.cpu()
                 if fine_tune:
                     emb = mod.get_scene_embeddings(audio.float(), m)
                 else:

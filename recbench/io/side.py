@@ -9,7 +9,8 @@ by id, so other tools can write them in any row order::
     song_categories.tsv     song<TAB><category 1><TAB>...  integer codes, -1 = unknown
     modalities/<name>.npy   a dense songs x D matrix, rows in songs.txt order (or in the
                             order of modalities/<name>.ids.txt, one song id per line)
-    modalities/<name>.npz   the same as a scipy sparse matrix (``scipy.sparse.save_npz``)
+    modalities/<name>.npz   the same as a scipy sparse matrix (``scipy.sparse.save_npz``);
+                            <name> is %-quoted where a file name cannot hold it
     events.tsv              user<TAB>song<TAB>timestamp<TAB>session<TAB>skipped, one
                             listening event per line (skipped: 1 or 0; session: an integer
                             id unique per user session; timestamp: any monotone number)
