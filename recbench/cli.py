@@ -147,7 +147,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     registry = build_registry()
     if args.kind and args.kind not in KINDS:
-        from .params import suggest
+        from .registry.params import suggest
 
         raise RecbenchError(f"unknown kind {args.kind!r}.{suggest(args.kind, list(KINDS))} "
                             f"Kinds: {', '.join(KINDS)}")
@@ -198,7 +198,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .registry import default_registry
-    from .runner import run_suite
+    from .run.runner import run_suite
     from .suite import load_suite
 
     registry = default_registry()
@@ -218,7 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if exec_params and executor is None:
         executor = suite.executor.name
     if executor:
-        from .params import ParamSet
+        from .registry.params import ParamSet
 
         entry = registry.get("executor", executor, key="--executor")
         known = {p.name for p in entry.cls.params}
@@ -257,7 +257,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, compare, load_leaderboard, render
+    from .leaderboard.compare import (EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, compare,
+                                      load_leaderboard, render)
 
     cand = load_leaderboard(args.candidate)
     base = load_leaderboard(args.baseline)
@@ -295,9 +296,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from .components import DatasetLoader, LoadContext
-    from .dataio import write_dataset
+    from .io.folder import write_dataset
     from .registry import default_registry
-    from .runner import default_cache_dir
+    from .run.plan import default_cache_dir
     from .suite import apply_override, parse_override
 
     registry = default_registry()

@@ -91,7 +91,9 @@ def test_extract_cache_and_read_back(tmp_path):
     assert d.audio.calls == calls  # cache hit: no audio read
     assert g.key == f.key
     np.testing.assert_array_equal(np.asarray(g.array), np.asarray(f.array))
-    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+    # only the entry's two files (the atomic writer's temporaries are hidden files)
+    assert sorted(n.rsplit(".", 1)[1] for n in os.listdir(tmp_path)
+                  if not n.endswith(".lock")) == ["npy", "npz"]
     # new parameters or new audio identities: a new cache entry
     h = load_features(d, "logmel", [0, 1], tmp_path, params={**params, "n_mels": 16})
     assert h.key != f.key and h.array.shape[2] == 16
@@ -367,11 +369,12 @@ def test_damaged_cache_entry_is_detected_and_rebuilt(tmp_path, damage, caplog):
 
 def test_checksum_once_per_process_and_file_version(tmp_path, monkeypatch):
     import recbench.features as F
+    import recbench.features.store as store
 
     d, params, good, npy = _entry(tmp_path)
     sums = []
-    real = F._checksum
-    monkeypatch.setattr(F, "_checksum", lambda p: sums.append(p) or real(p))
+    real = store._checksum
+    monkeypatch.setattr(store, "_checksum", lambda p: sums.append(p) or real(p))
     f = load_features(d, "logmel", [0, 1, 2], tmp_path, params)
     assert sums == [] and "earlier in this process" in f.manifest["cache"]["verified"]
     F._VERIFIED.clear()

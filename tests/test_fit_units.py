@@ -99,15 +99,16 @@ def test_plan_has_one_unit_per_model_and_seed_with_a_cell_per_applicable_task(tm
 
 def test_each_model_and_seed_is_fitted_once_for_all_its_tasks(tmp_path, fits, monkeypatch):
     import recbench.suite as suite_mod
+    import recbench.suite.validate as validate_mod
 
     def no_revalidation(*a, **kw):
         raise AssertionError("a worker re-validated the suite")
 
-    real_validate = suite_mod.validate_raw
     suite = load_suite(write_suite(tmp_path), default_registry())
-    monkeypatch.setattr(suite_mod, "validate_raw", no_revalidation)
-    summary = runner.run_suite(suite, tmp_path / "out", show_progress=False, device="cpu")
-    monkeypatch.setattr(suite_mod, "validate_raw", real_validate)
+    with monkeypatch.context() as patch:
+        for mod in (suite_mod, validate_mod):  # the old path and where it is defined
+            patch.setattr(mod, "validate_raw", no_revalidation)
+        summary = runner.run_suite(suite, tmp_path / "out", show_progress=False, device="cpu")
     assert (summary.ran, summary.failed) == (6, 0)
     assert sorted(fits) == [("random", 0), ("random", 1), ("wmf", 0), ("wmf", 1)]
     by = {(r["model"]["id"], r["seed"], r["task"]): r for r in rows(tmp_path / "out")}

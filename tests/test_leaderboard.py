@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from recbench import leaderboard, report
+from recbench.leaderboard import board as board_mod, report as report_mod
 from recbench.components import DiagnosticsChart, DiagnosticsTable, Task
 
 DS = {"name": "hand", "fingerprint": "ds-main", "synthetic": True, "n_users": 4, "n_songs": 8,
@@ -135,8 +136,9 @@ XSS = "<script>alert(1)</script>"
 
 
 def _lb(monkeypatch) -> dict[str, Any]:
-    monkeypatch.setattr(leaderboard, "task_class", lambda board: _DiagTask)
-    monkeypatch.setattr(report, "task_class", lambda board: _DiagTask)
+    # patched where the board and the page look it up
+    monkeypatch.setattr(board_mod, "task_class", lambda board: _DiagTask)
+    monkeypatch.setattr(report_mod, "task_class", lambda board: _DiagTask)
     rows = [dict(r) for r in ROWS if r["task"] == "recommendation"]
     rows[3] = {**rows[3], "model": {**rows[3]["model"], "label": f"B {XSS}"}}
     return leaderboard.build(rows, references=REFS, primary_metric="auc")
@@ -215,7 +217,7 @@ def test_builtin_models_keep_their_colour_on_every_board():
 def test_templates_are_package_data():
     import importlib.resources
 
-    files = importlib.resources.files("recbench") / "templates"
+    files = importlib.resources.files("recbench.leaderboard") / "templates"
     assert {"leaderboard.md.j2", "leaderboard.html.j2"} <= {p.name for p in files.iterdir()}
     try:
         import tomllib
@@ -223,7 +225,8 @@ def test_templates_are_package_data():
         import tomli as tomllib
 
     pyproject = tomllib.loads((pathlib.Path(__file__).parents[1] / "pyproject.toml").read_text())
-    assert "templates/*.j2" in pyproject["tool"]["setuptools"]["package-data"]["recbench"]
+    data = pyproject["tool"]["setuptools"]["package-data"]["recbench"]
+    assert "leaderboard/templates/*.j2" in data and "schema/*.json" in data
     assert any(d.startswith("jinja2>=") for d in pyproject["project"]["dependencies"])
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import recbench
 from recbench import leaderboard
+from recbench.leaderboard import board as board_mod
 from recbench.components import DiagnosticsTable, Task
 
 
@@ -30,7 +31,7 @@ def _board() -> dict:
 
 
 def test_a_tasks_diagnostics_table_is_rendered_by_the_core(monkeypatch):
-    monkeypatch.setattr(leaderboard, "task_class", lambda board: _Task)
+    monkeypatch.setattr(board_mod, "task_class", lambda board: _Task)  # where it is looked up
     header, rows = leaderboard.diagnostics_rows(_board())
     assert header == ["model", "share"]
     assert rows[0] == ["A", "0.2500"] and rows[1][0] == "B"

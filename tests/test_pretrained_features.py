@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from recbench.data import Dataset
 from recbench.errors import DataError
 from recbench.features import load_features
-from recbench.pretrained_features import attach_embeddings, read_embeddings
+from recbench.features.pretrained import attach_embeddings, read_embeddings
 
 sys.path.insert(0, str(Path(__file__).parent))
 

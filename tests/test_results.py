@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 
 from recbench import results
+from recbench.results import store as results_store
 from recbench.cli import main
 from recbench.leaderboard import write_leaderboards
 
@@ -74,8 +75,9 @@ def test_results_jsonl_grows_by_appending_without_rereading_cells(tmp_path, monk
     def no_reread(*a, **kw):
         raise AssertionError("write_cell re-read every cell")
 
-    monkeypatch.setattr(results, "read_cells", no_reread)
-    monkeypatch.setattr(results, "read_cell_files", no_reread, raising=False)
+    for module in (results, results_store):  # the package and where write_cell looks
+        monkeypatch.setattr(module, "read_cells", no_reread)
+        monkeypatch.setattr(module, "read_cell_files", no_reread)
     (out / "cells" / "a.json").unlink()  # not re-read: its line stays
     results.write_cell(out, row("b", 1))
     ids = [strict_loads(ln)["cell_id"] for ln in (out / "results.jsonl").read_text()

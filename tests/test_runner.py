@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 from recbench import results, runner
+from recbench.io import atomic
+from recbench.run import runner as run_runner, worker as run_worker
 from recbench.cli import main
 
 SUITE = """
@@ -109,19 +111,20 @@ def test_confidence_level_is_recorded_and_labels_the_boards(tmp_path, capsys):
 
 
 def _fail_lock_writes(monkeypatch):
-    """os.fdopen raises ENOSPC for files whose name mentions 'lock' (a full disk just
-    when the run lock is written)."""
-    real = os.fdopen
+    """open() raises ENOSPC for files whose name mentions 'lock' (a full disk just when the
+    run lock's owner file is written; the atomic writer opens its temporary file by name)."""
+    import builtins
 
-    def fdopen(fd, *a, **kw):
-        if "lock" in os.readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[-1]:
+    real = builtins.open
+
+    def fake_open(file, *a, **kw):
+        if isinstance(file, (str, os.PathLike)) and "lock" in os.path.basename(os.fspath(file)):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(fd, *a, **kw)
+        return real(file, *a, **kw)
 
-    monkeypatch.setattr(os, "fdopen", fdopen)
+    monkeypatch.setattr(builtins, "open", fake_open)
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 def test_full_disk_while_locking_leaves_no_lock_that_blocks_the_next_run(
         tmp_path, monkeypatch, capsys):
     with monkeypatch.context() as m:
@@ -165,7 +168,7 @@ def test_read_only_output_is_one_line(tmp_path, monkeypatch, capsys):
     def mkstemp(*a, **kw):
         raise OSError(errno.EROFS, "Read-only file system", kw.get("dir"))
 
-    monkeypatch.setattr(results.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp)
     assert run(tmp_path) == 2
     lines = error_lines(capsys)
     assert len(lines) == 1 and "Read-only file system" in lines[0]
@@ -244,7 +247,7 @@ def test_run_cache_dir_is_honoured_with_cli_precedence(tmp_path, monkeypatch, ca
         seen.append(kw["cache_dir"])
         return real(suite, **kw)
 
-    monkeypatch.setattr(runner, "plan_units", plan_units)
+    monkeypatch.setattr(run_runner, "plan_units", plan_units)  # where run_suite looks it up
     suite = write_suite(tmp_path, SUITE.replace("[[tasks]]", '[run]\ncache_dir = "cc"\n\n'
                                                 "[[tasks]]"))
     assert run(tmp_path, suite=suite) == 0
@@ -261,7 +264,7 @@ def test_run_outside_a_git_checkout_says_so(tmp_path, monkeypatch, capsys):
     commit, note = env.git_info(tmp_path)
     assert commit is None and "not run from a git checkout" in note
     fake = {**env.environment(), "git_commit": None, "git_note": note}
-    monkeypatch.setattr(runner, "environment", lambda: fake)
+    monkeypatch.setattr(run_worker, "environment", lambda: fake)  # read by each fit unit
     assert run(tmp_path) == 0
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "commit None" not in md and "not run from a git checkout" in md

@@ -327,7 +327,7 @@ def test_default_output_folder_is_ignored_and_holds_no_tracked_file(monkeypatch)
     nothing is tracked, so a first run moves or rewrites no committed file."""
     if _git("rev-parse", "--is-inside-work-tree").returncode != 0:
         pytest.skip("not a git checkout")
-    import recbench.runner
+    import recbench.run.runner
     from recbench.cli import main
 
     seen = {}
@@ -341,7 +341,7 @@ def test_default_output_folder_is_ignored_and_holds_no_tracked_file(monkeypatch)
         seen["out"] = Path(out)
         return Summary()
 
-    monkeypatch.setattr(recbench.runner, "run_suite", fake_run_suite)
+    monkeypatch.setattr(recbench.run.runner, "run_suite", fake_run_suite)
     monkeypatch.chdir(REPO)
     assert main(["run", "suites/quickstart.toml", "-q"]) == 0
     out = seen["out"]

@@ -1,6 +1,6 @@
 """Backbones over pretrained song embeddings (``ctx.features("embedding")``).
 
-The feature source (:mod:`recbench.pretrained_features`) gives one-step windows
+The feature source (:mod:`recbench.features.pretrained`) gives one-step windows
 (B, 1, D), or (B, T, D) for a song's sequence of frame embeddings; a song's vector is the
 mean of the outputs over its steps (:func:`recbench_builtin._training.embed_songs`).
 

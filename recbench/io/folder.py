@@ -40,6 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import DataError
+from .atomic import atomic_path, atomic_write_text
 from .dataset import Dataset
 from .text import _as_text, _snippet
 
@@ -102,14 +103,17 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike, *,
         raise DataError(f"{out}: already holds a dataset ({DATASET_JSON}); choose another "
                         "folder or pass overwrite")
     out.mkdir(parents=True, exist_ok=True)
+    # dataset.json is written last and means "complete": gone first, an interrupted
+    # overwrite leaves a folder that does not look complete
+    (out / DATASET_JSON).unlink(missing_ok=True)
     user_ids = [_check_id(u, "user id") for u in dataset.user_ids]
     song_ids = [_check_id(s, "song id") for s in dataset.song_ids]
     if len(set(user_ids)) != len(user_ids) or len(set(song_ids)) != len(song_ids):
         raise DataError(f"{dataset.name}: user or song ids are not unique; cannot write")
     tag_names = [_check_id(t, "tag name") for t in dataset.tag_names]
 
-    (out / "users.txt").write_text("".join(u + "\n" for u in user_ids), encoding="utf-8")
-    (out / "songs.txt").write_text("".join(s + "\n" for s in song_ids), encoding="utf-8")
+    atomic_write_text(out / "users.txt", "".join(u + "\n" for u in user_ids), fsync=False)
+    atomic_write_text(out / "songs.txt", "".join(s + "\n" for s in song_ids), fsync=False)
 
     m = sp.csr_matrix(dataset.counts).tocoo()
     _write_tsv(out / "interactions.tsv", ["user", "song", "count"],
@@ -148,7 +152,8 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike, *,
         feats = {}
         for name, arr in dataset.features.items():
             rel = f"features/{name}.npy"
-            np.save(out / rel, np.asarray(arr))
+            with atomic_path(out / rel, suffix=".npy") as tmp:
+                np.save(tmp, np.asarray(arr))
             feats[name] = {"file": rel, "shape": list(np.shape(arr)),
                            "dtype": str(np.asarray(arr).dtype)}
         meta["features"] = feats
@@ -157,9 +162,8 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike, *,
     side = write_side(dataset, out, user_ids, song_ids)
     if side is not None:
         meta["side"] = side
-    tmp = out / (DATASET_JSON + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, out / DATASET_JSON)  # written last: its presence means "complete"
+    # written last: its presence means "complete"
+    atomic_write_text(out / DATASET_JSON, json.dumps(meta, indent=1) + "\n")
     return out
 
 
@@ -176,7 +180,8 @@ def _write_tsv(path: Path, header: list[str], cols: list[np.ndarray]) -> None:
     import pandas as pd
 
     df = pd.DataFrame({h: c for h, c in zip(header, cols)})
-    df.to_csv(path, sep="\t", index=False, quoting=csv.QUOTE_NONE, lineterminator="\n")
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, quoting=csv.QUOTE_NONE, lineterminator="\n")
 
 
 def _write_audio(dataset: Dataset, out: Path, song_ids: list[str], subtype: str,
@@ -203,7 +208,8 @@ def _write_audio(dataset: Dataset, out: Path, song_ids: list[str], subtype: str,
             unreadable[sid] = " ".join(str(exc).split())[:200] or type(exc).__name__
             continue
         rel = "audio/" + audio_file_name(sid, "wav")
-        sf.write(out / rel, x, sr, subtype=subtype, format="WAV")
+        with atomic_path(out / rel) as tmp:
+            sf.write(tmp, x, sr, subtype=subtype, format="WAV")
         data = (out / rel).read_bytes()
         st = os.stat(out / rel)
         lossless = (lossless_dtype is not None and x.ndim == 1 and x.dtype == lossless_dtype)

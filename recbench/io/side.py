@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import DataError
+from .atomic import atomic_path
 from .dataset import Dataset, Events
 
 USER_FEATURES = "user_features.tsv"
@@ -107,12 +108,12 @@ def write_side(dataset: Dataset, out: Path, user_ids: list[str], song_ids: list[
         for name in sorted(dataset.modalities):
             m = dataset.modalities[name]
             stem = modality_file_stem(name)
-            if sp.issparse(m):
-                rel = f"{MODALITIES_DIR}/{stem}.npz"
-                sp.save_npz(out / rel, sp.csr_matrix(m), compressed=True)
-            else:
-                rel = f"{MODALITIES_DIR}/{stem}.npy"
-                np.save(out / rel, np.asarray(m))
+            rel = f"{MODALITIES_DIR}/{stem}.{'npz' if sp.issparse(m) else 'npy'}"
+            with atomic_path(out / rel, suffix=rel[-4:]) as tmp:
+                if sp.issparse(m):
+                    sp.save_npz(tmp, sp.csr_matrix(m), compressed=True)
+                else:
+                    np.save(tmp, np.asarray(m))
             mods[name] = {"file": rel, "shape": list(m.shape), "sparse": bool(sp.issparse(m))}
         files["modalities"] = mods
     if dataset.events is not None:
@@ -137,7 +138,8 @@ def side_files(root: Path) -> tuple[str, ...]:
              "user_categories": (root / USER_CATEGORIES).is_file(),
              "song_categories": (root / SONG_CATEGORIES).is_file(),
              "modalities": (root / MODALITIES_DIR).is_dir() and any(
-                 p.suffix in (".npy", ".npz") for p in (root / MODALITIES_DIR).iterdir()),
+                 p.suffix in (".npy", ".npz") and not p.name.startswith(".")
+                 for p in (root / MODALITIES_DIR).iterdir()),
              "events": (root / EVENTS).is_file()}
     return tuple(k for k, v in found.items() if v)
 
@@ -248,8 +250,8 @@ def _read_modalities(folder: Path, song_ids: np.ndarray, problems,
     out: dict[str, Any] = {}
     index = {str(s): i for i, s in enumerate(song_ids)}
     for p in sorted(folder.iterdir()):
-        if p.suffix not in (".npy", ".npz"):
-            continue
+        if p.suffix not in (".npy", ".npz") or p.name.startswith("."):
+            continue  # dot files: temporary files of an interrupted write
         name = unquote(p.stem)
         try:
             m = sp.load_npz(p).tocsr() if p.suffix == ".npz" else np.load(p)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from ..errors import ConfigError, PluginError
 from .params import suggest
 
 if TYPE_CHECKING:
-    from ..components import Component
+    from ..components import (Backbone, Component, DatasetLoader, Executor, Loss, Metric,
+                              Recommender, Sampler, Splitter, Task)
+
+C = TypeVar("C", bound="Component")
 
 # A component name a suite can address: starts with a letter or digit, then letters,
 # digits, "-" or "_"; no "@" (the metric cutoff separator, `ndcg@10`), no whitespace, no
@@ -27,7 +30,7 @@ RESERVED_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _kinds() -> dict[str, type]:
+def _kinds() -> dict[str, type[Component]]:
     """recbench.components.KINDS, imported on first use: recbench.components imports
     .params of this package, so a module-level import here would be circular."""
     from ..components import KINDS
@@ -36,12 +39,12 @@ def _kinds() -> dict[str, type]:
 
 
 @dataclass(frozen=True)
-class Entry:
-    """A registered component class and where it came from."""
+class Entry(Generic[C]):
+    """A registered component class and where it came from (typed by its kind's base)."""
 
     kind: str
     name: str
-    cls: type[Component]
+    cls: type[C]
     plugin: str
     dist: str
     version: str
@@ -78,8 +81,50 @@ class Registry:
         kinds = [kind] if kind else list(_kinds())
         return [self.entries[k][n] for k in kinds for n in sorted(self.entries[k])]
 
+    # The kind names a suite uses give their base class to type checkers (same code).
+
+    @overload
+    def get(self, kind: Literal["recommender"], name: str, *, key: str | None = None,
+            file: str | None = None, line: int | None = None) -> Entry[Recommender]: ...
+
+    @overload
+    def get(self, kind: Literal["backbone"], name: str, *, key: str | None = None,
+            file: str | None = None, line: int | None = None) -> Entry[Backbone]: ...
+
+    @overload
+    def get(self, kind: Literal["loss"], name: str, *, key: str | None = None,
+            file: str | None = None, line: int | None = None) -> Entry[Loss]: ...
+
+    @overload
+    def get(self, kind: Literal["sampler"], name: str, *, key: str | None = None,
+            file: str | None = None, line: int | None = None) -> Entry[Sampler]: ...
+
+    @overload
+    def get(self, kind: Literal["dataset"], name: str, *, key: str | None = None,
+            file: str | None = None, line: int | None = None) -> Entry[DatasetLoader]: ...
+
+    @overload
+    def get(self, kind: Literal["split"], name: str, *, key: str | None = None,
+            file: str | None = None, line: int | None = None) -> Entry[Splitter]: ...
+
+    @overload
+    def get(self, kind: Literal["metric"], name: str, *, key: str | None = None,
+            file: str | None = None, line: int | None = None) -> Entry[Metric]: ...
+
+    @overload
+    def get(self, kind: Literal["executor"], name: str, *, key: str | None = None,
+            file: str | None = None, line: int | None = None) -> Entry[Executor]: ...
+
+    @overload
+    def get(self, kind: Literal["task"], name: str, *, key: str | None = None,
+            file: str | None = None, line: int | None = None) -> Entry[Task]: ...
+
+    @overload
     def get(self, kind: str, name: str, *, key: str | None = None,
-            file: str | None = None, line: int | None = None) -> Entry:
+            file: str | None = None, line: int | None = None) -> Entry[Component]: ...
+
+    def get(self, kind: str, name: str, *, key: str | None = None,
+            file: str | None = None, line: int | None = None) -> Entry[Any]:
         """The entry for `name`, or a ConfigError suggesting the closest names."""
         if kind not in self.entries:
             raise ConfigError(f"unknown component kind {kind!r}.{suggest(kind, list(_kinds()))}",
@@ -91,11 +136,41 @@ class Registry:
                 f"Available: {', '.join(names) or '(none)'}", file=file, key=key, line=line)
         return self.entries[kind][name]
 
-    def create(self, kind: str, name: str, /, **options: Any) -> Component:
+    @overload
+    def create(self, kind: Literal["recommender"], name: str, /, **options: Any) -> Recommender: ...
+
+    @overload
+    def create(self, kind: Literal["backbone"], name: str, /, **options: Any) -> Backbone: ...
+
+    @overload
+    def create(self, kind: Literal["loss"], name: str, /, **options: Any) -> Loss: ...
+
+    @overload
+    def create(self, kind: Literal["sampler"], name: str, /, **options: Any) -> Sampler: ...
+
+    @overload
+    def create(self, kind: Literal["dataset"], name: str, /, **options: Any) -> DatasetLoader: ...
+
+    @overload
+    def create(self, kind: Literal["split"], name: str, /, **options: Any) -> Splitter: ...
+
+    @overload
+    def create(self, kind: Literal["metric"], name: str, /, **options: Any) -> Metric: ...
+
+    @overload
+    def create(self, kind: Literal["executor"], name: str, /, **options: Any) -> Executor: ...
+
+    @overload
+    def create(self, kind: Literal["task"], name: str, /, **options: Any) -> Task: ...
+
+    @overload
+    def create(self, kind: str, name: str, /, **options: Any) -> Component: ...
+
+    def create(self, kind: str, name: str, /, **options: Any) -> Any:
         """Instantiate a component with resolved options."""
         return self.get(kind, name).cls(**options)
 
-    def add(self, entry: Entry) -> None:
+    def add(self, entry: Entry[Any]) -> None:
         base = _kinds()[entry.kind]
         if not (isinstance(entry.cls, type) and issubclass(entry.cls, base)):
             raise PluginError(f"plugin {entry.plugin} ({entry.provider}) registered "

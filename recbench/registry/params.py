@@ -6,7 +6,7 @@ import builtins
 import difflib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import ConfigError
 
@@ -142,7 +142,7 @@ def _suggest(value: Any, options: Sequence[Any]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def suggest(value: str, options: Sequence[str]) -> str:
+def suggest(value: str, options: Iterable[str]) -> str:
     """`" Did you mean: x?"` for the closest option, or an empty string."""
     close = difflib.get_close_matches(value, list(options), n=3, cutoff=0.5)
     return f" Did you mean: {', '.join(close)}?" if close else ""
@@ -155,7 +155,7 @@ class ParamSet:
     params: tuple[Param, ...] = field(default_factory=tuple)
 
     def resolve(self, values: dict[str, Any], where: str, file: str | None = None,
-                lines: dict[str, int] | None = None) -> dict[str, Any]:
+                lines: Mapping[str, int | None] | None = None) -> dict[str, Any]:
         """Defaults overlaid with `values`; unknown or ill-typed keys raise ConfigError."""
         by_name = {p.name: p for p in self.params}
         for key in values:

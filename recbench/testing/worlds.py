@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recbench import defaults
+from recbench.components import SongFeaturesLike
 from recbench.data import Dataset, Split
 from recbench.testing.fakes import FakeSongFeatures, fit_context
 
@@ -31,7 +32,7 @@ class World:
 
     dataset: Dataset
     split: Split
-    features: FakeSongFeatures | None = None
+    features: SongFeaturesLike | None = None
     classes: np.ndarray | None = None
 
     def context(self, seed: int = 0, *, registry: Any = None, oracle: bool = False):
@@ -92,7 +93,8 @@ def split_songs(dataset: Dataset, train: np.ndarray, valid: np.ndarray, test: np
     mats = [cols(p) for p in parts]
     users = np.arange(dataset.n_users)
     test_users = users[np.asarray((mats[2] > 0).sum(axis=1)).ravel() > 0]
-    return Split(defaults.SPLIT, seed, defaults.COLD_ITEM, *mats, *parts, users, test_users)
+    return Split(defaults.SPLIT, seed, defaults.COLD_ITEM, mats[0], mats[1], mats[2], parts[0],
+                 parts[1], parts[2], users, test_users)
 
 
 def audible_classes_world(seed: int = 0, users: int = 120, songs: int = 240, classes: int = 4,

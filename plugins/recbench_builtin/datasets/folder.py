@@ -19,7 +19,7 @@ Bad input is handled by documented rules, all counted in `Dataset.manifest`:
 Side parts (user_features.tsv, user_categories.tsv, song_categories.tsv, modalities/,
 events.tsv; the files of :mod:`recbench.io.side`) are read when present, keyed by id, with
 the rules listed there. `embeddings` attaches pretrained per-song embeddings as
-``features["embedding"]`` (:mod:`recbench.pretrained_features`): their identity enters the
+``features["embedding"]`` (:mod:`recbench.features.pretrained`): their identity enters the
 fingerprint.
 Id order: ids listed in users.txt / songs.txt (written datasets) first, then sorted ids,
 so reordering the lines of a table does not change the fingerprint.
@@ -209,7 +209,7 @@ class FolderDataset(DatasetLoader):
             manifest["fingerprint_at_write"] = meta["fingerprint"]
             manifest["fingerprint_matches_written"] = ds.fingerprint == meta["fingerprint"]
         if o["embeddings"]:
-            from recbench.pretrained_features import attach_embeddings
+            from recbench.features.pretrained import attach_embeddings
 
             ids = o["embeddings_ids"]
             attach_embeddings(ds, resolve_path(o["embeddings"], root),

@@ -1,0 +1,364 @@
+"""SASRec (Kang & McAuley, ICDM 2018) and GRU4Rec (Hidasi et al., ICLR 2016) over a user's
+listening history, with seed 004's optional contrastive term on skipped tracks.
+
+Following SASRec Sec. III: a song's input vector is its embedding (tied with the output
+item vectors) scaled by sqrt(d) plus a learned absolute position embedding; ``layers``
+blocks of causal self-attention (a position attends only to itself and earlier ones) with
+point-wise feed-forward layers, layer norm and dropout; the representation at position t
+scores every song as the track at t + 1 (dot product with its vector, plus a song bias).
+Training: the user's played tracks in time order, cut into windows of ``max_len + 1``
+from the most recent; next-item loss = cross-entropy over all songs at every position
+(the full softmax, which the catalogue size here allows, instead of SASRec's one sampled
+negative). ``gru4rec`` replaces the attention blocks by a GRU (Hidasi et al. 2016) and
+keeps the rest.
+
+Seed 004's term (``skip_loss``, e.g. the ``skip-contrastive`` loss plugin, weight
+``skip_weight``): at each position, the score of the played next track against those of
+the tracks the user skipped in that track's session (up to ``max_skips``), added to the
+next-item loss. Skipped tracks are never inputs unless ``input_skips``.
+
+``sasrec-audio``: a song's vector also adds a linear map of its audio statistics (mean and
+standard deviation of each mel band over the clip), and songs without training plays get
+no id embedding, so new songs are scored from audio alone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+
+from recbench import hookimpl
+from recbench.components import FitContext, Recommender
+from recbench.params import Param
+from recbench_builtin._training import EarlyStopping, make_optimizer
+from recbench_builtin.sequential._data import (SequentialMixin, session_ids,
+                                               training_histories)
+
+PARAMS = (
+    Param("dim", int, 64, "hidden size d", min=4),
+    Param("layers", int, 2, "attention blocks (GRU layers for gru4rec)", min=1, max=8),
+    Param("heads", int, 1, "attention heads (SASRec: 1)", min=1),
+    Param("max_len", int, 50, "most recent tracks the model reads", min=2),
+    Param("dropout", float, 0.2, "dropout rate (SASRec: 0.2 on MovieLens-1M)", min=0.0,
+          max=0.9),
+    Param("lr", float, 1e-3, "Adam learning rate (SASRec: 0.001)", gt=0.0),
+    Param("weight_decay", float, 0.0, "Adam L2 weight decay", min=0.0),
+    Param("batch_size", int, 128, "windows per step (SASRec: 128)", min=1),
+    Param("max_epochs", int, 30, "epochs over the training windows", min=1),
+    Param("patience", int, 4, "epochs without a better validation MRR before stopping",
+          min=1),
+    Param("input_skips", bool, False, "also read skipped tracks (with a skip flag embedding)"),
+    Param("skip_loss", str, None, "loss plugin of the skip term, e.g. skip-contrastive "
+          "(unset: next-item loss only)", plugin="loss"),
+    Param("skip_loss_params", dict, None, "parameters of the skip loss"),
+    Param("skip_weight", float, 1.0, "weight of the skip term", min=0.0),
+    Param("max_skips", int, 8, "skipped tracks per position in the skip term", min=1),
+    Param("valid_users", int, 500, "users whose validation session drives early stopping",
+          min=1),
+)
+
+
+def build_net(n_songs: int, o: dict[str, Any], encoder: str, audio_dim: int = 0):
+    """The torch module: song / position / skip embeddings, the encoder, the output head."""
+    import torch
+    import torch.nn as nn
+
+    class SeqNet(nn.Module):
+        """Sequence -> a representation per position (causal)."""
+
+        def __init__(self):
+            super().__init__()
+            d = o["dim"]
+            self.d, self.encoder = d, encoder
+            self.item = nn.Embedding(n_songs, d)
+            nn.init.normal_(self.item.weight, std=d ** -0.5)
+            self.bias = nn.Parameter(torch.zeros(n_songs))
+            self.pos = nn.Embedding(o["max_len"], d)
+            self.skip = nn.Embedding(2, d)
+            self.audio = nn.Linear(audio_dim, d) if audio_dim else None
+            self.drop = nn.Dropout(o["dropout"])
+            if encoder == "transformer":
+                layer = nn.TransformerEncoderLayer(d, o["heads"], d, o["dropout"],
+                                                   batch_first=True, norm_first=True)
+                self.enc = nn.TransformerEncoder(layer, o["layers"], enable_nested_tensor=False)
+            else:
+                self.enc = nn.GRU(d, d, num_layers=o["layers"], batch_first=True)
+            self.norm = nn.LayerNorm(d)
+            self.register_buffer("feats", torch.zeros(n_songs, max(audio_dim, 1)))
+            self.register_buffer("id_on", torch.ones(n_songs, 1))
+
+        def vectors(self, idx=None):
+            """Song vectors (the input and output embedding), (n, d) or idx-shaped."""
+            w = self.item.weight * self.id_on
+            if self.audio is not None:
+                w = w + self.audio(self.feats)
+            return w if idx is None else w[idx]
+
+        def forward(self, seq, skips=None):
+            """seq (B, L) song positions, right-padded with -1 -> (B, L, d)."""
+            L = seq.shape[1]
+            x = self.vectors(seq.clamp(min=0)) * math.sqrt(self.d)
+            x = x + self.pos(torch.arange(L, device=seq.device))[None]
+            if skips is not None:
+                x = x + self.skip(skips.long())
+            x = self.drop(x * (seq >= 0).unsqueeze(-1))
+            if self.encoder == "transformer":
+                mask = nn.Transformer.generate_square_subsequent_mask(L, device=seq.device)
+                h = self.enc(x, mask=mask, is_causal=True)
+            else:
+                h, _ = self.enc(x)
+            return self.norm(h)
+
+    return SeqNet()
+
+
+class SASRec(SequentialMixin, Recommender):
+    """Self-attentive sequential recommendation (Kang & McAuley 2018) + seed 004's skip term."""
+
+    name = "sasrec"
+    description = ("SASRec: causal self-attention over the listening history, next-item "
+                   "loss (+ optional skip contrastive term)")
+    consumes = ("interactions",)
+    encoder: ClassVar[str] = "transformer"
+    params = PARAMS
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, ctx: FitContext) -> None:
+        import torch
+
+        o, t_start = self.options, time.perf_counter()
+        torch.manual_seed(ctx.seed)
+        rng = np.random.default_rng(ctx.seed)
+        self._device = torch.device(ctx.device)
+        n_songs = ctx.dataset.n_songs
+        hist = training_histories(ctx.dataset, ctx.split, ctx.seed)
+        sess = session_ids(ctx.dataset, ctx.split)
+        self._record_uses(ctx.dataset, ctx.split)
+        feats = self._audio(ctx)
+        self.net = build_net(n_songs, o, self.encoder, 0 if feats is None else
+                             feats.shape[1]).to(self._device)
+        if feats is not None:
+            self.net.feats.copy_(torch.as_tensor(feats))
+            played = np.zeros(n_songs, bool)
+            for s, k in hist:
+                played[s[~k]] = True
+            self.net.id_on.copy_(torch.as_tensor(played[:, None].astype(np.float32)))
+        windows = self._windows(hist, sess)
+        skip_loss = (ctx.create("loss", o["skip_loss"], **(o["skip_loss_params"] or {}))
+                     if o["skip_loss"] else None)
+        valid = self._valid_set(ctx, hist, rng)
+        opt, _ = make_optimizer("adam", list(self.net.parameters()), o["lr"],
+                                weight_decay=o["weight_decay"])
+        stopper, history, seen, train_s = EarlyStopping(o["patience"]), [], 0, 0.0
+        for epoch in range(1, o["max_epochs"] + 1):
+            self.net.train()
+            t0, tot, n_b = time.perf_counter(), {"next": 0.0, "skip": 0.0}, 0
+            for b in np.array_split(rng.permutation(len(windows[0])),
+                                    max(1, math.ceil(len(windows[0]) / o["batch_size"]))):
+                parts = self._step(windows, b, skip_loss, opt)
+                tot["next"] += parts[0]
+                tot["skip"] += parts[1]
+                n_b += 1
+                seen += int((windows[1][b] >= 0).sum())
+            train_s += time.perf_counter() - t0
+            entry = {"epoch": epoch, "loss": tot["next"] / max(n_b, 1),
+                     "skip_loss": tot["skip"] / max(n_b, 1)}
+            if valid is not None:
+                self._scorer = None
+                entry["valid_mrr"] = self._valid_mrr(valid)
+                stopper.update(epoch, entry["valid_mrr"], self.net.state_dict)
+            history.append(entry)
+            if stopper.should_stop:
+                break
+        stopper.restore(self.net.load_state_dict)
+        self.net.eval()
+        self._scorer = None  # float64 copy for scoring, made on first use
+        self._train_hist = hist
+        self.history = history
+        self.fit_info = {"epochs": len(history), "best_epoch": stopper.best_epoch or len(history),
+                         "best_valid_mrr": stopper.best if stopper.improved_once else None,
+                         "stopped_by": stopper.stop_reason or "max_epochs",
+                         "windows": int(len(windows[0])), "skip_loss": o["skip_loss"],
+                         "fit_s": round(time.perf_counter() - t_start, 3)}
+        self._throughput = {"train_examples_per_s": seen / train_s if train_s > 0 else
+                            float("inf")}
+
+    def _audio(self, ctx: FitContext) -> np.ndarray | None:
+        return None
+
+    def _inputs(self, songs: np.ndarray, skipped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keep = np.ones(len(songs), bool) if self.options["input_skips"] else ~skipped
+        return songs[keep], skipped[keep]
+
+    def _windows(self, hist, sess):
+        """(inputs, targets, skip flags, skip negatives) arrays of the training windows."""
+        o = self.options
+        L, M = o["max_len"], o["max_skips"]
+        xs, ys, ks, negs = [], [], [], []
+        for u, (songs, skipped) in enumerate(hist):
+            s_in, k_in = self._inputs(songs, skipped)
+            if len(s_in) < 2:
+                continue
+            # the session's skipped songs for each input position's next played track
+            s_of = sess[u] if sess is not None else np.zeros(len(songs), np.int64)
+            keep = np.ones(len(songs), bool) if o["input_skips"] else ~skipped
+            sess_in = s_of[keep]
+            skip_songs = {int(s): songs[(s_of == s) & skipped][:M] for s in np.unique(s_of)}
+            for end in range(len(s_in), 1, -L):
+                start = max(0, end - L - 1)
+                w, kw, sw = s_in[start:end], k_in[start:end], sess_in[start:end]
+                x = np.full(L, -1, np.int64)
+                y = np.full(L, -1, np.int64)
+                k = np.zeros(L, bool)
+                neg = np.full((L, M), -1, np.int64)
+                n = len(w) - 1
+                x[:n], y[:n], k[:n] = w[:-1], w[1:], kw[:-1]
+                y[:n][kw[1:]] = -1  # a skipped next track is not a target
+                for i in range(n):
+                    sk = skip_songs.get(int(sw[i + 1]), ())
+                    neg[i, :len(sk)] = sk
+                    neg[i][neg[i] == y[i]] = -1  # skipped and replayed: not a negative
+                xs.append(x), ys.append(y), ks.append(k), negs.append(neg)
+        if not xs:
+            z = np.zeros((0, L), np.int64)
+            return z, z, z.astype(bool), np.zeros((0, L, M), np.int64)
+        return np.stack(xs), np.stack(ys), np.stack(ks), np.stack(negs)
+
+    def _step(self, windows, b, skip_loss, opt) -> tuple[float, float]:
+        import torch
+        import torch.nn.functional as F
+
+        dev = self._device
+        x, y, k, neg = (torch.as_tensor(a[b], device=dev) for a in windows)
+        h = self.net(x, k if self.options["input_skips"] else None)
+        valid = y >= 0
+        if not bool(valid.any()):
+            return 0.0, 0.0
+        hv = h[valid]
+        vecs = self.net.vectors()
+        logits = hv @ vecs.T + self.net.bias
+        loss = F.cross_entropy(logits, y[valid])
+        skip_val = 0.0
+        if skip_loss is not None:
+            nv = neg[valid]
+            pos = logits.gather(1, y[valid][:, None])[:, 0]
+            ns = torch.einsum("bd,bmd->bm", hv, vecs[nv.clamp(min=0)]) + \
+                self.net.bias[nv.clamp(min=0)]
+            ns = ns.masked_fill(nv < 0, float("-inf"))
+            extra = skip_loss(pos, ns)
+            loss = loss + self.options["skip_weight"] * extra
+            skip_val = float(extra.detach())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss.detach()) - self.options["skip_weight"] * skip_val, skip_val
+
+    def _valid_set(self, ctx: FitContext, hist, rng):
+        """(histories, first played song of the validation session) for a user sample."""
+        if not hasattr(ctx.split, "event_part"):
+            return None
+        vhist = training_histories(ctx.dataset, ctx.split, ctx.seed, parts=(1,))
+        users = [u for u, (s, k) in enumerate(vhist) if (~k).any() and len(hist[u][0])]
+        if not users:
+            return None
+        users = rng.permutation(users)[:self.options["valid_users"]]
+        return [hist[u] for u in users], np.array([vhist[u][0][~vhist[u][1]][0]
+                                                   for u in users])
+
+    def _valid_mrr(self, valid) -> float:
+        hists, targets = valid
+        s = self.score_next(hists, np.arange(self.net.item.num_embeddings))
+        t = s[np.arange(len(targets)), targets]
+        return float(np.mean(1.0 / (1.0 + (s > t[:, None]).sum(axis=1))))
+
+    # ------------------------------------------------------------------ scoring
+
+    def represent(self, histories) -> np.ndarray:
+        """(B, d) representation after each history (zeros for an empty one)."""
+        import torch
+
+        L = self.options["max_len"]
+        x = np.full((len(histories), L), -1, np.int64)
+        k = np.zeros((len(histories), L), bool)
+        last = np.full(len(histories), -1)
+        for i, (songs, skipped) in enumerate(histories):
+            s, f = self._inputs(np.asarray(songs), np.asarray(skipped, bool))
+            s, f = s[-L:], f[-L:]
+            x[i, :len(s)], k[i, :len(s)], last[i] = s, f, len(s) - 1
+        net = self._scoring_net()
+        with torch.no_grad():
+            h = net(torch.as_tensor(x, device=self._device),
+                    torch.as_tensor(k, device=self._device)
+                    if self.options["input_skips"] else None)
+            out = h[torch.arange(len(x)), torch.as_tensor(last.clip(min=0))]
+        out = out.cpu().numpy()
+        out[last < 0] = 0.0
+        return out
+
+    def _scoring_net(self):
+        """The trained net in float64 and eval mode: scores do not depend on how the
+        histories are batched (float32 kernels round differently per batch size)."""
+        import copy
+
+        if getattr(self, "_scorer", None) is None:
+            self._scorer = copy.deepcopy(self.net).double().eval()
+        return self._scorer
+
+    def score_next(self, histories, songs: np.ndarray) -> np.ndarray:
+        """Each candidate's logit as the track after each history."""
+        import torch
+
+        songs = np.asarray(songs)
+        out = []
+        net = self._scoring_net()
+        with torch.no_grad():
+            vecs = net.vectors().cpu().numpy()[songs]
+            bias = net.bias.cpu().numpy()[songs]
+        for i in range(0, len(histories), 512):
+            out.append(self.represent(histories[i:i + 512]) @ vecs.T + bias)
+        return np.vstack(out) if out else np.zeros((0, len(songs)))
+
+    def score(self, users: np.ndarray, songs: np.ndarray) -> np.ndarray:
+        """The next-track scores after each user's training history."""
+        return self.score_next([self._train_hist[u] for u in np.asarray(users)], songs)
+
+    def fit_report(self) -> dict[str, Any]:
+        """Fit facts and the per-epoch history."""
+        return {**super().fit_report(), "history": list(getattr(self, "history", []))}
+
+
+class GRU4Rec(SASRec):
+    """GRU4Rec (Hidasi et al. 2016): a GRU over the played tracks, same loss and head."""
+
+    name = "gru4rec"
+    description = "GRU4Rec: a GRU over the listening history, next-item loss"
+    encoder = "gru"
+
+
+class SASRecAudio(SASRec):
+    """SASRec whose song vectors add a linear map of audio statistics (new songs scored)."""
+
+    name = "sasrec-audio"
+    description = "SASRec with audio song vectors (mel mean/std): scores songs never played"
+    consumes = ("interactions", "audio")
+
+    def _audio(self, ctx: FitContext) -> np.ndarray:
+        f = ctx.features("logmel")
+        out = np.zeros((f.n_songs, 2 * f.n_channels), np.float32)
+        for i in range(f.n_songs):
+            n = int(f.lengths[i])
+            if n:
+                z = (np.asarray(f.array[i, :n], np.float32) - f.mean) / f.std
+                out[i] = np.r_[z.mean(0), z.std(0)]
+        return out
+
+
+@hookimpl
+def recbench_register_recommenders(register):
+    register(SASRec)
+    register(GRU4Rec)
+    register(SASRecAudio)

@@ -1,0 +1,27 @@
+"""write_leaderboards: every board file of a run folder, written atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import results
+from .board import build_from_folder, render_csv, render_markdown
+from .report import write_html
+
+
+def write_leaderboards(out: Path, *, references: list[dict[str, Any]] | None = None,
+                       primary_metric: str | None = None) -> dict[str, Any]:
+    """(Re)write OUT/leaderboard.{md,csv,json,html,png} from OUT's results."""
+    out = Path(out)
+    had_meta = (out / "leaderboard_meta.json").exists()
+    lb, meta = build_from_folder(out, references=references, primary_metric=primary_metric)
+    if references is not None or not had_meta:
+        results.atomic_write_text(out / "leaderboard_meta.json", json.dumps(meta, indent=1))
+    results.atomic_write_text(out / "leaderboard.json", results.dumps(lb, indent=1,
+                                                                      sort_keys=True))
+    results.atomic_write_text(out / "leaderboard.md", render_markdown(lb))
+    results.atomic_write_text(out / "leaderboard.csv", render_csv(lb))
+    write_html(out, lb)  # also writes the PNG plot
+    return lb
