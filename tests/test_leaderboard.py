@@ -17,7 +17,7 @@ from recbench.components import DiagnosticsChart, DiagnosticsTable, Task
 
 DS = {"name": "hand", "fingerprint": "ds-main", "synthetic": True, "n_users": 4, "n_songs": 8,
       "notice": "dataset 'msd' is not available; running on the fallback <synth>"}
-SPLIT = {"name": "cold-item", "seed": 0, "fingerprint": "sp-main"}
+SPLIT = {"name": "cold-item", "seed": 0, "fingerprint": "sp-main", "protocol": "cold-item"}
 INFO = {"auc": {"label": "AUC", "higher_is_better": True},
         "pop": {"label": "Popularity", "higher_is_better": False}}
 
@@ -174,15 +174,16 @@ def test_markdown_board_is_plain_text_with_tables_notes_and_lists(monkeypatch):
     assert "- recbench 0.1.0 (commit abc123), torch 2.x, device cpu" in lines
     table = [ln for ln in lines if ln.startswith("|")]
     assert [c.strip() for c in table[0].strip("|").split("|")] == [
-        "#", "model", "section", "AUC [auc]", "90% CI", "Popularity [pop]", "90% CI", "seeds",
+        "#", "model", "section", "setting", "AUC [auc]", "90% CI", "Popularity [pop]", "90% CI", "seeds",
         "score pairs/s", "fit s"]
     cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in table[2:7]]
-    assert cells[0] == ["1", f"B {XSS}", "cold-start", "0.8750", "[0.8125, 0.9375]",
+    assert cells[0] == ["1", f"B {XSS}", "cold-start", "cold-item", "0.8750", "[0.8125, 0.9375]",
                         "5.0000", "", "1", "100.0", "1.0"]
-    assert cells[1] == ["2", "A", "cold-start", "0.7500 ± 0.2500", "[0.5000, 1.0000]",
+    assert cells[1] == ["2", "A", "cold-start", "cold-item", "0.7500 ± 0.2500", "[0.5000, 1.0000]",
                         "2.0000", "", "3", "200.0", "2.0"]
-    assert cells[3][:4] == ["", "O", "oracle / upper bound", "0.9375"]
-    assert cells[4] == ["", "Paper A", "reference (published)", "0.7000", "", "–", "", "",
+    assert cells[3][:5] == ["", "O", "oracle / upper bound",
+                            "cold-item, test interactions seen (oracle)", "0.9375"]
+    assert cells[4] == ["", "Paper A", "reference (published)", "", "0.7000", "", "–", "", "",
                         "–", ""]
     assert "**Shares.** per model <i>share</i> of `x`." in lines
     diag = [[c.strip() for c in ln.strip("|").split("|")] for ln in table[7:]]
@@ -234,4 +235,32 @@ def test_nan_metric_renders_as_a_dash():
     lb = leaderboard.build([row("a", 0, math.nan, None)], primary_metric="auc")
     header, rows = leaderboard.table_rows(json.loads(json.dumps(
         leaderboard._clean(lb)))["tasks"]["recommendation"])
-    assert rows[0][3] == "–"
+    assert rows[0][4] == "–"
+
+
+def test_every_row_states_its_setting_and_the_boards_data_rules():
+    """Each row says the protocol it was scored by (oracles: test interactions seen) and its
+    backbone; the board says the dataset's selection rules (the MSD's subset and tag rules),
+    which hold for every row on it (rows on other data are excluded)."""
+    rows = [row("a", 0, 0.75, [0.5, 1.0]), row("o", 0, 0.9, [0.8, 1.0], oracle=True)]
+    rows[0]["model"]["params"] = {"backbone": "conv1d-lee2018"}
+    for r in rows:
+        r["dataset"] = {**r["dataset"], "manifest": {
+            "subset_rule": "10,000 songs with most plays; mismatches <kept>",
+            "tag_rule": "choi50: weight > 50", "n_dropped": 3}}
+    lb = leaderboard.build(rows, primary_metric="auc")
+    board = lb["tasks"]["recommendation"]
+    settings = {e["model_id"]: e["setting"] for e in board["rows"]}
+    assert settings == {"a": "cold-item; backbone conv1d-lee2018",
+                        "o": "cold-item, test interactions seen (oracle)"}
+    assert board_mod.data_rules(board) == [
+        ("subset", "10,000 songs with most plays; mismatches <kept>"),
+        ("tag", "choi50: weight > 50")]
+    md = leaderboard.render_markdown(lb)
+    assert "- subset rule (every row): 10,000 songs with most plays; mismatches <kept>" in md
+    assert "- tag rule (every row): choi50: weight > 50" in md
+    header, table = leaderboard.table_rows(board)
+    assert header[3] == "setting" and table[0][3] == "cold-item; backbone conv1d-lee2018"
+    html = report.render_html(lb)
+    assert "mismatches &lt;kept&gt;" in html
+    assert '<td class="setting">cold-item, test interactions seen (oracle)</td>' in html

@@ -87,6 +87,7 @@ def build(rows: list[dict[str, Any]], *, references: Sequence[dict[str, Any]] = 
                 "uses_test_interactions": m0["uses_test_interactions"],
                 "consumes": m0.get("consumes", []), "config_hash": m0["config_hash"],
                 "params": m0["params"], "seeds": sorted(r["seed"] for r in mrows),
+                "setting": row_setting(mrows[0]),
                 "metrics": metrics,
                 "throughput": {k: _mean([r["throughput"].get(k) for r in mrows])
                                for k in tp_keys},
@@ -136,6 +137,31 @@ def build(rows: list[dict[str, Any]], *, references: Sequence[dict[str, Any]] = 
     return {"suite": suite, "schema": results.SCHEMA_VERSION, "tasks": boards}
 
 
+def row_setting(row: dict[str, Any]) -> str:
+    """What one row was measured under, in a few words: the protocol it was scored by
+    (an oracle row's model also saw the held-out interactions) and its audio backbone.
+
+    >>> row_setting({"split": {"protocol": "warm"}, "model": {
+    ...     "uses_test_interactions": False, "params": {"backbone": "conv1d"}}})
+    'warm; backbone conv1d'
+    """
+    model = row.get("model") or {}
+    protocol = (row.get("split") or {}).get("protocol") or "?"
+    if model.get("uses_test_interactions"):
+        protocol += ", test interactions seen (oracle)"
+    backbone = (model.get("params") or {}).get("backbone")
+    return protocol + (f"; backbone {backbone}" if backbone else "")
+
+
+def data_rules(board: dict[str, Any]) -> list[tuple[str, str]]:
+    """The dataset's selection rules that hold for every row of the board (rows on other
+    data are excluded from it): the loader's ``*_rule`` manifest entries, e.g. the MSD's
+    ``subset_rule`` and ``tag_rule``, as (name, rule) pairs."""
+    manifest = ((board.get("dataset") or {}).get("manifest") or {})
+    return [(k[:-len("_rule")], str(v)) for k, v in sorted(manifest.items())
+            if k.endswith("_rule") and v]
+
+
 # --------------------------------------------------------------------------- rendering
 
 
@@ -179,7 +205,7 @@ def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     info = board["metric_info"]
     cols = board["columns"]
     rates = sorted({k for e in board["rows"] for k in e.get("throughput", {})})
-    header = ["#", "model", "section"]
+    header = ["#", "model", "section", "setting"]
     for c in cols:
         label = info.get(c, {}).get("label") or c
         header.append(label if label == c else f"{label} [{c}]")
@@ -187,7 +213,7 @@ def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     header += ["seeds"] + [_RATE_NAMES.get(r, r) for r in rates] + ["fit s"]
     out = []
     for e in board["rows"]:
-        row = [str(e.get("rank", "")), e["label"], e["section"]]
+        row = [str(e.get("rank", "")), e["label"], e["section"], e.get("setting", "")]
         for c in cols:
             m = e["metrics"].get(c, {})
             val = _fmt(m.get("mean"))
@@ -248,6 +274,7 @@ def board_context(board: dict[str, Any], suite: str | None) -> dict[str, Any]:
     env = board.get("env") or {}
     return {"title": title(board, suite), "synthetic": bool(ds.get("synthetic")),
             "notice": ds.get("notice"), "protocol": board.get("protocol"),
+            "rules": data_rules(board),
             "dataset": {"fingerprint": ds.get("fingerprint"), "name": ds.get("name")},
             "split": {"name": sp.get("name"), "seed": sp.get("seed"),
                       "fingerprint": sp.get("fingerprint")},

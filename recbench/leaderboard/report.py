@@ -205,7 +205,7 @@ def html_board(board: dict[str, Any], suite: str | None) -> dict[str, Any]:
     ctx["metrics"] = [{"id": c, "label": info.get(c, {}).get("label") or c,
                        "primary": c == board["primary_metric"]} for c in cols]
     ctx["rates"] = [{"id": r, "name": _RATE_NAMES.get(r, r)} for r in rates]
-    ctx["n_columns"] = len(cols) + len(rates) + 4
+    ctx["n_columns"] = len(cols) + len(rates) + 5
     hib = info.get(board["primary_metric"], {}).get("higher_is_better", True)
     notes = {SECTION_COLD: f"ranked by {board['primary_metric']} "
                            f"({'higher' if hib else 'lower'} is better)",
@@ -229,6 +229,7 @@ def html_board(board: dict[str, Any], suite: str | None) -> dict[str, Any]:
         timing = e.get("timing") or {}
         sections[-1]["rows"].append({
             "rank": e.get("rank", ""), "label": e["label"], "source": e.get("source", ""),
+            "setting": e.get("setting", ""),
             "cells": cells, "seeds": len(e["seeds"]) if e.get("seeds") else "",
             "rates": [_fmt_rate(e.get("throughput", {}).get(r)) if "throughput" in e else ""
                       for r in rates],
