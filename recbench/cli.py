@@ -125,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from .components import KINDS, Metric, Recommender
+    from .components import KINDS, Backbone, Metric, Recommender
     from .registry import build_registry
 
     def capabilities(cls: type) -> dict:
@@ -136,6 +136,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         if issubclass(cls, Recommender):
             return {"consumes": list(cls.consumes),
                     "uses_test_interactions": bool(cls.uses_test_interactions)}
+        if issubclass(cls, Backbone):  # the features it reads (logmel, waveform, embedding)
+            return {"input_kind": str(cls.input_kind), "learnable": bool(cls.learnable)}
         return {}
 
     def _show(v) -> str:

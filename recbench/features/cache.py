@@ -13,7 +13,7 @@ from ..io.dataset import Dataset
 from ..errors import ConfigError, DataError
 from .drops import drop_reason
 from .extract import _extract, cache_key
-from .frontend import KINDS, MAX_NAMED_DROPPED, resolve_params, window_steps
+from .frontend import KINDS, MAX_NAMED_DROPPED, resolve_params
 from .song_features import SongFeatures, _song_sums, _stats
 from .store import CacheEntryDamaged, _file_lock, _read_entry
 
@@ -47,11 +47,13 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
     runner passes its executor): it yields (chunk position, (features, errors)) as
     :func:`extract_songs` returns them for ``chunks[position]``, in any order.
     """
-    if kind not in KINDS:
+    if kind not in KINDS and kind not in dataset.features:  # e.g. pretrained "embedding"
         raise ConfigError(f"unknown feature kind {kind!r}; expected one of {', '.join(KINDS)}",
                           key="features.kind")
     p = resolve_params(params, dataset)
-    win = window_steps(kind, p)
+    from .pretrained import features_key, window_of
+
+    win = window_of(kind, p)
     train_songs = np.asarray(train_songs, dtype=np.int64)
 
     if kind in dataset.features:
@@ -86,7 +88,9 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
         mean, std = _stats(full_sums, full_sq, lengths, train_songs, p["normalise"])
         failed = np.array(sorted(errors), dtype=np.int64)
         return SongFeatures(kind, arr, lengths, mean, std, win, failed=failed, errors=errors,
-                            params=p, manifest=_manifest(dataset, kind, "", errors, {
+                            params=p, key=features_key(dataset, kind),
+                            manifest=_manifest(dataset, kind, features_key(dataset, kind),
+                                               errors, {
                                 "entry": "precomputed by the dataset",
                                 "verified": "finite values"}))
 

@@ -10,6 +10,8 @@ A dataset folder (written by :func:`write_dataset`, read by the ``folder`` datas
     tags.tsv           song<TAB>tag (plus <TAB>value when a tag weight is not 1), with a header
     audio/<song>.wav   one clip per song; ids are %-quoted when they contain unsafe characters
     features/<name>.npy  precomputed per-song features (Dataset.features), if any
+    user_features.tsv, user_categories.tsv, song_categories.tsv, modalities/<name>.npy|npz,
+    events.tsv         the optional side parts (see :mod:`recbench.io.side`)
 
 Only interactions.tsv is needed by the ``folder`` loader; the rest is optional.
 
@@ -155,6 +157,11 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike, *,
             feats[name] = {"file": rel, "shape": list(np.shape(arr)),
                            "dtype": str(np.asarray(arr).dtype)}
         meta["features"] = feats
+    from .side import write_side
+
+    side = write_side(dataset, out, user_ids, song_ids)
+    if side is not None:
+        meta["side"] = side
     # written last: its presence means "complete"
     atomic_write_text(out / DATASET_JSON, json.dumps(meta, indent=1) + "\n")
     return out

@@ -16,6 +16,11 @@ Bad input is handled by documented rules, all counted in `Dataset.manifest`:
   time): dropped and named in `dropped_songs` (fatal under `strict`); users left without
   interactions by this are dropped too (`dropped.users_without_interactions`);
 - nothing left: DataError.
+Side parts (user_features.tsv, user_categories.tsv, song_categories.tsv, modalities/,
+events.tsv; the files of :mod:`recbench.io.side`) are read when present, keyed by id, with
+the rules listed there. `embeddings` attaches pretrained per-song embeddings as
+``features["embedding"]`` (:mod:`recbench.features.pretrained`): their identity enters the
+fingerprint.
 Id order: ids listed in users.txt / songs.txt (written datasets) first, then sorted ids,
 so reordering the lines of a table does not change the fingerprint.
 """
@@ -79,6 +84,16 @@ class FolderDataset(DatasetLoader):
               help="audio identity in the fingerprint: path+size+mtime, or SHA-256 of bytes"),
         Param("dataset_name", str, None, help="dataset name; unset: the written name or the folder"),
         Param("strict", bool, False, help="malformed lines or unreadable audio are fatal"),
+        Param("side", bool, True, help="read the side parts (user_features.tsv, "
+              "user/song_categories.tsv, modalities/, events.tsv) when present"),
+        Param("embeddings", str, None,
+              help="pretrained song embeddings: a folder of <song>.npy, a .npy matrix (+ "
+                   "ids) or a .parquet (relative: to root); read as features 'embedding'"),
+        Param("embeddings_ids", str, None,
+              help="id list of an embeddings matrix (default <matrix stem>.ids.txt)"),
+        Param("embeddings_id_col", str, "song", help="song id column of embeddings Parquet"),
+        Param("embeddings_identity", str, "stat", choices=("stat", "content"),
+              help="embeddings identity in the fingerprint: sizes+mtimes or SHA-256"),
     )
 
     # -- paths
@@ -103,6 +118,9 @@ class FolderDataset(DatasetLoader):
             table_format(root / o["tags"])
         if o["audio_dir"] and not (root / o["audio_dir"]).is_dir():
             raise DataError(f"dataset.folder.audio_dir: {root / o['audio_dir']} is not a folder")
+        if o["embeddings"] and not resolve_path(o["embeddings"], root).exists():
+            raise DataError(f"dataset.folder.embeddings: {resolve_path(o['embeddings'], root)}"
+                            " does not exist")
 
     # -- loading
     def load(self, ctx: LoadContext) -> Dataset:
@@ -161,6 +179,12 @@ class FolderDataset(DatasetLoader):
             raise DataError(f"{root / o['interactions']}: no interactions left after "
                             f"filtering ({_summary(problems)})")
 
+        side: dict[str, Any] = {}
+        if o["side"]:
+            from recbench.io.side import read_side
+
+            side = read_side(root, meta, user_ids, song_ids, problems, fixed_songs)
+
         # A written dataset keeps its source manifest (e.g. synth-msd's feature_params,
         # which the feature extractor reads); this read's own counts override its keys.
         manifest: dict[str, Any] = dict((meta or {}).get("manifest") or {})
@@ -175,17 +199,37 @@ class FolderDataset(DatasetLoader):
             name=o["dataset_name"] or (meta or {}).get("name") or root.name,
             counts=counts, user_ids=user_ids, song_ids=song_ids, audio=audio, tags=tags,
             tag_names=list(tag_names), synthetic=bool((meta or {}).get("synthetic", False)),
-            manifest=manifest, features=features)
+            manifest=manifest, features=features, **side)
+        if side:
+            try:
+                ds.validate_side()
+            except ValueError as exc:
+                raise DataError(f"{root}: {exc}") from None
         if meta is not None and meta.get("fingerprint"):
             manifest["fingerprint_at_write"] = meta["fingerprint"]
             manifest["fingerprint_matches_written"] = ds.fingerprint == meta["fingerprint"]
+        if o["embeddings"]:
+            from recbench.features.pretrained import attach_embeddings
+
+            ids = o["embeddings_ids"]
+            attach_embeddings(ds, resolve_path(o["embeddings"], root),
+                              ids=resolve_path(ids, root) if ids else None,
+                              id_col=o["embeddings_id_col"],
+                              identity=o["embeddings_identity"])
         return ds
 
     def provides(self, suite_dir: str | None = None) -> tuple[str, ...]:
-        """What a load will hold, without loading: interactions, and tags when a tags
-        file is configured or present (checked by `validate` against the tasks' needs)."""
-        tags = self._tags_path(self._root(suite_dir))
-        return ("interactions",) + (("tags",) if tags is not None and tags.is_file() else ())
+        """What a load will hold, without loading: interactions, tags when a tags file is
+        configured or present, and the side parts whose files are present (checked by
+        `validate` against the tasks' needs)."""
+        root = self._root(suite_dir)
+        tags = self._tags_path(root)
+        out = ("interactions",) + (("tags",) if tags is not None and tags.is_file() else ())
+        if self.options["side"] and root.is_dir():
+            from recbench.io.side import side_files
+
+            out += side_files(root)
+        return out
 
     def _tags_path(self, root: Path) -> Path | None:
         t = self.options["tags"]
