@@ -19,7 +19,9 @@ if TYPE_CHECKING:  # pragma: no cover
 class Backbone(Component, abc.ABC):
     """An audio backbone: a factory of torch modules over audio windows.
 
-    `input_kind` is "logmel" or "waveform". The built module maps a float tensor of shape
+    `input_kind` names the feature kind the module reads: "logmel", "waveform", or a
+    precomputed per-song kind such as "embedding" (pretrained vectors; what
+    ``ctx.features(kind)`` returns). The built module maps a float tensor of shape
     (batch, time_steps, channels) (channels = mel bins, or 1 for waveforms) to
     (batch, D), D = :meth:`out_features` (the requested `out_dim` unless the backbone
     says otherwise), and has an ``out_features`` attribute equal to D. `learnable` False

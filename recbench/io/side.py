@@ -235,9 +235,9 @@ def read_side(root: Path, meta: dict[str, Any] | None, user_ids: np.ndarray,
                                              row_songs)
     if (root / EVENTS).is_file():
         out["events"] = _read_events(root / EVENTS, user_ids, song_ids, problems)
-    names = side_meta.get("category_names")
-    if isinstance(names, dict) and names:
-        out["category_names"] = {str(k): [str(x) for x in v] for k, v in names.items()}
+    code_names = side_meta.get("category_names")
+    if isinstance(code_names, dict) and code_names:
+        out["category_names"] = {str(k): [str(x) for x in v] for k, v in code_names.items()}
     return out
 
 

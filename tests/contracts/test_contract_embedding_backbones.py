@@ -13,8 +13,7 @@ TOY = str(Path(__file__).parent.parent / "hear_toy.py")
 
 
 class _EmbeddingKind:
-    def test_input_kind_declared(self):
-        # the contract knows "logmel" / "waveform"; these read a precomputed feature kind
+    def test_reads_a_precomputed_kind(self):
         assert self.component_class().input_kind == "embedding"
         assert self.make_component().input_kind == self.options.get("kind", "embedding")
 
