@@ -67,13 +67,14 @@ def covariance_penalty(x: Any) -> Any:
     return ((c * c).sum() - (c.diagonal() ** 2).sum()) / n
 
 
-def clip_rows_(weight: Any, rows: Any, max_norm: float = 1.0) -> None:
-    """In place: rows `rows` of `weight` with a norm above `max_norm` scaled onto the ball
-    ``||x|| <= max_norm`` (CML eq. 5 constraint); other rows untouched."""
+def clip_rows_(weight: Any, rows: Any = None, max_norm: float = 1.0) -> None:
+    """In place: rows `rows` (None = all) of `weight` with a norm above `max_norm` scaled
+    onto the ball ``||x|| <= max_norm`` (CML eq. 5 constraint); other rows untouched."""
     import torch
 
     with torch.no_grad():
-        r = torch.unique(rows)
+        r = torch.arange(weight.shape[0], device=weight.device) if rows is None else \
+            torch.unique(rows)
         w = weight[r]
         norm = w.norm(dim=1, keepdim=True)
         weight[r] = w / torch.clamp(norm / max_norm, min=1.0)

@@ -111,10 +111,12 @@ class CML(Recommender):
         pts = torch.cat([self._users[users], self._items[pos], self._items[neg.reshape(-1)]])
         return w * M.covariance_penalty(pts)
 
-    def _clip(self, users: Any, pos: Any, neg: Any) -> None:
+    def _clip(self) -> None:
+        """Every point back into the unit ball (all rows: Adam's momentum moves rows that
+        were not in the batch too)."""
         if self.options["clip"]:
-            M.clip_rows_(self._users.data, users)
-            M.clip_rows_(self._items.data, torch_cat(pos, neg.reshape(-1)))
+            M.clip_rows_(self._users.data)
+            M.clip_rows_(self._items.data)
 
     def _pool_scores(self, users: np.ndarray, songs: np.ndarray) -> np.ndarray:
         """-distance^2 of (users, songs) without gradients: the 2-stage sampler's scorer."""
@@ -172,7 +174,7 @@ class CML(Recommender):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                self._clip(u, p, neg)
+                self._clip()
                 total += float(loss.detach())
                 seen += bs
             entry: dict[str, Any] = {"epoch": epoch, "loss": total / steps}
@@ -245,13 +247,6 @@ class CML(Recommender):
     def fit_report(self) -> dict[str, Any]:
         """`fit_info` plus the per-epoch history (training loss, validation AUC)."""
         return {**getattr(self, "fit_info", {}), "history": list(getattr(self, "history", []))}
-
-
-def torch_cat(a: Any, b: Any) -> Any:
-    """Concatenate two 1-D index tensors."""
-    import torch
-
-    return torch.cat([a, b])
 
 
 @hookimpl
