@@ -150,6 +150,7 @@ class CML(Recommender):
         self._to(self._device)
         params = self._parameters()
         opt, _sched = make_optimizer(o["optimizer"], params, o["lr"])
+        self._optimizer = opt
         self._prepare_training(ctx, train)
 
         valid = M.validation_data(ctx.split)
@@ -166,16 +167,7 @@ class CML(Recommender):
                 idx = rng.integers(0, len(pair_users), size=bs)
                 u_np, p_np = pair_users[idx], pair_songs[idx]
                 neg_np = self._negatives(sampler, u_np, k, rng, uses_scorer)
-                u, p, neg = (torch.from_numpy(a).to(self._device) for a in (u_np, p_np, neg_np))
-                d_pos, d_neg = self._distances(u, p, neg)
-                loss = M.cml_hinge(d_pos, d_neg, o["margin"], self._n_items,
-                                   rank_weight=o["rank_weight"], reduction=o["reduction"])
-                loss = loss + self._extra_loss(u, p, neg)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                self._clip()
-                total += float(loss.detach())
+                total += self._step(u_np, p_np, neg_np, opt)
                 seen += bs
             entry: dict[str, Any] = {"epoch": epoch, "loss": total / steps}
             if o["max_minutes"] is not None and time.perf_counter() - t0 > 60 * o["max_minutes"]:
@@ -199,6 +191,24 @@ class CML(Recommender):
         self._throughput = {"train_examples_per_s": seen / train_s if train_s > 0 else
                             float("inf")}
         self._finish()
+
+    def _step(self, users: np.ndarray, pos: np.ndarray, neg: np.ndarray, opt: Any) -> float:
+        """One optimiser step on B (user, played song) pairs and their (B, K) negatives
+        (int64 arrays): metric loss (+ regulariser), backward, step, clipping. Returns the
+        loss."""
+        import torch
+
+        o = self.options
+        u, p, n = (torch.from_numpy(a).to(self._device) for a in (users, pos, neg))
+        d_pos, d_neg = self._distances(u, p, n)
+        loss = M.cml_hinge(d_pos, d_neg, o["margin"], self._n_items,
+                           rank_weight=o["rank_weight"], reduction=o["reduction"])
+        loss = loss + self._extra_loss(u, p, n)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        self._clip()
+        return float(loss.detach())
 
     def _negatives(self, sampler: Any, users: np.ndarray, k: int, rng: np.random.Generator,
                    uses_scorer: bool) -> np.ndarray:
