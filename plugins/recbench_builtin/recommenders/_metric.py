@@ -73,8 +73,10 @@ def clip_rows_(weight: Any, rows: Any = None, max_norm: float = 1.0) -> None:
     import torch
 
     with torch.no_grad():
-        r = torch.arange(weight.shape[0], device=weight.device) if rows is None else \
-            torch.unique(rows)
+        if rows is None:  # in place, no gather / scatter copy
+            weight.div_(torch.clamp(weight.norm(dim=1, keepdim=True) / max_norm, min=1.0))
+            return
+        r = torch.unique(rows)
         w = weight[r]
         norm = w.norm(dim=1, keepdim=True)
         weight[r] = w / torch.clamp(norm / max_norm, min=1.0)

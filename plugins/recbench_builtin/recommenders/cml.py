@@ -102,10 +102,10 @@ class CML(Recommender):
         return M.sq_distances(u, self._items[pos]), M.sq_distances(u, self._items[neg])
 
     def _extra_loss(self, users: Any, pos: Any, neg: Any) -> Any:
-        """The covariance regulariser over the batch's points (0 when off)."""
+        """The covariance regulariser over the batch's points (None when off)."""
         w = self.options["cov_weight"]
         if w <= 0:
-            return 0.0
+            return None
         import torch
 
         pts = torch.cat([self._users[users], self._items[pos], self._items[neg.reshape(-1)]])
@@ -203,7 +203,9 @@ class CML(Recommender):
         d_pos, d_neg = self._distances(u, p, n)
         loss = M.cml_hinge(d_pos, d_neg, o["margin"], self._n_items,
                            rank_weight=o["rank_weight"], reduction=o["reduction"])
-        loss = loss + self._extra_loss(u, p, n)
+        extra = self._extra_loss(u, p, n)
+        if extra is not None:
+            loss = loss + extra
         opt.zero_grad()
         loss.backward()
         opt.step()
