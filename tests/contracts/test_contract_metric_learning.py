@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from recbench.testing import RecommenderContract, worlds
 from recbench_builtin.recommenders.cml import CML
+from recbench_builtin.recommenders.hcml import HCML
 from recbench_builtin.splits import WarmSplit
 
 
@@ -33,3 +34,9 @@ class TestCMLTwoStage(TestCML):
     options = {"dim": 8, "batch_size": 32, "max_epochs": 6, "patience": 6,
                "sampler": "two-stage", "cov_weight": 1.0,
                "sampler_params": {"pool_size": 20, "first_stage": "popularity"}}
+
+
+class TestHCML(TestCML):
+    component = HCML
+    options = {"dim": 8, "batch_size": 32, "max_epochs": 3, "patience": 3, "history": 4,
+               "memory_slots": 3}
