@@ -11,6 +11,9 @@ from __future__ import annotations
 from recbench.testing import RecommenderContract, worlds
 from recbench_builtin.recommenders.cml import CML
 from recbench_builtin.recommenders.hcml import HCML
+from recbench_builtin.recommenders.siamese import SiameseAudio
+
+from test_contract_recommenders import SMALL_DCUE
 from recbench_builtin.splits import WarmSplit
 
 
@@ -40,3 +43,9 @@ class TestHCML(TestCML):
     component = HCML
     options = {"dim": 8, "batch_size": 32, "max_epochs": 3, "patience": 3, "history": 4,
                "memory_slots": 3}
+
+
+class TestSiameseAudio(RecommenderContract):
+    component = SiameseAudio
+    options = {**SMALL_DCUE, "history_factors": 4, "sampler": "popularity"}
+    min_auc = 0.6
