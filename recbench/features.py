@@ -4,12 +4,17 @@
 cache) one array of shape (n_songs, n_steps, n_channels) float16 and returns a
 :class:`SongFeatures` standardised with the mean and std of the TRAINING songs only.
 
-Feature parameters (defaults = the DCUE paper's): ``sample_rate`` 22,050 Hz, ``n_fft`` 1024
+Feature parameters (defaults = recbench's reading of the DCUE paper): ``sample_rate`` 22,050 Hz, ``n_fft`` 1024
 (Hann window), ``hop_length`` 512, ``n_mels`` 128, ``fmin`` 0 Hz, ``fmax`` None (Nyquist),
 ``power`` 2.0 and ``amin`` 1e-10 (log-mel = 10 log10(max(mel power, amin)), i.e.
 ``librosa.power_to_db(ref=1, top_db=None)``), ``window_s`` 3.0 s per model input window,
 ``clip_s`` None (the whole clip; a number truncates each song and lets extraction stream to
-disk instead of holding every song in memory). They are resolved as
+disk instead of holding every song in memory), ``compression`` "db" (or "log10-1p-10x":
+log10(1 + 10 mel)), ``normalise`` "per-bin" (or "global": one scalar mean and std),
+``window_frames`` None (a number of frames per window, winning over ``window_s``).
+The authors' released front end (design/AUTHORS_CODE.md section 1.3) is ``power = 1.0``,
+``compression = "log10-1p-10x"``, ``normalise = "global"``, ``window_frames = 130``.
+They are resolved as
 defaults < ``dataset.manifest["feature_params"]`` (what the dataset says fits it) < ``params``.
 
 Validation (no silently wrong number). At extraction a song is dropped -- length 0, listed
@@ -47,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import threading
 import uuid
@@ -73,7 +79,23 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "amin": 1e-10,
     "window_s": 3.0,
     "clip_s": None,
+    "compression": "db",
+    "normalise": "per-bin",
+    "window_frames": None,
 }
+
+COMPRESSIONS = ("db", "log10-1p-10x")
+"""``db``: 10 log10(max(mel, amin)) (librosa.power_to_db); ``log10-1p-10x``: log10(1 + 10 mel),
+the authors' released front end (with ``power = 1.0``: magnitude mel)."""
+NORMALISATIONS = ("per-bin", "global")
+"""``per-bin``: each mel bin's mean and std over the training songs; ``global``: one scalar
+mean and std over every value of the training songs (the authors')."""
+
+# Parameters added after the cache format was fixed: left out of the cache key while they
+# hold their default, so that default features keep their cache entries. `normalise` and
+# `window_frames` never change what is extracted: never in the key.
+_KEY_NEUTRAL = {"compression": "db"}
+_NOT_EXTRACTED = ("normalise", "window_frames")
 
 _FORMAT = "recbench-features-v3"  # bump when the stored layout or the maths change
 # v3: the .npz carries the array's integrity record and the reasons of dropped songs
@@ -150,13 +172,29 @@ def resolve_params(params: dict[str, Any] | None, dataset: Dataset | None = None
     for k in ("window_s", "clip_s", "fmin", "fmax", "power", "amin"):
         if out[k] is not None:
             out[k] = float(out[k])
+    for k, known in (("compression", COMPRESSIONS), ("normalise", NORMALISATIONS)):
+        if out[k] not in known:
+            raise ConfigError(f"expected one of {', '.join(known)}, got {out[k]!r}",
+                              key=f"features.{k}")
+    wf = out["window_frames"]
+    if wf is not None:
+        if not isinstance(wf, (int, np.integer)) or isinstance(wf, bool) or wf < 1:
+            raise ConfigError(f"must be a positive integer, got {wf!r}",
+                              key="features.window_frames")
+        out["window_frames"] = int(wf)
     if out["window_s"] <= 0 or (out["clip_s"] is not None and out["clip_s"] <= 0):
         raise ConfigError("window_s and clip_s must be > 0", key="features.window_s")
     return out
 
 
 def window_steps(kind: str, params: dict[str, Any]) -> int:
-    """Steps per model input window: frames for log-mel, samples for waveforms."""
+    """Steps per model input window: frames for log-mel, samples for waveforms.
+
+    ``window_frames`` (when set) wins over ``window_s``: that many STFT frames (the
+    authors' 130), or as many samples as that many hops for waveforms."""
+    if params.get("window_frames"):
+        wf = int(params["window_frames"])
+        return wf * params["hop_length"] if kind == "waveform" else wf
     if kind == "waveform":
         return max(1, round(params["window_s"] * params["sample_rate"]))
     return max(1, round(params["window_s"] * params["sample_rate"] / params["hop_length"]))
@@ -196,9 +234,11 @@ def logmel(waves: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     """Log-mel spectrograms of equal-length waveforms.
 
     waves: (B, n_samples) float32 at params['sample_rate'].
-    Returns (B, n_frames, n_mels) float32 in dB: 10 log10(max(mel(|STFT|^power), amin)),
-    the same as ``librosa.power_to_db(librosa.feature.melspectrogram(...), ref=1.0,
-    amin=amin, top_db=None)`` (centred frames, zero padding, periodic Hann window).
+    Returns (B, n_frames, n_mels) float32. With ``compression = "db"`` (default):
+    10 log10(max(mel(|STFT|^power), amin)), the same as ``librosa.power_to_db(
+    librosa.feature.melspectrogram(...), ref=1.0, amin=amin, top_db=None)`` (centred
+    frames, zero padding, periodic Hann window). With ``"log10-1p-10x"``:
+    log10(1 + 10 mel), the authors' compression (their mel uses ``power = 1``).
     """
     import torch
 
@@ -218,6 +258,8 @@ def logmel(waves: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         if params["power"] != 1.0:
             mag.pow_(params["power"])
     mel = torch.matmul(mag.transpose(1, 2), fb.T)  # (B, frames, n_mels), contiguous
+    if params.get("compression", "db") == "log10-1p-10x":
+        return mel.mul_(10.0).log1p_().div_(math.log(10.0)).numpy()
     return mel.clamp_(min=params["amin"]).log10_().mul_(10.0).numpy()
 
 
@@ -336,15 +378,23 @@ class SongFeatures:
         return self._gather(songs[owner_a], starts_a), owner_a
 
 
-def _stats(sums: np.ndarray, sumsq: np.ndarray, lengths: np.ndarray, train_songs: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _stats(sums: np.ndarray, sumsq: np.ndarray, lengths: np.ndarray, train_songs: np.ndarray,
+           normalise: str = "per-bin") -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) per channel over the training songs' valid steps; ``normalise =
+    "global"``: one scalar over every value, repeated for each channel."""
     train_songs = np.asarray(train_songs, dtype=np.int64)
     n = float(lengths[train_songs].sum())
     if n <= 0:
         raise DataError("features: none of the training songs has readable audio; cannot "
                         "standardise")
-    mean = sums[train_songs].sum(axis=0) / n
-    var = np.maximum(sumsq[train_songs].sum(axis=0) / n - mean ** 2, 0.0)
+    if normalise == "global":
+        c = sums.shape[1]
+        m = sums[train_songs].sum() / (n * c)
+        v = max(sumsq[train_songs].sum() / (n * c) - m ** 2, 0.0)
+        mean, var = np.full(c, m), np.full(c, v)
+    else:
+        mean = sums[train_songs].sum(axis=0) / n
+        var = np.maximum(sumsq[train_songs].sum(axis=0) / n - mean ** 2, 0.0)
     std = np.maximum(np.sqrt(var), _STD_FLOOR)
     return mean.astype(np.float32), std.astype(np.float32)
 
@@ -366,9 +416,12 @@ def _song_sums(array: np.ndarray, lengths: np.ndarray, songs: np.ndarray
 
 
 def cache_key(dataset: Dataset, kind: str, params: dict[str, Any]) -> str:
-    """Hash of every song's audio identity and the feature parameters."""
+    """Hash of every song's audio identity and the feature parameters that change what is
+    extracted (newer parameters at their default are left out: old keys stay valid)."""
     ids = np.array([dataset.audio.identity(i) for i in range(len(dataset.audio))])
-    return hash_arrays(_FORMAT, kind, sorted(params.items()), int(dataset.audio.sample_rate),
+    keyed = {k: v for k, v in params.items() if k not in _NOT_EXTRACTED
+             and not (k in _KEY_NEUTRAL and v == _KEY_NEUTRAL[k])}
+    return hash_arrays(_FORMAT, kind, sorted(keyed.items()), int(dataset.audio.sample_rate),
                        ids)
 
 
@@ -714,7 +767,7 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
             lengths[bad] = 0
             full_sums[bad] = 0.0
             full_sq[bad] = 0.0
-        mean, std = _stats(full_sums, full_sq, lengths, train_songs)
+        mean, std = _stats(full_sums, full_sq, lengths, train_songs, p["normalise"])
         failed = np.array(sorted(errors), dtype=np.int64)
         return SongFeatures(kind, arr, lengths, mean, std, win, failed=failed, errors=errors,
                             params=p, manifest=_manifest(dataset, kind, "", errors, {
@@ -766,7 +819,7 @@ def load_features(dataset: Dataset, kind: str, train_songs: Sequence[int] | np.n
     lengths, sums, sumsq = meta["lengths"], meta["sums"], meta["sumsq"]
     failed = meta["failed"]
     errors = dict(zip(failed.tolist(), meta["messages"].tolist()))
-    mean, std = _stats(sums, sumsq, lengths, train_songs)
+    mean, std = _stats(sums, sumsq, lengths, train_songs, p["normalise"])
     return SongFeatures(kind, arr, lengths, mean, std, win, failed=failed, errors=errors,
                         params=p, key=key,
                         manifest=_manifest(dataset, kind, key, errors, cache))

@@ -17,6 +17,8 @@ Layout (see README "Suite format")::
 
     [suite]     name, description, seeds, primary_metric, bootstrap
     [dataset]   name = "<dataset plugin>", then that plugin's parameters
+    [dataset.fallback]  the dataset used when the first one's data is not there (loud
+                notice); [dataset.fallback.models.<model id>] model parameters used only then
     [split]     name = "<split plugin>", seed, then its parameters
     [features]  log-mel / waveform parameters (optional)
     [run]       executor, executor parameters, device, chunk_users
@@ -91,6 +93,12 @@ FEATURE_PARAMS = ParamSet((
     Param("clip_s", float, None, "Crop or pad every clip to this length in seconds", min=0.01),
     Param("power", float, None, "Spectrogram exponent before the log (2 = power)", min=0.1),
     Param("amin", float, None, "Floor added before the log", min=0),
+    Param("compression", str, None, "db (default) or log10-1p-10x (the authors': "
+          "log10(1 + 10 mel))", choices=("db", "log10-1p-10x")),
+    Param("normalise", str, None, "per-bin (default) mean/std per mel bin, or global (one "
+          "scalar, the authors')", choices=("per-bin", "global")),
+    Param("window_frames", int, None, "Frames per window; wins over window_s (authors: 130)",
+          min=1),
 ))
 
 _RESERVED_MODEL_KEYS = RESERVED_KEYS["recommender"]
@@ -544,6 +552,10 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
         raise ConfigError("missing [dataset] section", file=file, key="dataset")
     ds_t = dict(table("dataset", {}))
     fallback_t = ds_t.pop("fallback", None)
+    fallback_models = None
+    if isinstance(fallback_t, dict) and "models" in fallback_t:
+        fallback_t = dict(fallback_t)
+        fallback_models = fallback_t.pop("models")
     dataset = _plugin_spec(registry, "dataset", ds_t, "dataset", file, loc,
                            reserved=RESERVED_KEYS["dataset"], from_env=from_env)
     fallback = (_plugin_spec(registry, "dataset", fallback_t, "dataset.fallback", file, loc,
@@ -619,6 +631,9 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
         seen[spec.id] = key
         models.append(spec)
 
+    fallback_specs = _fallback_model_specs(registry, fallback_models, models_t, models,
+                                           file, text, from_env)
+
     primary = suite_o["primary_metric"]
     if primary is not None:
         columns = {m.column for t in tasks for m in t.metrics}
@@ -665,6 +680,12 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
                   f"fallback {fallback.name!r} {fallback.options.get('preset') or ''} instead. "
                   f"These numbers are NOT the paper's data.")
         dataset = fallback
+        if fallback_specs:
+            models = [fallback_specs.get(m.id, m) for m in models]
+            notice += (" Model parameters set for the fallback ([dataset.fallback.models]): "
+                       + "; ".join(f"{mid}: {', '.join(sorted(values))}"
+                                   for mid, values in fallback_models.items())
+                       + ".")
         try:
             loader = registry.get("dataset", dataset.name).cls(**dataset.options)
             loader.validate(suite_dir)
@@ -679,6 +700,71 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
                  dataset=dataset, split=split, split_seed=split_seed, features=features,
                  run=run, executor=executor, tasks=tasks, models=models,
                  references=[dict(r) for r in refs], raw=copy.deepcopy(raw), notice=notice)
+
+
+class _FallbackLocator(_Locator):
+    """Lines of keys under ``[dataset.fallback.models.<id>]`` headers."""
+
+    def line(self, key: str) -> int | None:
+        parts = key.split(".")
+        for cut in range(len(parts), 3, -1):
+            head = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(
+                rf'"?{re.escape(p)}"?' for p in parts[:cut]) + r"\s*\]\s*(#.*)?$")
+            for i, ln in enumerate(self.lines):
+                if head.match(ln):
+                    if cut == len(parts):
+                        return i + 1
+                    leaf = re.compile(rf"^\s*\"?{re.escape(parts[cut])}\"?\s*=")
+                    for j in range(i + 1, len(self.lines)):
+                        if re.match(r"^\s*\[", self.lines[j]):
+                            break
+                        if leaf.match(self.lines[j]):
+                            return j + 1
+                    return i + 1
+        return super().line(key)
+
+
+def _fallback_model_specs(registry: Registry, overrides: Any, models_t: list[Any],
+                          models: list[ComponentSpec], file: str, text: str,
+                          from_env: dict[str, str]) -> dict[str, ComponentSpec]:
+    """``[dataset.fallback.models.<model id>]``: parameters that replace a model's own when
+    the fallback dataset replaces the suite's (e.g. a minutes-long budget for the synthetic
+    stand-in, while the main values train to convergence on the real data). Validated like
+    the model's own table, whether or not the fallback is used; returns {model id: the
+    model's spec with the overrides applied}. The fallback's values win over the model's
+    own, ``--set models[i].key=...`` included."""
+    if overrides is None:
+        return {}
+    loc = _FallbackLocator(text)
+    key = "dataset.fallback.models"
+    if not isinstance(overrides, dict):
+        raise ConfigError("expected a table of model ids, e.g. [dataset.fallback.models.dcue]",
+                          file=file, key=key, line=loc.line(key))
+    ids = [m.id for m in models]
+    out = {}
+    for mid, values in overrides.items():
+        mkey = f"{key}.{mid}"
+        if mid not in ids:
+            raise ConfigError(f"names no model of this suite.{suggest(mid, ids)} Model ids: "
+                              f"{', '.join(ids)}", file=file, key=mkey, line=loc.line(mkey))
+        if not isinstance(values, dict):
+            raise ConfigError("expected a table of the model's parameters", file=file,
+                              key=mkey, line=loc.line(mkey))
+        for k in values:
+            if k in _RESERVED_MODEL_KEYS:
+                raise ConfigError(f"`{k}` cannot change for the fallback (only the model's "
+                                  f"parameters can)", file=file, key=f"{mkey}.{k}",
+                                  line=loc.line(f"{mkey}.{k}"))
+        i = ids.index(mid)
+        base = {k: v for k, v in models_t[i].items() if k not in ("id", "label")}
+        merged = {**base, **values}
+        # errors name the override's table (the model's own values were validated above)
+        spec = _plugin_spec(registry, "recommender", merged, mkey, file, loc,
+                            reserved=_RESERVED_MODEL_KEYS, from_env=from_env,
+                            raw_key=models[i].key)
+        spec.key, spec.id, spec.label = models[i].key, models[i].id, models[i].label
+        out[mid] = spec
+    return out
 
 
 def _check_task_needs(registry: Registry, tasks: list[TaskSpec], dataset: ComponentSpec,

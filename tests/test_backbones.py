@@ -76,3 +76,65 @@ def test_deterministic_under_seed(registry):
         with torch.no_grad():
             outs.append(module(torch.ones(2, 32, 16)))
     assert torch.equal(outs[0], outs[1])
+
+
+def test_conv1d_lee2018_stage_sizes_and_parameter_count(registry):
+    """The authors' model_basic: hand-computed (channels, time) after every stage on their
+    (130, 128) input, and the exact parameter count."""
+    module = registry.create("backbone", "conv1d-lee2018").build(130, 128, 256)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in module.modules())
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [
+        (128, 128, 4), (128, 256, 4), (256, 256, 4), (256, 256, 2), (256, 256, 1)]
+    sizes = []
+    h = torch.randn(2, 130, 128).transpose(1, 2)
+    with torch.no_grad():
+        for layer in module.features:
+            h = layer(h)
+            if isinstance(layer, (torch.nn.Conv1d, torch.nn.MaxPool1d)):
+                sizes.append(tuple(h.shape[1:]))
+    # conv keeps the length ("same"); pools 4, 4, 4, 2 floor it: 130 -> 32 -> 8 -> 2 -> 1
+    assert sizes == [(128, 130), (128, 32), (256, 32), (256, 8), (256, 8), (256, 2),
+                     (256, 2), (256, 1), (256, 1)]
+    # conv: in * out * k + out; dense 256 * 256 + 256
+    expected = (128 * 128 * 4 + 128) + (128 * 256 * 4 + 256) + (256 * 256 * 4 + 256) \
+        + (256 * 256 * 2 + 256) + (256 * 256 * 1 + 256) + (256 * 256 + 256)
+    assert expected == 722_304
+    assert sum(p.numel() for p in module.parameters()) == expected
+    with torch.no_grad():
+        out = module.eval()(torch.randn(4, 130, 128))
+    assert out.shape == (4, 256) and (out < 0).any()  # linear feature layer
+
+
+def test_conv1d_lee2018_same_padding_is_keras_like(registry):
+    """An even kernel pads one step before and two after (TensorFlow "SAME"): with all-ones
+    weights, the first output of a k=4 conv sums x[0..2], the last sums x[T-2..T-1]."""
+    module = registry.create("backbone", "conv1d-lee2018").build(128, 1, 1)
+    pad, conv = module.features[0], module.features[1]
+    x = torch.arange(1.0, 9.0).view(1, 1, 8)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+        conv.bias.zero_()
+        y = conv(pad(x))[0, 0]
+    assert y.shape == (8,)
+    assert y[0].item() == 1 + 2 + 3 and y[-1].item() == 7 + 8 and y[1].item() == 1 + 2 + 3 + 4
+
+
+def test_conv1d_lee2018_global_average_not_max(registry):
+    """The last stage averages over time: two time steps left -> their mean feeds the fc."""
+    module = registry.create("backbone", "conv1d-lee2018").build(256, 128, 8).eval()
+    x = torch.randn(1, 256, 128)
+    with torch.no_grad():
+        h = module.features(x.transpose(1, 2))
+        assert h.shape == (1, 256, 2)
+        torch.testing.assert_close(module(x), module.fc(h.mean(dim=2)))
+
+
+def test_conv1d_lee2018_width_and_short_window(registry):
+    from recbench.errors import ConfigError
+
+    module = registry.create("backbone", "conv1d-lee2018", width=0.25).build(130, 128, 16)
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert [c.out_channels for c in convs] == [32, 64, 64, 64, 64]
+    with pytest.raises(ConfigError, match="at least 128 time steps"):
+        registry.create("backbone", "conv1d-lee2018").build(127, 128, 16)

@@ -182,3 +182,51 @@ def test_registered_with_declared_consumption(registry):
     assert registry.get("recommender", "dcue").cls is DCUE
     assert registry.get("recommender", "dcue-item-index").cls is DCUEItemIndex
     assert DCUE.consumes == ("interactions", "audio") and not DCUE.uses_test_interactions
+
+
+def test_authors_user_tower_shapes_and_keras_init(case, registry):
+    """user_embedding_dim 300, user_hidden [300], dim 256, user_init keras: the authors'
+    Embedding(300) -> ReLU -> Dense(300) -> ReLU -> Dense(256), Keras initial weights."""
+    from recbench_builtin.recommenders.dcue_model import _mlp_tower
+
+    torch.manual_seed(0)
+    net = _mlp_tower(500, 300, [300], 256, torch.nn, "keras")
+    kinds = [type(m).__name__ for m in net]
+    assert kinds == ["Embedding", "ReLU", "Linear", "ReLU", "Linear"]
+    assert net[0].weight.shape == (500, 300)
+    assert net[2].weight.shape == (300, 300) and net[4].weight.shape == (256, 300)
+    assert net[0].weight.abs().max() <= 0.05  # U(-0.05, 0.05), not N(0, 1)
+    bound = (6 / (300 + 256)) ** 0.5  # glorot_uniform of the last layer
+    assert net[4].weight.abs().max() <= bound and net[4].weight.abs().max() > 0.9 * bound
+    assert not net[2].bias.any() and not net[4].bias.any()
+    assert sum(p.numel() for p in net.parameters()) == 500 * 300 + 300 * 300 + 300 + 300 * 256 + 256
+    # the default stays PyTorch's: N(0, 1) embedding
+    assert _mlp_tower(500, 300, [300], 256, torch.nn)[0].weight.abs().max() > 1.0
+    # and the model trains with it
+    ds, split, _ = case
+    m = registry.create("recommender", "dcue", **{**SMALL, "user_embedding_dim": 30,
+                                                   "user_hidden": [30], "user_init": "keras",
+                                                   "max_epochs": 1})
+    m.fit(_ctx(case, registry))
+    assert np.isfinite(m.score(split.test_users[:3], split.test_songs)).all()
+
+
+def test_authors_warm_variant_trains_on_the_songs_it_is_scored_on(case, registry):
+    """dcue-authors-warm: the authors' released evaluation (scores songs it trained on) as
+    a declared warm oracle; its training pairs include the test songs' interactions."""
+    from recbench_builtin.recommenders.dcue import DCUEAuthorsWarm
+
+    assert registry.get("recommender", "dcue-authors-warm").cls is DCUEAuthorsWarm
+    assert DCUEAuthorsWarm.uses_test_interactions and not DCUE.uses_test_interactions
+    assert "test_interactions" in DCUEAuthorsWarm.consumes
+    with pytest.raises(PermissionError):
+        DCUEAuthorsWarm(**SMALL).fit(_ctx(case, registry, oracle=False))
+    _, split, _ = case
+    warm = DCUEAuthorsWarm(**SMALL)
+    warm.fit(_ctx(case, registry, oracle=True))
+    cold = DCUE(**SMALL)
+    cold.fit(_ctx(case, registry))
+    n_test_pairs = int((split.test[:, split.test_songs] > 0).sum())
+    n_valid_pairs = int((split.valid[:, split.valid_songs] > 0).sum())
+    assert warm.fit_info["train_pairs"] == cold.fit_info["train_pairs"] + n_test_pairs \
+        + n_valid_pairs

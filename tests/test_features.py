@@ -410,3 +410,69 @@ def test_cache_entry_lock_excludes_another_holder(tmp_path):
     held.release()
     assert got.wait(10)
     t.join()
+
+
+def test_authors_front_end_matches_librosa_log10_1p_10x():
+    """Magnitude mel + log10(1 + 10 x) (the authors' mp3s_to_mel.py) against librosa."""
+    import librosa
+
+    p = resolve_params({"power": 1.0, "compression": "log10-1p-10x"})
+    rng = np.random.default_rng(11)
+    ys = np.stack([_signal(rng, 3.0, 22050) for _ in range(2)])
+    fast = logmel(ys, p)
+    for y, f in zip(ys, fast):
+        ref = np.log10(1 + 10 * librosa.feature.melspectrogram(
+            y=y, sr=22050, n_fft=1024, hop_length=512, n_mels=128, power=1.0)).T
+        assert f.shape == ref.shape == (1 + len(y) // 512, 128)
+        np.testing.assert_allclose(f, ref, rtol=1e-5, atol=1e-5)
+    # and it is not the dB front end
+    assert not np.allclose(fast, logmel(ys, resolve_params({"power": 1.0})), atol=1.0)
+
+
+def test_new_front_end_params_keep_default_cache_key_and_validate(tmp_path):
+    from recbench.data import hash_arrays
+    from recbench.features import _FORMAT, cache_key
+
+    d = _dataset([np.ones(800, np.float32)], 8000)
+    p = resolve_params({"sample_rate": 8000})
+    # the key of default parameters is computed exactly as before these parameters existed
+    old = {k: v for k, v in p.items()
+           if k not in ("compression", "normalise", "window_frames")}
+    assert cache_key(d, "logmel", p) == hash_arrays(_FORMAT, "logmel", sorted(old.items()),
+                                                    8000, np.array(["v1:0"]))
+    # normalisation and window length do not change what is extracted; compression does
+    assert cache_key(d, "logmel", {**p, "normalise": "global", "window_frames": 9}) == \
+        cache_key(d, "logmel", p)
+    assert cache_key(d, "logmel", {**p, "compression": "log10-1p-10x"}) != \
+        cache_key(d, "logmel", p)
+    for bad in ({"compression": "log"}, {"normalise": "bin"}, {"window_frames": 0},
+                {"window_frames": 2.5}):
+        with pytest.raises(ConfigError, match="features."):
+            resolve_params(bad)
+
+
+def test_global_normalisation_and_window_frames(tmp_path):
+    """normalise = "global": one scalar mean/std over every value of the training songs;
+    window_frames sets the window in frames (the authors' 130)."""
+    rng = np.random.default_rng(12)
+    sr = 8000
+    waves = [_signal(rng, 1.0 + 0.5 * i, sr) for i in range(4)]
+    train = [0, 2]
+    params = {"sample_rate": sr, "n_mels": 16, "power": 1.0, "compression": "log10-1p-10x",
+              "normalise": "global", "window_frames": 7}
+    f = load_features(_dataset(waves, sr), "logmel", train, tmp_path, params)
+    values = np.concatenate([np.asarray(f.array[s, :f.lengths[s]], dtype=np.float64).ravel()
+                             for s in train])
+    assert f.window == 7
+    np.testing.assert_allclose(f.mean, np.full(16, values.mean()), rtol=1e-5)
+    np.testing.assert_allclose(f.std, np.full(16, values.std()), rtol=1e-4)
+    per_bin = load_features(_dataset(waves, sr), "logmel", train, tmp_path,
+                            {**params, "normalise": "per-bin", "window_frames": None})
+    assert per_bin.key == f.key  # same cache entry, other statistics
+    assert per_bin.window == round(3.0 * sr / 512)
+    assert np.ptp(per_bin.mean) > 0.01 and np.ptp(f.mean) == 0.0
+    # the authors' window: 130 frames at hop 512 (window_s would give 129 for 3 s)
+    from recbench.features import window_steps
+
+    assert window_steps("logmel", resolve_params({"window_frames": 130})) == 130
+    assert window_steps("waveform", resolve_params({"window_frames": 130})) == 130 * 512

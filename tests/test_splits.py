@@ -114,3 +114,35 @@ def test_bad_shares_raise():
                 np.array(["a", "b"]), np.array(["x", "y"]))
     with pytest.raises(DataError, match="too few"):
         ColdItemSplit().split(d, 0)
+
+
+def test_authors_split_is_popularity_rank_mod_10():
+    """Rank by total plays (ties by index); train = rank % 10 in 0..6, valid 7, test 8-9."""
+    import scipy.sparse as sp
+
+    from recbench.data import Dataset
+    from recbench.registry import build_registry
+
+    rng = np.random.default_rng(0)
+    n_songs = 40
+    plays_per_song = rng.permutation(n_songs) * 3 + 1  # distinct totals
+    plays_per_song[[5, 9]] = 1000  # a tie: song 5 ranks before song 9
+    m = np.zeros((4, n_songs), dtype=np.float32)
+    for s, p in enumerate(plays_per_song):
+        m[s % 4, s] = p
+    ds = Dataset("t", sp.csr_matrix(m), np.array(list("abcd")),
+                 np.array([str(i) for i in range(n_songs)]))
+    split = build_registry().create("split", "authors").split(ds, 0)
+    ranked = sorted(range(n_songs), key=lambda s: (-plays_per_song[s], s))
+    assert ranked[:2] == [5, 9]
+    want = {k: sorted(s for r, s in enumerate(ranked) if r % 10 in digits)
+            for k, digits in (("train", range(7)), ("valid", [7]), ("test", [8, 9]))}
+    assert split.train_songs.tolist() == want["train"]
+    assert split.valid_songs.tolist() == want["valid"]
+    assert split.test_songs.tolist() == want["test"]
+    assert len(want["train"]) == 28 and len(want["test"]) == 8
+    assert split.protocol == "cold-item" and split.name == "authors"
+    # the dataset's own order instead of plays
+    by_index = build_registry().create("split", "authors", order="dataset").split(ds, 3)
+    assert by_index.test_songs.tolist() == [s for s in range(n_songs) if s % 10 >= 8]
+    assert by_index.valid_songs.tolist() == [7, 17, 27, 37]

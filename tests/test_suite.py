@@ -140,3 +140,98 @@ def test_dataset_fallback_only_when_data_is_not_configured(tmp_path, monkeypatch
     monkeypatch.setenv("RECBENCH_MSD_ROOT", str(tmp_path / "missing"))
     msg, _ = error_of(tmp_path, text)  # a root that is set but wrong is an error, no fallback
     assert "missing is not a folder" in msg
+
+
+FALLBACK = GOOD.replace('[dataset]\nname = "tiny"', '''[dataset]
+name = "msd"
+
+[dataset.fallback]
+name = "tiny"
+users = 20
+
+[dataset.fallback.models.dcue]
+max_epochs = 2
+backbone_params = { width = 0.25 }''') + '''
+[[models]]
+name = "dcue"
+max_epochs = 50
+patience = 7
+'''
+
+
+def test_fallback_model_overrides_apply_only_with_the_fallback(tmp_path, monkeypatch):
+    monkeypatch.delenv("RECBENCH_MSD_ROOT", raising=False)
+    s = load_suite(write(tmp_path, FALLBACK), default_registry())
+    dcue = [m for m in s.models if m.id == "dcue"][0]
+    assert s.dataset.name == "tiny"
+    assert dcue.options["max_epochs"] == 2 and dcue.options["patience"] == 7
+    assert dcue.options["backbone_params"] == {"width": 0.25}
+    assert dcue.key == "models[2]" and dcue.label == "dcue"
+    assert "dcue: backbone_params, max_epochs" in s.notice
+    # the other models are untouched; the main values hash differently from the override
+    main = load_suite(write(tmp_path, FALLBACK.replace('name = "msd"', 'name = "tiny"'),
+                            "main.toml"), default_registry())
+    main_dcue = [m for m in main.models if m.id == "dcue"][0]
+    assert main.notice is None
+    assert main_dcue.options["max_epochs"] == 50 and main_dcue.options["backbone_params"] == {}
+    assert main_dcue.config_hash != dcue.config_hash
+    assert [m.config_hash for m in main.models[:2]] == [m.config_hash for m in s.models[:2]]
+
+
+@pytest.mark.parametrize("table,key,expected", [
+    ("[dataset.fallback.models.dcu]\nmax_epochs = 2", "dataset.fallback.models.dcu",
+     "names no model of this suite"),
+    ("[dataset.fallback.models.dcue]\nmax_epoch = 2", "dataset.fallback.models.dcue.max_epoch",
+     "max_epoch"),
+    ("[dataset.fallback.models.dcue]\nmax_epochs = 0", "dataset.fallback.models.dcue.max_epochs",
+     ">= 1"),
+    ("[dataset.fallback.models.dcue]\nname = \"wmf\"", "dataset.fallback.models.dcue.name",
+     "cannot change"),
+])
+def test_fallback_model_overrides_are_validated(tmp_path, monkeypatch, table, key, expected):
+    """Validated even when the real data is there (here: `tiny`, always available)."""
+    monkeypatch.delenv("RECBENCH_MSD_ROOT", raising=False)
+    text = FALLBACK.replace('name = "msd"', 'name = "tiny"').replace(
+        "[dataset.fallback.models.dcue]\nmax_epochs = 2\nbackbone_params = { width = 0.25 }",
+        table)
+    msg, err = error_of(tmp_path, text)
+    assert key in msg and expected in msg and "Traceback" not in msg
+    # the line of the offending key (the table's header when the model id is wrong)
+    at = table.splitlines()[0 if "dcu]" in table else -1]
+    assert err.line == text.splitlines().index(at) + 1
+
+
+def test_msd_coldstart_real_budget_and_synthetic_override(monkeypatch):
+    """The headline suite: the paper's optimiser and early stopping on the real data, the
+    same audio model for DCUE and WMF+Regression in both kinds of run, and the synthetic
+    budget only under the fallback."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "suites" / "msd_coldstart.toml"
+    monkeypatch.delenv("RECBENCH_MSD_ROOT", raising=False)
+    synthetic = load_suite(path, default_registry())
+    assert synthetic.dataset.name == "synth-msd" and "dcue: " in synthetic.notice
+    import tomllib
+
+    from recbench.suite import validate_raw
+
+    text = path.read_text()
+    raw = tomllib.loads(text)
+    # the real data "available": a dataset that validates, the fallback still declared
+    raw["dataset"] = {"name": "synth-msd", "fallback": raw["dataset"]["fallback"]}
+    real = validate_raw(raw, default_registry(), str(path), text)
+    assert real.notice is None
+    by_id = {m.id: m.options for m in real.models}
+    fb = {m.id: m.options for m in synthetic.models}
+    for mid in ("dcue", "dcue-authors-warm", "dcue-item-index"):
+        o = by_id[mid]
+        assert (o["optimizer"], o["momentum"], o["lr_decay"], o["batch_size"]) == \
+            ("sgd", 0.9, 1e-6, 10)
+        assert o["patience"] == 5 and o["max_epochs"] >= 100 and o["steps_per_epoch"] is None
+        assert (o["user_embedding_dim"], o["user_hidden"], o["dim"]) == (300, [300], 256)
+        assert fb[mid]["optimizer"] == "adam" and fb[mid]["max_epochs"] <= 10
+    assert by_id["wmf-regression"]["patience"] == 5 and by_id["wmf-regression"]["epochs"] >= 100
+    for opts in (by_id, fb):
+        assert opts["wmf-regression"]["backbone"] == opts["dcue"]["backbone"] == "conv1d-lee2018"
+        assert opts["wmf-regression"]["backbone_params"] == opts["dcue"]["backbone_params"]
+    assert real.features["compression"] == "log10-1p-10x" and real.features["window_frames"] == 130

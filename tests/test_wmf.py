@@ -123,3 +123,31 @@ def test_wmf_regression_song_vector_is_mean_over_windows():
                 continue
             wins = torch.from_numpy(feats.array[s].reshape(3, 8, 8))
             np.testing.assert_allclose(out[r], net(wins).mean(0).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_wmf_regression_early_stopping_keeps_the_best_validation_epoch():
+    from recbench_builtin._training import validation_auc, validation_data
+
+    ds, split, feats = synthetic()
+    kw = dict(factors=6, iterations=10, backbone="mel-stats", optimizer="adam", lr=0.05,
+              batch_size=16)
+    model = REGISTRY.create("recommender", "wmf-regression", epochs=40, patience=2, **kw)
+    model.fit(ctx_for(ds, split, feats, oracle=False))
+    rep = model.fit_report()
+    aucs = rep["valid_auc"]
+    assert len(aucs) == len(rep["losses"]) <= 40
+    assert rep["best_valid_auc"] == max(aucs) and rep["best_epoch"] == int(np.argmax(aucs)) + 1
+    if rep["stopped_by"] == "patience":
+        assert len(aucs) == rep["best_epoch"] + 2
+    else:
+        assert rep["stopped_by"] == "epochs" and len(aucs) == 40
+    # the kept weights are the best epoch's: the validation AUC recomputed from the final
+    # song vectors equals the best one
+    data = validation_data(split)
+    users, songs = data[0], data[1]
+    again = validation_auc(model.user_factors[users] @ model.item_vectors(songs).T, data)
+    assert again == pytest.approx(rep["best_valid_auc"], abs=1e-6)
+    # without patience: every epoch, no validation
+    plain = REGISTRY.create("recommender", "wmf-regression", epochs=3, **kw)
+    plain.fit(ctx_for(ds, split, feats, oracle=False))
+    assert len(plain.losses) == 3 and "valid_auc" not in plain.fit_report()

@@ -7,6 +7,8 @@ content-profile, the tagging MLP) and meant for every new one.
 - :func:`amp_dtype`, :func:`autocast`: mixed precision for a device.
 - :func:`with_head`: a backbone's module, with a linear head when its output size is not
   the size the model asks for.
+- :func:`validation_data`, :func:`validation_auc`: the per-user AUC on the validation
+  songs that early stopping watches (never the test interactions).
 - :func:`embed_songs`: a song's vector = the mean of a network's outputs over the song's
   consecutive windows (van den Oord et al. 2013's averaging of 3-s windows).
 
@@ -207,3 +209,30 @@ def embed_songs(net: Any, feats: Any, songs: np.ndarray, device: Any, batch: int
     finally:
         net.train(was)
     return out
+
+
+def validation_data(split: Any) -> tuple | None:
+    """(users, songs, labels, mask) of the validation songs for early stopping, or None when
+    there are none or no user has a validation interaction. labels: (U, S) bool plays;
+    mask: (U, S) True where a song is a candidate (not already in the user's training
+    interactions, for warm splits). Never reads split.test."""
+    songs = np.asarray(split.valid_songs, dtype=np.int64)
+    if len(songs) == 0 or split.valid is None:
+        return None
+    valid = split.valid.tocsr()[:, songs]
+    users = np.flatnonzero(np.asarray((valid > 0).sum(axis=1)).ravel() > 0)
+    if len(users) == 0:
+        return None
+    labels = valid[users].toarray() > 0
+    mask = split.train.tocsr()[users][:, songs].toarray() <= 0
+    return users, songs, labels, mask
+
+
+def validation_auc(scores: np.ndarray, data: tuple) -> float:
+    """Mean over users of the per-user ROC AUC of `scores` (U, S) against `data` from
+    :func:`validation_data` (NaN when no user has both classes)."""
+    from recbench.metrics import roc_auc_per_user
+
+    _, _, labels, mask = data
+    aucs = np.asarray(roc_auc_per_user(scores, labels, mask), dtype=float)
+    return float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan")

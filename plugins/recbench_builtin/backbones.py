@@ -3,6 +3,10 @@
 - ``conv1d``: the DCUE / WMF+Regression audio model (Lee et al. 2018, section 3.1): five
   blocks of 1-D convolution over time (mel bins as input channels) + max-pooling, ReLU after
   every layer but the final (feature) one, then global pooling and a linear layer to D.
+- ``conv1d-lee2018``: the authors' released audio model (``jongpillee/deep-content-user``
+  ``model.py:model_basic``; design/AUTHORS_CODE.md section 1.4): kernels 4,4,4,2,1, widths
+  128,256,256,256,256, "same" padding, max-pools 4,4,4,2, no batch norm, global average
+  pool, linear Dense(256). 130 frames -> 32 -> 8 -> 2 -> 1 time steps.
 - ``conv2d``: a small VGG-style 2-D CNN over the (time x mel) image.
 - ``samplecnn``: a sample-level CNN over the raw waveform (Kim, Lee & Nam 2018): a strided
   3-sample "frame" convolution, then blocks of 3-sample convolution + max-pool of 3.
@@ -19,6 +23,7 @@ torch is imported inside ``build`` so that this module imports cheaply.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from recbench import hookimpl
@@ -103,6 +108,76 @@ class Conv1DBackbone(Backbone):
             layers.append(nn.MaxPool1d(o["pool"], ceil_mode=True))
             c_in = w
         return _PooledNet.build(layers, c_in, out_dim, "time", o["global_pool"])
+
+
+class Conv1DLee2018Backbone(Backbone):
+    """The authors' audio model (``model.py:model_basic`` of jongpillee/deep-content-user).
+
+    Input (B, T, C) mel windows (the authors: T = 130 frames, C = 128 bins), convolved over
+    time with "same" padding (for an even kernel the extra padded step goes after the end,
+    as in Keras), no batch norm::
+
+        Conv(128, k=4)-ReLU-MaxPool(4) -> Conv(256, k=4)-ReLU-MaxPool(4)
+        -> Conv(256, k=4)-ReLU-MaxPool(4) -> Conv(256, k=2)-ReLU-MaxPool(2)
+        -> Conv(256, k=1)-ReLU -> global average over time -> Linear(out_dim), no activation
+
+    Pools drop the remainder (Keras "valid" pooling): 130 -> 32 -> 8 -> 2 -> 1 steps, so a
+    window needs at least 4 * 4 * 4 * 2 = 128 steps (fewer is a ConfigError). Weights start
+    as the authors' Keras defaults: he_uniform convolutions, glorot_uniform dense layer,
+    zero biases. `width` scales every channel count (1.0 = the authors' model).
+    """
+
+    name = "conv1d-lee2018"
+    description = ("Authors' DCUE audio model: 1-D convs k4,4,4,2,1 (128-256-256-256-256), "
+                   "pools 4,4,4,2, no BN, global avg, linear")
+    input_kind = "logmel"
+    KERNELS = (4, 4, 4, 2, 1)
+    WIDTHS = (128, 256, 256, 256, 256)
+    POOLS = (4, 4, 4, 2, 1)  # 1 = no pooling after the last convolution
+    params = (
+        Param("width", float, 1.0, min=0.01,
+              help="multiplier on every channel width (1.0 = the authors' model)"),
+    )
+
+    def build(self, time_steps: int, channels: int, out_dim: int) -> Any:
+        """A module mapping (B, time_steps, channels) to (B, out_dim)."""
+        import torch
+        from torch import nn
+
+        need = math.prod(self.POOLS)
+        if time_steps < need:
+            raise ConfigError(f"needs windows of at least {need} time steps (the authors "
+                              f"use 130 frames), got {time_steps}",
+                              key="backbone.conv1d-lee2018")
+        widths = _scaled(list(self.WIDTHS), self.options["width"],
+                         "backbone.conv1d-lee2018.width")
+        layers: list[nn.Module] = []
+        c_in = channels
+        for w, k, p in zip(widths, self.KERNELS, self.POOLS):
+            conv = nn.Conv1d(c_in, w, k)
+            nn.init.kaiming_uniform_(conv.weight, nonlinearity="relu")  # Keras he_uniform
+            nn.init.zeros_(conv.bias)
+            if k > 1:  # "same": (k - 1) // 2 zeros before, the rest after (Keras / TF)
+                layers.append(nn.ConstantPad1d(((k - 1) // 2, k - 1 - (k - 1) // 2), 0.0))
+            layers += [conv, nn.ReLU()]
+            if p > 1:
+                layers.append(nn.MaxPool1d(p))  # floor, as Keras "valid" pooling
+            c_in = w
+        fc = nn.Linear(c_in, out_dim)
+        nn.init.xavier_uniform_(fc.weight)  # Keras glorot_uniform
+        nn.init.zeros_(fc.bias)
+
+        class Lee2018Net(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.features = nn.Sequential(*layers)
+                self.fc = fc
+                self.out_features = out_dim
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return self.fc(self.features(x.transpose(1, 2)).mean(dim=2))
+
+        return Lee2018Net()
 
 
 class Conv2DBackbone(Backbone):
@@ -216,6 +291,7 @@ class MelStatsBackbone(Backbone):
 @hookimpl
 def recbench_register_backbones(register):
     register(Conv1DBackbone)
+    register(Conv1DLee2018Backbone)
     register(Conv2DBackbone)
     register(SampleCNNBackbone)
     register(MelStatsBackbone)

@@ -1,7 +1,9 @@
-"""Built-in splits: `cold-item` (the paper's protocol), `warm` and `cold-user`.
+"""Built-in splits: `cold-item` (the paper's protocol), `warm`, `cold-user`, and `authors`
+(the DCUE authors' deterministic popularity-rank split, for comparison with their code).
 
-Every split is deterministic under `split(dataset, seed)`; train, valid and test are
-disjoint parts of the dataset's interactions whose union is all of them.
+Every split is deterministic under `split(dataset, seed)` (`authors` ignores the seed);
+train, valid and test are disjoint parts of the dataset's interactions whose union is all
+of them.
 """
 
 from __future__ import annotations
@@ -217,8 +219,65 @@ class ColdUserSplit(_SharesSplitter):
                      test_users=users_with_interactions(test), params=dict(o))
 
 
+class AuthorsSplit(Splitter):
+    """The DCUE authors' deterministic song split (``load_label.split`` of
+    jongpillee/deep-content-user; design/AUTHORS_CODE.md section 1.2), for comparison with
+    their code; recbench's seeded random `cold-item` split stays the default.
+
+    Songs are ranked by popularity (``order = "plays"``: total plays in the dataset, most
+    first, ties by song index; ``"dataset"``: the dataset's own song order, for loaders that
+    keep the source ranking) and split by rank modulo 10: train = rank % 10 in 0..6,
+    valid = rank % 10 == 7, test = rank % 10 in {8, 9}. No seed: the split is the same for
+    every seed; it is popularity-stratified. Test songs are cold (protocol ``cold-item``).
+
+    The authors' recommendation code has a defect this split does NOT reproduce: its
+    validation songs are rank % 10 == 8, **a subset of the test songs** (so their
+    checkpoint choice on validation loss saw half the test songs), and rank % 10 == 7 is
+    never used. Here valid = 7, the rule of the authors' own ``tagging.py``. The defect
+    cannot be reproduced soundly in recbench: the recommendation task excludes each user's
+    validation interactions from the ranking, which would drop the test positives of the
+    shared songs.
+    """
+
+    name = "authors"
+    description = ("The DCUE authors' split: popularity rank mod 10, train 0-6, valid 7, "
+                   "test 8-9 (no seed; their code's valid-within-test defect not reproduced)")
+    protocol = "cold-item"
+    params = (
+        Param("order", str, "plays", "popularity order: total plays in the dataset, or the "
+              "dataset's song order", choices=("plays", "dataset")),
+    )
+
+    def split(self, dataset: Dataset, seed: int) -> Split:
+        o = self.options
+        counts = dataset.counts.tocsr()
+        n = dataset.n_songs
+        if n < 10:
+            raise DataError(f"split authors: {n} songs are too few for a rank-mod-10 split")
+        if o["order"] == "plays":
+            plays = np.asarray(counts.sum(axis=0)).ravel()
+            ranked = np.argsort(-plays, kind="stable")
+        else:
+            ranked = np.arange(n)
+        digit = np.empty(n, dtype=np.int64)
+        digit[ranked] = np.arange(n) % 10
+        train_songs = np.flatnonzero(digit <= 6)
+        valid_songs = np.flatnonzero(digit == 7)
+        test_songs = np.flatnonzero(digit >= 8)
+        train = restrict_columns(counts, train_songs)
+        test = restrict_columns(counts, test_songs)
+        return Split(name=self.name, seed=int(seed), protocol=self.protocol,
+                     train=train, valid=restrict_columns(counts, valid_songs), test=test,
+                     train_songs=train_songs.astype(np.int64),
+                     valid_songs=valid_songs.astype(np.int64),
+                     test_songs=test_songs.astype(np.int64),
+                     train_users=users_with_interactions(train),
+                     test_users=users_with_interactions(test), params=dict(o))
+
+
 @hookimpl
 def recbench_register_splits(register):
     register(ColdItemSplit)
     register(WarmSplit)
     register(ColdUserSplit)
+    register(AuthorsSplit)

@@ -36,6 +36,9 @@ class DatasetBlock(_Closed):
     n_users: Optional[int] = None
     n_songs: Optional[int] = None
     n_interactions: Optional[int] = None
+    side: Optional[list[str]] = Field(
+        None, description="the optional side parts the dataset has (user_features, "
+        "user_categories, song_categories, modalities, events); absent when it has none")
     manifest: Optional[dict[str, Any]] = Field(
         None, description="the loader's manifest (long lists cut, secrets redacted)")
     notice: Optional[str] = Field(None, description="why a fallback replaced the dataset")

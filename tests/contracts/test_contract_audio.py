@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from recbench_builtin.backbones import (Conv1DBackbone, Conv2DBackbone, MelStatsBackbone,
-                                        SampleCNNBackbone)
+from recbench_builtin.backbones import (Conv1DBackbone, Conv1DLee2018Backbone, Conv2DBackbone,
+                                        MelStatsBackbone, SampleCNNBackbone)
 from recbench_builtin.losses import BPRLoss, HingeLoss, InfoNCELoss, MSELoss, SoftmaxLoss
 from recbench_builtin.samplers import PopularitySampler, TwoStageSampler, UniformSampler
 
@@ -15,6 +15,12 @@ from recbench.testing import BackboneContract, LossContract, SamplerContract
 class TestConv1D(BackboneContract):
     component = Conv1DBackbone
     options = {"channels": [8, 8, 8], "width": 0.5}
+
+
+class TestConv1DLee2018(BackboneContract):
+    component = Conv1DLee2018Backbone
+    options = {"width": 0.0625}
+    time_steps = (128, 130)  # its four pools need >= 4 * 4 * 4 * 2 steps
 
 
 class TestConv2D(BackboneContract):

@@ -26,7 +26,8 @@ from recbench import hookimpl
 from recbench.components import FitContext, Recommender
 from recbench.errors import DataError
 from recbench.params import Param
-from recbench_builtin._training import embed_songs, make_optimizer, with_head
+from recbench_builtin._training import (EarlyStopping, embed_songs, make_optimizer,
+                                        validation_auc, validation_data, with_head)
 
 # Defaults and their sources:
 #   factors 40: the 40-dimensional latent space of van den Oord et al. 2013 ("Deep
@@ -152,6 +153,10 @@ class WMFRegression(Recommender):
         Param("max_windows", int, None, min=1,
               help="at most this many windows per song when embedding (None = all)"),
         Param("embed_batch", int, 256, min=1, help="windows per forward pass when embedding"),
+        Param("patience", int, None, min=1,
+              help="early stopping: epochs without a better validation AUC (user factors . "
+                   "predicted vectors of the validation songs) before stopping; the best "
+                   "epoch's weights are kept (default: train all `epochs`)"),
     )
 
     def fit(self, ctx: FitContext) -> None:
@@ -189,6 +194,9 @@ class WMFRegression(Recommender):
         bs = o["batch_size"]
         n_examples, t_train = 0, time.perf_counter()
         self.losses: list[float] = []
+        self.valid_aucs: list[float] = []
+        valid = validation_data(ctx.split) if o["patience"] is not None else None
+        stopper = EarlyStopping(o["patience"] or 1)
         for _epoch in ctx.progress(range(o["epochs"]), total=o["epochs"], desc=self.name):
             net.train()
             order = rng.permutation(len(songs))
@@ -207,6 +215,21 @@ class WMFRegression(Recommender):
                 batches += 1
                 n_examples += len(idx)
             self.losses.append(total / max(batches, 1))
+            if valid is not None:
+                v = embed_songs(net, feats, valid[1], device, o["embed_batch"],
+                                o["max_windows"])
+                auc = validation_auc(self.user_factors[valid[0]] @ v.T, valid)
+                self.valid_aucs.append(auc)
+                stopper.update(_epoch + 1, auc, net.state_dict)
+                if stopper.should_stop:
+                    break
+        if valid is not None:
+            stopper.restore(net.load_state_dict)
+            net.eval()
+        self.stopping = ({"best_epoch": stopper.best_epoch or len(self.losses),
+                          "best_valid_auc": stopper.best if stopper.improved_once else None,
+                          "stopped_by": stopper.stop_reason or "epochs"}
+                         if valid is not None else {})
         train_s = time.perf_counter() - t_train
 
         t_embed = time.perf_counter()
@@ -222,8 +245,11 @@ class WMFRegression(Recommender):
 
     def fit_report(self) -> dict[str, Any]:
         """The regression's loss per epoch and the time of each fit stage (seconds)."""
-        return {"losses": list(getattr(self, "losses", [])),
-                "timing": dict(getattr(self, "timing", {}))}
+        out = {"losses": list(getattr(self, "losses", [])),
+               "timing": dict(getattr(self, "timing", {}))}
+        if getattr(self, "valid_aucs", None):
+            out.update(valid_auc=list(self.valid_aucs), **getattr(self, "stopping", {}))
+        return out
 
     def score(self, users: np.ndarray, songs: np.ndarray) -> np.ndarray:
         """(len(users), len(songs)) float32: user factors . predicted item factors."""
