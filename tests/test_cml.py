@@ -159,3 +159,18 @@ def test_cml_without_clipping_leaves_the_ball():
                 lr=0.05)
     model.fit(world.context(0))
     assert np.linalg.norm(model._v_np, axis=1).max() > 1.0
+
+
+def test_shared_negatives_take_the_matrix_product_path_with_the_same_distances():
+    torch.set_num_threads(1)
+    world = warm_world()
+    model = CML(dim=8, max_epochs=1, steps_per_epoch=1)
+    model.fit(world.context(0))
+    users, pos = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
+    neg = torch.tensor([[7, 8, 9]] * 3)
+    model._shared_now = False
+    d_pos, per_row = model._distances(users, pos, neg)
+    model._shared_now = True
+    d_pos2, shared = model._distances(users, pos, neg)
+    np.testing.assert_allclose(shared.detach().numpy(), per_row.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(d_pos2.detach().numpy(), d_pos.detach().numpy())

@@ -29,6 +29,12 @@ def sq_distances(a: Any, b: Any) -> Any:
     return ((a * a).sum(-1)[:, None] - 2.0 * a @ b.T + (b * b).sum(-1)[None, :]).clamp_min(0.0)
 
 
+def pairwise_sq_distances(a: Any, b: Any) -> Any:
+    """(N, M) squared distances of every row of a (N, D) to every row of b (M, D), as
+    |a|^2 - 2 a.b + |b|^2 clamped at 0 (one matrix product: shared negatives)."""
+    return ((a * a).sum(-1)[:, None] - 2.0 * a @ b.T + (b * b).sum(-1)[None, :]).clamp_min(0.0)
+
+
 def cml_hinge(d_pos: Any, d_neg: Any, margin: float, n_items: int, *,
               rank_weight: bool = True, reduction: str = "sum") -> Any:
     """The CML metric loss for B positive pairs and K sampled negatives each.

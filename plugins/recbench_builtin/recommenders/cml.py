@@ -97,9 +97,13 @@ class CML(Recommender):
         self._items = torch.nn.Parameter(self._items.data.to(device))
 
     def _distances(self, users: Any, pos: Any, neg: Any) -> tuple[Any, Any]:
-        """(d_pos (B,), d_neg (B, K)) squared distances for index tensors."""
+        """(d_pos (B,), d_neg (B, K)) squared distances for index tensors; negatives shared
+        by the batch (every row of `neg` the same) take one matrix product."""
         u = self._users[users]
-        return M.sq_distances(u, self._items[pos]), M.sq_distances(u, self._items[neg])
+        d_pos = M.sq_distances(u, self._items[pos])
+        if getattr(self, "_shared_now", False):
+            return d_pos, M.pairwise_sq_distances(u, self._items[neg[0]])
+        return d_pos, M.sq_distances(u, self._items[neg])
 
     def _extra_loss(self, users: Any, pos: Any, neg: Any) -> Any:
         """The covariance regulariser over the batch's points (None when off)."""
@@ -199,6 +203,7 @@ class CML(Recommender):
         import torch
 
         o = self.options
+        self._shared_now = bool(len(neg) > 1 and (neg == neg[:1]).all())
         u, p, n = (torch.from_numpy(a).to(self._device) for a in (users, pos, neg))
         d_pos, d_neg = self._distances(u, p, n)
         loss = M.cml_hinge(d_pos, d_neg, o["margin"], self._n_items,
