@@ -17,8 +17,8 @@ the users (or user groups) whose embedding is most similar").
   cos(u, a-))``; both towers share one space (the Siamese audio branch is applied to the
   liked and the disliked track with the same weights). Liked = played in training;
   disliked = not played (drawn by the ``sampler``; DCUE's uniform default, the suites use
-  ``popularity``: popular songs the user did not play are the informative dislikes). Skips as explicit dislikes are not used
-  here (see the issue-13 report).
+  ``popularity``: popular songs the user did not play are the informative dislikes).
+  Skipped tracks (synth-msd events) as explicit dislikes are not used yet.
 
 The training loop, early stopping, negatives and song embedding are DCUE's
 (``dcue._TwoTower``): only the user tower differs (a history/demographics MLP instead of an

@@ -20,7 +20,6 @@ metrics are not used (`ignored_metrics`).
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 
