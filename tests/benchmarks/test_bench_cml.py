@@ -31,7 +31,7 @@ pytestmark = pytest.mark.benchmark
 
 N_USERS, N_SONGS, DIM = 20_000, 5_000, 64
 BATCH, NEGATIVES = 256, 10
-STEPS_PER_ROUND, ROUNDS = 20, 5
+STEPS_PER_ROUND, ROUNDS = 50, 7
 TARGET_RATIO = 1.10
 THREADS = int(os.environ.get("RECBENCH_BENCH_THREADS", "1"))
 
