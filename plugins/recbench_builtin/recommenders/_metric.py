@@ -1,0 +1,138 @@
+"""Metric-learning building blocks shared by `cml` and `hcml` (pure torch functions).
+
+- :func:`sq_distances`: squared Euclidean distances between paired or all rows;
+- :func:`cml_hinge`: the CML hinge on squared distances with margin and the WARP-style
+  rank weight (Hsieh et al., WWW 2017, eq. 3-4);
+- :func:`covariance_penalty`: the CML covariance regulariser (section 3.4);
+- :func:`clip_rows_`: projection of rows onto the unit ball (the constraint of eq. 5);
+- :func:`memory_attention`: memory-based attention translation vectors (LRML / HCML).
+
+torch is imported inside the functions so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def sq_distances(a: Any, b: Any) -> Any:
+    """Squared Euclidean distances: (B,) for a, b (B, D); (B, K) for a (B, D), b (B, K, D);
+    (N, M) for a (N, D), b (M, D) when `b` is 2-D and of another length (all pairs)."""
+    if b.dim() == 3:
+        return ((a[:, None, :] - b) ** 2).sum(-1)
+    if a.shape == b.shape:
+        return ((a - b) ** 2).sum(-1)
+    # all pairs: |a|^2 - 2 a.b + |b|^2, clamped at 0 against rounding
+    return ((a * a).sum(-1)[:, None] - 2.0 * a @ b.T + (b * b).sum(-1)[None, :]).clamp_min(0.0)
+
+
+def pairwise_sq_distances(a: Any, b: Any) -> Any:
+    """(N, M) squared distances of every row of a (N, D) to every row of b (M, D), as
+    |a|^2 - 2 a.b + |b|^2 clamped at 0 (one matrix product: shared negatives)."""
+    return ((a * a).sum(-1)[:, None] - 2.0 * a @ b.T + (b * b).sum(-1)[None, :]).clamp_min(0.0)
+
+
+def cml_hinge(d_pos: Any, d_neg: Any, margin: float, n_items: int, *,
+              rank_weight: bool = True, reduction: str = "sum") -> Any:
+    """The CML metric loss for B positive pairs and K sampled negatives each.
+
+    ``d_pos`` (B,) and ``d_neg`` (B, K) are squared distances. A negative k is an
+    impostor when ``margin + d_pos - d_neg[k] > 0``. With `rank_weight` each row is weighted
+    by ``w = log(1 + floor(n_items * M / K))``, M the row's impostors (the WARP rank
+    estimate of eq. 4; no gradient flows through w). `reduction`: "sum" sums the hinge over
+    the K negatives (eq. 3); "hardest" keeps the closest negative only (the authors' code).
+    Returns the mean over rows of ``w * hinge``.
+    """
+    import torch
+
+    viol = margin + d_pos[:, None] - d_neg  # (B, K)
+    if reduction == "hardest":
+        per = torch.clamp(margin + d_pos - d_neg.min(dim=1).values, min=0.0)
+    elif reduction == "sum":
+        per = torch.clamp(viol, min=0.0).sum(dim=1)
+    else:
+        raise ValueError(f"cml_hinge: reduction must be 'sum' or 'hardest', got {reduction!r}")
+    if rank_weight:
+        impostors = (viol.detach() > 0).sum(dim=1).to(per.dtype)
+        k = d_neg.shape[1]
+        per = per * torch.log1p(torch.floor(n_items * impostors / k))
+    return per.mean()
+
+
+def covariance_penalty(x: Any) -> Any:
+    """De-correlation of the D dimensions of the rows of `x` (N, D): the sum of squared
+    off-diagonal entries of the covariance C = (x - mean)^T (x - mean) / N, divided by N
+    (CML section 3.4 writes (||C||_F - ||diag C||_2^2) / N; squaring the Frobenius norm makes
+    it smooth and leaves its minimiser, a diagonal C, unchanged)."""
+    n = x.shape[0]
+    xc = x - x.mean(dim=0, keepdim=True)
+    c = xc.T @ xc / n
+    return ((c * c).sum() - (c.diagonal() ** 2).sum()) / n
+
+
+def clip_rows_(weight: Any, rows: Any = None, max_norm: float = 1.0) -> None:
+    """In place: rows `rows` (None = all) of `weight` with a norm above `max_norm` scaled
+    onto the ball ``||x|| <= max_norm`` (CML eq. 5 constraint); other rows untouched."""
+    import torch
+
+    with torch.no_grad():
+        if rows is None:  # in place, no gather / scatter copy
+            weight.div_(torch.clamp(weight.norm(dim=1, keepdim=True) / max_norm, min=1.0))
+            return
+        r = torch.unique(rows)
+        w = weight[r]
+        norm = w.norm(dim=1, keepdim=True)
+        weight[r] = w / torch.clamp(norm / max_norm, min=1.0)
+
+
+def memory_attention(query: Any, keys: Any, memories: Any) -> tuple[Any, Any]:
+    """Memory-based attention (Tay et al., WWW 2018, LRML; used by HCML, Tran et al. 2021):
+    weights ``a = softmax(query @ keys^T)`` over the M memory slots and the translation
+    ``r = a @ memories``. query (..., D), keys and memories (M, D). Returns (r, a)."""
+    import torch
+
+    a = torch.softmax(query @ keys.T, dim=-1)
+    return a @ memories, a
+
+
+def init_points(n: int, dim: int, gen: Any) -> Any:
+    """(n, dim) float32 tensor ~ N(0, 1/dim), rows clipped into the unit ball (the
+    authors' code draws the points with std 1/sqrt(dim))."""
+    import torch
+
+    w = torch.randn(n, dim, generator=gen) / math.sqrt(dim)
+    return w / torch.clamp(w.norm(dim=1, keepdim=True), min=1.0)
+
+
+def positive_pairs(train: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(users, songs) int64 of the stored positive entries of a users x songs matrix."""
+    coo = train.tocoo()
+    keep = coo.data > 0
+    return coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64)
+
+
+def validation_data(split: Any) -> tuple | None:
+    """(users, songs, labels, mask) for early stopping on ``split.valid`` (training positives
+    masked out), or None when no user has a validation interaction. Never reads split.test."""
+    songs = np.asarray(split.valid_songs, dtype=np.int64)
+    if len(songs) == 0 or split.valid is None:
+        return None
+    valid = split.valid.tocsr()[:, songs]
+    users = np.flatnonzero(np.asarray((valid > 0).sum(axis=1)).ravel() > 0)
+    if len(users) == 0:
+        return None
+    labels = valid[users].toarray() > 0
+    mask = split.train.tocsr()[users][:, songs].toarray() <= 0
+    return users, songs, labels, mask
+
+
+def valid_auc(score: Any, valid: tuple) -> float:
+    """Mean per-user ROC AUC of ``score(users, songs)`` on `valid` (see validation_data)."""
+    from recbench.metrics import roc_auc_per_user
+
+    users, songs, labels, mask = valid
+    aucs = np.asarray(roc_auc_per_user(score(users, songs), labels, mask), dtype=float)
+    return float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan")

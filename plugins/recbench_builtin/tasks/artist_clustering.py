@@ -1,0 +1,157 @@
+"""`artist-clustering`: group the tracks of unseen artists by artist from a model's song
+vectors (the evaluation of Royo-Letelier et al., ISMIR 2018, section 4: "unknown artist
+clustering").
+
+The tracks are the split's test songs whose ``song_categories[category]`` (default
+``artist``) is known, restricted to artists with at least ``min_songs`` of them; no model
+is given the artist labels. Their vectors (``item_vectors``, L2-normalised) are clustered
+by k-means with k = the number of artists, and the clustering is scored against the
+artists with the adjusted Rand index (``ari``) and normalised mutual information
+(``nmi``, arithmetic mean normalisation), both as in scikit-learn. ``verification_auc``:
+the ROC AUC of the cosine similarity of a pair of tracks for "same artist" against
+"different artists", over every pair (at most ``max_pairs`` sampled).
+
+Intervals: percentile bootstrap over artists (the clustering is computed once; each
+resample scores the songs of the resampled artists, an artist drawn twice counting as two
+artists; widened to contain the point estimate if it falls outside). The suite's ranking
+metrics are not used (`ignored_metrics`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from recbench import hookimpl
+from recbench.components import CellContext, MetricInfo, Recommender, Task, TaskOutput
+from recbench.errors import DataError
+from recbench.params import Param
+
+from .tagging import provides_item_vectors
+
+
+def clustering_scores(labels: np.ndarray, clusters: np.ndarray) -> tuple[float, float]:
+    """(adjusted Rand index, NMI) of a clustering against labels (scikit-learn's)."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    return (float(adjusted_rand_score(labels, clusters)),
+            float(normalized_mutual_info_score(labels, clusters)))
+
+
+def verification_auc(x: np.ndarray, labels: np.ndarray, max_pairs: int,
+                     rng: np.random.Generator) -> float:
+    """ROC AUC of the cosine similarity of track pairs, same label = positive."""
+    from sklearn.metrics import roc_auc_score
+
+    n = len(labels)
+    i, j = np.triu_indices(n, k=1)
+    if len(i) > max_pairs:
+        pick = rng.choice(len(i), max_pairs, replace=False)
+        i, j = i[pick], j[pick]
+    same = labels[i] == labels[j]
+    if same.all() or not same.any():
+        return float("nan")
+    return float(roc_auc_score(same, (x[i] * x[j]).sum(1)))
+
+
+class ArtistClusteringTask(Task):
+    """Cluster the test songs' vectors by artist: ARI, NMI, verification AUC."""
+
+    name = "artist-clustering"
+    description = "Cluster unseen artists' tracks from song vectors (ARI, NMI, verification AUC)"
+    default_metrics = ()
+    primary_metric = "ari"
+    needs = ("song_categories",)
+    params = (
+        Param("category", str, "artist", help="song category holding the artist"),
+        Param("min_songs", int, 2, min=2, help="artists with fewer test songs are left out"),
+        Param("max_pairs", int, 200_000, min=1, help="verification pairs (sampled above)"),
+        Param("n_init", int, 10, min=1, help="k-means restarts"),
+    )
+
+    def applies_to(self, model: Recommender) -> bool:
+        """True for models that provide song vectors."""
+        return provides_item_vectors(model)
+
+    def _songs(self, ctx: CellContext) -> tuple[np.ndarray, np.ndarray]:
+        cats = getattr(ctx.dataset, "song_categories", None) or {}
+        key = self.options["category"]
+        if key not in cats:
+            raise DataError(f"task artist-clustering: dataset {ctx.dataset.name!r} has no song "
+                            f"category {key!r} (synth-msd: set artist_style_strength)")
+        songs = np.asarray(ctx.split.test_songs, dtype=np.int64)
+        codes = np.asarray(cats[key], dtype=np.int64)[songs]
+        songs, codes = songs[codes >= 0], codes[codes >= 0]
+        uniq, counts = np.unique(codes, return_counts=True)
+        keep = np.isin(codes, uniq[counts >= self.options["min_songs"]])
+        if len(np.unique(codes[keep])) < 2:
+            raise DataError(f"task artist-clustering: fewer than 2 artists with "
+                            f"{self.options['min_songs']} test songs")
+        return songs[keep], codes[keep]
+
+    def run(self, ctx: CellContext) -> TaskOutput:
+        from sklearn.cluster import KMeans
+
+        t0 = time.perf_counter()
+        songs, artists = self._songs(ctx)
+        x = np.asarray(ctx.model.item_vectors(songs), dtype=np.float64)
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        k = len(np.unique(artists))
+        clusters = KMeans(n_clusters=k, n_init=self.options["n_init"],
+                          random_state=ctx.seed).fit_predict(x)
+        rng = np.random.default_rng(ctx.seed)
+        ari, nmi = clustering_scores(artists, clusters)
+        auc = verification_auc(x, artists, self.options["max_pairs"], rng)
+        metrics = {"ari": ari, "nmi": nmi, "verification_auc": auc}
+        cis = self._bootstrap(ctx, x, artists, clusters, rng, metrics)
+        info: dict[str, MetricInfo] = {
+            "ari": {"label": "Adjusted Rand index (k-means, k = artists)",
+                    "higher_is_better": True, "description": "clustering vs artists"},
+            "nmi": {"label": "Normalised mutual information", "higher_is_better": True,
+                    "description": "clustering vs artists (arithmetic normalisation)"},
+            "verification_auc": {"label": "Verification AUC (same artist, cosine)",
+                                 "higher_is_better": True,
+                                 "description": "pairs of tracks: same artist vs not"}}
+        return TaskOutput(metrics=metrics, metrics_ci=cis, throughput={},
+                          timing={"eval_s": round(time.perf_counter() - t0, 4)},
+                          metric_info=info,
+                          diagnostics={"n_songs": int(len(songs)), "n_artists": int(k)},
+                          ignored_metrics=[m[0] for m in ctx.metrics])
+
+    def _bootstrap(self, ctx: CellContext, x: np.ndarray, artists: np.ndarray,
+                   clusters: np.ndarray, rng: np.random.Generator, point: dict[str, float]
+                   ) -> dict[str, list[float | None]]:
+        """Percentile intervals from resampling artists (clusters fixed), widened to
+        contain the point estimate when they miss it (duplicated artists bias ARI)."""
+        n = min(ctx.bootstrap, 200)
+        if not n:
+            return {m: [None, None] for m in ("ari", "nmi", "verification_auc")}
+        uniq = np.unique(artists)
+        members = [np.flatnonzero(artists == a) for a in uniq]
+        vals: dict[str, list[float]] = {"ari": [], "nmi": [], "verification_auc": []}
+        for _ in range(n):
+            pick = rng.integers(0, len(uniq), len(uniq))
+            idx = np.concatenate([members[p] for p in pick])
+            lab = np.repeat(np.arange(len(pick)), [len(members[p]) for p in pick])
+            a, b = clustering_scores(lab, clusters[idx])
+            vals["ari"].append(a)
+            vals["nmi"].append(b)
+            vals["verification_auc"].append(
+                verification_auc(x[idx], lab, min(self.options["max_pairs"], 20_000), rng))
+        alpha = (1 - ctx.confidence) / 2
+        out: dict[str, list[float | None]] = {}
+        for m, v in vals.items():
+            arr = np.asarray(v, dtype=float)
+            arr = arr[np.isfinite(arr)]
+            if not arr.size or not np.isfinite(point[m]):
+                out[m] = [None, None]
+                continue
+            out[m] = [min(float(np.quantile(arr, alpha)), point[m]),
+                      max(float(np.quantile(arr, 1 - alpha)), point[m])]
+        return out
+
+
+@hookimpl
+def recbench_register_tasks(register):
+    register(ArtistClusteringTask)

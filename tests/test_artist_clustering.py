@@ -1,0 +1,108 @@
+"""Artist clustering: ARI / NMI / verification AUC on hand-computed cases and against
+scikit-learn, and the task on a world whose song vectors carry the artist."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from recbench.components import CellContext, Recommender
+from recbench.errors import DataError
+from recbench.testing import worlds
+from recbench_builtin.tasks.artist_clustering import (ArtistClusteringTask, clustering_scores,
+                                                      verification_auc)
+
+
+def test_clustering_scores_hand_computed():
+    labels = np.array([0, 0, 1, 1])
+    assert clustering_scores(labels, np.array([1, 1, 0, 0])) == pytest.approx((1.0, 1.0))
+    # crossed: contingency all ones; ARI = (0 - 2/3) / (2 - 2/3) = -0.5, NMI = 0
+    assert clustering_scores(labels, np.array([0, 1, 0, 1])) == pytest.approx((-0.5, 0.0))
+
+
+def test_clustering_scores_match_a_direct_computation():
+    """ARI from the pair-counting formula and NMI from entropies, written out here."""
+    from math import comb
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 4, 60), rng.integers(0, 5, 60)
+    cont = np.zeros((4, 5))
+    np.add.at(cont, (a, b), 1)
+    s_ij = sum(comb(int(v), 2) for v in cont.ravel())
+    s_a = sum(comb(int(v), 2) for v in cont.sum(1))
+    s_b = sum(comb(int(v), 2) for v in cont.sum(0))
+    exp = s_a * s_b / comb(60, 2)
+    ari = (s_ij - exp) / ((s_a + s_b) / 2 - exp)
+    p = cont / 60
+    pa, pb = p.sum(1), p.sum(0)
+    nz = p > 0
+    mi = (p[nz] * np.log(p[nz] / np.outer(pa, pb)[nz])).sum()
+    h = lambda q: -(q[q > 0] * np.log(q[q > 0])).sum()  # noqa: E731
+    nmi = mi / ((h(pa) + h(pb)) / 2)
+    assert clustering_scores(a, b) == pytest.approx((ari, nmi))
+
+
+def test_verification_auc_hand_computed():
+    # unit vectors at angles 0, 10, 90, 100 degrees; artists [0, 0, 1, 1]
+    ang = np.deg2rad([0, 10, 90, 100])
+    x = np.stack([np.cos(ang), np.sin(ang)], 1)
+    rng = np.random.default_rng(0)
+    assert verification_auc(x, np.array([0, 0, 1, 1]), 100, rng) == 1.0
+    # artists [0, 1, 0, 1]: same-artist pairs (0,2), (1,3) at 90 deg; the 4 others at 10,
+    # 100, 80, 10 deg -> each same pair (cos 0) beats only the 100-deg pair: AUC 2/8
+    assert verification_auc(x, np.array([0, 1, 0, 1]), 100, rng) == pytest.approx(0.25)
+
+
+class _ArtistVectors(Recommender):
+    """Song vectors = one-hot artist + small noise (a perfect artist embedding)."""
+
+    name = "artist-vectors"
+    has_item_vectors = True
+
+    def __init__(self, artists, noise=0.05):
+        super().__init__()
+        self.v = np.eye(artists.max() + 1)[artists] + noise * np.random.default_rng(
+            0).normal(size=(len(artists), artists.max() + 1))
+
+    def fit(self, ctx):
+        pass
+
+    def score(self, users, songs):
+        return np.zeros((len(users), len(songs)))
+
+    def item_vectors(self, songs):
+        return self.v[np.asarray(songs)]
+
+
+def _world():
+    w = worlds.audible_classes_world(users=30, songs=120)
+    artists = np.arange(120) // 6  # 20 artists of 6 songs
+    return replace(w, dataset=replace(w.dataset, song_categories={"artist": artists})), artists
+
+
+def test_task_on_a_perfect_embedding_and_on_noise():
+    w, artists = _world()
+
+    def run(model):
+        ctx = CellContext(dataset=w.dataset, split=w.split, model=model, metrics=[],
+                          fit=None, seed=0, bootstrap=50)
+        return ArtistClusteringTask().run(ctx)
+
+    out = run(_ArtistVectors(artists))
+    assert out.metrics["ari"] == pytest.approx(1.0)
+    assert out.metrics["nmi"] == pytest.approx(1.0)
+    assert out.metrics["verification_auc"] == pytest.approx(1.0)
+    noise = run(_ArtistVectors(artists, noise=100.0))
+    assert abs(noise.metrics["ari"]) < 0.2 and 0.3 < noise.metrics["verification_auc"] < 0.7
+    for col, (lo, hi) in noise.metrics_ci.items():
+        assert lo <= noise.metrics[col] <= hi
+
+
+def test_task_needs_the_artist_category():
+    w = worlds.audible_classes_world(users=30, songs=40)
+    ctx = CellContext(dataset=w.dataset, split=w.split, model=_ArtistVectors(np.zeros(40, int)),
+                      metrics=[], fit=None, seed=0)
+    with pytest.raises(DataError, match="no song category 'artist'"):
+        ArtistClusteringTask().run(ctx)

@@ -1,0 +1,176 @@
+"""CML building blocks against closed forms and hand-computed cases, and the model's fit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from recbench.registry import build_registry
+from recbench.testing import worlds
+from recbench_builtin.recommenders import _metric as M
+from recbench_builtin.recommenders.cml import CML
+from recbench_builtin.splits import WarmSplit
+
+
+def test_sq_distances_paired_batched_and_all_pairs():
+    rng = np.random.default_rng(0)
+    a, b, c = rng.normal(size=(4, 3)), rng.normal(size=(4, 3)), rng.normal(size=(4, 5, 3))
+    e = rng.normal(size=(6, 3))
+    ta, tb, tc, te = (torch.tensor(x) for x in (a, b, c, e))
+    np.testing.assert_allclose(M.sq_distances(ta, tb).numpy(), ((a - b) ** 2).sum(1))
+    np.testing.assert_allclose(M.sq_distances(ta, tc).numpy(),
+                               ((a[:, None] - c) ** 2).sum(-1))
+    brute = ((a[:, None, :] - e[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(M.sq_distances(ta, te).numpy(), brute, atol=1e-12)
+    # a point's distance to itself is 0 (3-4-5 triangle for the others)
+    p = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    np.testing.assert_allclose(M.sq_distances(p, p).numpy(), [0.0, 0.0])
+    np.testing.assert_allclose(M.sq_distances(p[:1], p).numpy(), [[0.0, 25.0]])
+
+
+def test_cml_hinge_hand_computed():
+    d_pos = torch.tensor([0.2, 1.0])
+    d_neg = torch.tensor([[0.1, 0.5, 1.0], [3.0, 3.0, 3.0]])
+    # row 0: 0.5 + 0.2 - [0.1, 0.5, 1.0] = [0.6, 0.2, -0.3] -> 2 impostors, sum 0.8
+    # row 1: 0.5 + 1.0 - 3.0 < 0 everywhere -> 0
+    plain = M.cml_hinge(d_pos, d_neg, 0.5, 30, rank_weight=False)
+    assert float(plain) == pytest.approx((0.8 + 0.0) / 2)
+    hardest = M.cml_hinge(d_pos, d_neg, 0.5, 30, rank_weight=False, reduction="hardest")
+    assert float(hardest) == pytest.approx(0.6 / 2)
+    # rank weight: log(1 + floor(30 * 2 / 3)) = log(21) on row 0; row 1 has M = 0
+    weighted = M.cml_hinge(d_pos, d_neg, 0.5, 30, rank_weight=True)
+    assert float(weighted) == pytest.approx(math.log(21) * 0.8 / 2)
+    with pytest.raises(ValueError, match="reduction"):
+        M.cml_hinge(d_pos, d_neg, 0.5, 30, reduction="mean")
+
+
+def test_cml_hinge_gradient_pulls_positive_pushes_negative():
+    u = torch.tensor([[0.0, 0.0]], requires_grad=True)
+    pos = torch.tensor([[0.5, 0.0]], requires_grad=True)
+    neg = torch.tensor([[[0.0, 0.4]]], requires_grad=True)
+    loss = M.cml_hinge(M.sq_distances(u, pos), M.sq_distances(u, neg), 0.5, 10)
+    loss.backward()
+    # d loss / d pos = +2 (pos - u) * w: gradient descent moves pos towards u
+    assert pos.grad[0, 0] > 0 and neg.grad[0, 0, 1] < 0
+
+
+def test_covariance_penalty_matches_numpy():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 4)) @ rng.normal(size=(4, 4))
+    c = np.cov(x, rowvar=False, bias=True)
+    expected = ((c ** 2).sum() - (np.diag(c) ** 2).sum()) / 50
+    assert float(M.covariance_penalty(torch.tensor(x))) == pytest.approx(expected)
+    # uncorrelated (diagonal-covariance) points cost nothing
+    iso = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]])
+    assert float(M.covariance_penalty(iso)) == pytest.approx(0.0)
+
+
+def test_clip_rows_projects_onto_the_unit_ball_only_touched_rows():
+    w = torch.tensor([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]])
+    M.clip_rows_(w, torch.tensor([0, 1, 0]))
+    np.testing.assert_allclose(w.numpy(), [[0.6, 0.8], [0.3, 0.4], [6.0, 8.0]], rtol=1e-6)
+
+
+def test_memory_attention_weights_sum_to_one():
+    g = torch.Generator().manual_seed(0)
+    q, keys, mem = (torch.randn(5, 7, 4, generator=g), torch.randn(3, 4, generator=g),
+                    torch.randn(3, 4, generator=g))
+    r, a = M.memory_attention(q, keys, mem)
+    assert a.shape == (5, 7, 3) and r.shape == (5, 7, 4)
+    np.testing.assert_allclose(a.sum(-1).numpy(), 1.0, rtol=1e-6)
+    assert (a > 0).all()
+    np.testing.assert_allclose(r.numpy(), (a @ mem).numpy(), rtol=1e-6)
+    # one slot: a = 1, r = that memory
+    r1, a1 = M.memory_attention(q, keys[:1], mem[:1])
+    np.testing.assert_allclose(a1.numpy(), 1.0)
+    np.testing.assert_allclose(r1.numpy(), np.broadcast_to(mem[:1].numpy(), r1.shape))
+
+
+def test_two_stage_keeps_the_closest_pool_candidates():
+    """The sampler scored by CML's -distance^2 keeps, per user, the n closest candidates of
+    its pool (hand-placed points on a line)."""
+    import scipy.sparse as sp
+
+    sampler = build_registry().create("sampler", "two-stage", pool_size=6,
+                                      first_stage="popularity")
+    songs = np.arange(6)
+    train = sp.csr_matrix(np.ones((2, 6), np.float32))
+    sampler.prepare(train, songs)
+    items = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    user_pos = np.array([0.9, 4.2])
+
+    def scorer(users, pool):
+        return -(user_pos[users][:, None] - items[pool][None, :]) ** 2
+
+    out = sampler.sample(np.array([0, 1]), 2, np.random.default_rng(0), scorer)
+    pool = sampler._draw((1, 6), np.random.default_rng(0))[0]
+    for r, u in enumerate((0, 1)):
+        d = (user_pos[u] - items[pool]) ** 2
+        assert set(out[r]) == set(pool[np.argsort(d, kind="stable")[:2]])
+        assert (user_pos[u] - items[out[r, 0]]) ** 2 <= (user_pos[u] - items[out[r, 1]]) ** 2
+
+
+def warm_world(seed: int = 0) -> worlds.World:
+    """The low-rank world's plays under the warm split (every evaluated song trained on)."""
+    base = worlds.low_rank_world(seed=seed, users=120, songs=80)
+    split = WarmSplit(valid_share=0.1, test_share=0.2).split(base.dataset, seed)
+    return worlds.World(base.dataset, split, None)
+
+
+def warm_auc(world: worlds.World, model) -> float:
+    """Mean per-user AUC of the test songs with each user's training and validation songs
+    masked out (what the recommendation task measures on a warm split)."""
+    from recbench.metrics import roc_auc_per_user
+
+    split = world.split
+    users, songs = split.test_users, split.test_songs
+    seen = (split.train + split.valid).tocsr()[users][:, songs].toarray() > 0
+    return float(np.nanmean(roc_auc_per_user(model.score(users, songs),
+                                             world.test_labels(users), ~seen)))
+
+
+@pytest.mark.parametrize("sampler,extra", [
+    ("uniform", {}),
+    ("two-stage", {"sampler_params": {"pool_size": 30, "first_stage": "popularity"},
+                   "rank_weight": False, "cov_weight": 1.0}),
+])
+def test_cml_learns_low_rank_plays_and_keeps_points_in_the_ball(sampler, extra):
+    torch.set_num_threads(1)
+    world = warm_world()
+    model = CML(dim=8, batch_size=64, max_epochs=15, patience=15, sampler=sampler, **extra)
+    model.fit(world.context(0))
+    assert warm_auc(world, model) > 0.8  # random points: 0.5
+    assert np.linalg.norm(model._u_np, axis=1).max() <= 1.0 + 1e-5
+    assert np.linalg.norm(model._v_np, axis=1).max() <= 1.0 + 1e-5
+    assert model.fit_info["best_valid_auc"] > 0.75
+    assert model.throughput()["train_examples_per_s"] > 0
+    # scores are minus the squared distances of the points
+    s = model.score(np.array([0]), np.array([3]))
+    assert s[0, 0] == pytest.approx(-((model._u_np[0] - model._v_np[3]) ** 2).sum(), abs=1e-5)
+
+
+def test_cml_without_clipping_leaves_the_ball():
+    torch.set_num_threads(1)
+    world = warm_world()
+    model = CML(dim=8, batch_size=64, max_epochs=4, patience=4, clip=False, margin=2.0,
+                lr=0.05)
+    model.fit(world.context(0))
+    assert np.linalg.norm(model._v_np, axis=1).max() > 1.0
+
+
+def test_shared_negatives_take_the_matrix_product_path_with_the_same_distances():
+    torch.set_num_threads(1)
+    world = warm_world()
+    model = CML(dim=8, max_epochs=1, steps_per_epoch=1)
+    model.fit(world.context(0))
+    users, pos = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
+    neg = torch.tensor([[7, 8, 9]] * 3)
+    model._shared_now = False
+    d_pos, per_row = model._distances(users, pos, neg)
+    model._shared_now = True
+    d_pos2, shared = model._distances(users, pos, neg)
+    np.testing.assert_allclose(shared.detach().numpy(), per_row.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(d_pos2.detach().numpy(), d_pos.detach().numpy())
