@@ -262,16 +262,19 @@ def index_audio(folder: Path, exts: Sequence[str]) -> dict[str, str]:
 
 
 def check_clips(paths: Sequence[str | None], song_ids: np.ndarray, problems, check: bool,
-                progress: Callable = lambda it, **kw: it, where: str = "") -> np.ndarray:
-    """Keep mask over songs: a song without a clip, or whose clip does not decode (a cheap
-    probe, when `check`), is dropped, named in `dropped_songs` and counted."""
+                progress: Callable = lambda it, **kw: it, where: str = "",
+                missing_reason: Callable[[str], str] = lambda sid: "no audio file"
+                ) -> np.ndarray:
+    """Keep mask over songs: a song without a clip (reason: `missing_reason(song id)`), or
+    whose clip does not decode (a cheap probe, when `check`), is dropped, named in
+    `dropped_songs` and counted."""
     from recbench.audio import AudioDecodeError, probe_audio
 
     keep = np.ones(len(song_ids), dtype=bool)
     for i in progress(range(len(song_ids)), total=len(song_ids), desc="checking audio"):
         sid, p = str(song_ids[i]), paths[i]
         if p is None:
-            problems.drop_song(sid, "no audio file", os.path.join(where, sid))
+            problems.drop_song(sid, missing_reason(sid), os.path.join(where, sid))
             problems.drop("songs_without_audio_file", 1)
             keep[i] = False
         elif check:

@@ -383,47 +383,26 @@ class FolderDataset(DatasetLoader):
 
     def _match_audio(self, audio_dir: Path, song_ids: np.ndarray, problems, keep: np.ndarray,
                      meta: dict | None, ctx: LoadContext) -> list[str | None]:
-        from recbench.audio import AudioDecodeError, probe_audio
+        """Each song's clip under `audio_dir` (by song id, or the escaped file name
+        `write_dataset` gives ids that are not file-safe); `keep` loses the songs without
+        a readable one (named and counted)."""
         from recbench.dataio import audio_file_name
 
-        exts = [e.lower().lstrip(".") for e in self.options["audio_ext"]]
-        index: dict[str, str] = {}
-        rank = {e: k for k, e in enumerate(exts)}
-        best: dict[str, int] = {}
-        for dirpath, dirnames, filenames in os.walk(audio_dir):
-            dirnames.sort()
-            for fn in sorted(filenames):
-                stem, dot, ext = fn.rpartition(".")
-                ext = ext.lower()
-                if not dot or ext not in rank:
-                    continue
-                if stem not in best or rank[ext] < best[stem]:
-                    best[stem] = rank[ext]
-                    index[stem] = os.path.join(dirpath, fn)
+        from ._realdata import check_clips, index_audio
+
+        index = index_audio(audio_dir, self.options["audio_ext"])
         unreadable = ((meta or {}).get("audio") or {}).get("unreadable") or {}
         paths: list[str | None] = []
-        for i, sid in enumerate(song_ids):
+        for sid in song_ids:
             p = index.get(sid)
             if p is None:
                 p = index.get(audio_file_name(sid, "x")[:-2])
             paths.append(p)
-        check = self.options["check_audio"]
-        for i in ctx.progress(range(len(song_ids)), total=len(song_ids), desc="checking audio"):
-            sid, p = str(song_ids[i]), paths[i]
-            if p is None:
-                reason = ("audio unreadable when written: " + unreadable[sid]
-                          if sid in unreadable else "no audio file")
-                problems.drop_song(sid, reason, str(audio_dir / sid))
-                problems.drop("songs_without_audio_file", 1)
-                keep[i] = False
-                continue
-            if check:
-                try:
-                    probe_audio(p)
-                except AudioDecodeError as exc:
-                    problems.drop_song(sid, str(exc).split(": ", 1)[-1], p)
-                    problems.drop("songs_unreadable_audio", 1)
-                    keep[i] = False
+        keep &= check_clips(
+            paths, song_ids, problems, self.options["check_audio"], ctx.progress,
+            where=str(audio_dir),
+            missing_reason=lambda sid: ("audio unreadable when written: " + unreadable[sid]
+                                        if sid in unreadable else "no audio file"))
         return paths
 
     @staticmethod
