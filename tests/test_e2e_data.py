@@ -209,3 +209,14 @@ def test_msd_coldstart_suite_on_a_7digital_fixture(tmp_path, monkeypatch):
     assert m["audio_7digital_ids_from"] == "track_metadata.db"
     assert ds["params"]["subset"] == "authors" and ds["params"]["tag_preset"] == "choi50"
     assert {r["dataset"]["fingerprint"] for r in rows} == {ds["fingerprint"]}
+    # the leaderboard states the subset rule, tag rule, backbone and protocol of every row
+    md = (out / "leaderboard.md").read_text()
+    assert f"- subset rule (every row): {m['subset_rule']}" in md
+    assert f"- tag rule (every row): {m['tag_rule']}" in md
+    board = json.loads((out / "leaderboard.json").read_text())["tasks"]["recommendation"]
+    settings = {e["model_id"]: e["setting"] for e in board["rows"] if "model_id" in e}
+    assert settings["dcue"] == "cold-item; backbone conv1d-lee2018"
+    assert settings["wmf-regression"] == "cold-item; backbone conv1d-lee2018"
+    assert settings["popularity"] == "cold-item"
+    assert settings["dcue-authors-warm"] == (
+        "cold-item, test interactions seen (oracle); backbone conv1d-lee2018")
