@@ -219,4 +219,4 @@ def test_msd_coldstart_suite_on_a_7digital_fixture(tmp_path, monkeypatch):
     assert settings["wmf-regression"] == "cold-item; backbone conv1d-lee2018"
     assert settings["popularity"] == "cold-item"
     assert settings["dcue-authors-warm"] == (
-        "cold-item, test interactions seen (oracle); backbone conv1d-lee2018")
+        "cold-item, oracle; backbone conv1d-lee2018")

@@ -182,7 +182,7 @@ def test_markdown_board_is_plain_text_with_tables_notes_and_lists(monkeypatch):
     assert cells[1] == ["2", "A", "cold-start", "cold-item", "0.7500 ± 0.2500", "[0.5000, 1.0000]",
                         "2.0000", "", "3", "200.0", "2.0"]
     assert cells[3][:5] == ["", "O", "oracle / upper bound",
-                            "cold-item, test interactions seen (oracle)", "0.9375"]
+                            "cold-item, oracle", "0.9375"]
     assert cells[4] == ["", "Paper A", "reference (published)", "", "0.7000", "", "–", "", "",
                         "–", ""]
     assert "**Shares.** per model <i>share</i> of `x`." in lines
@@ -252,7 +252,7 @@ def test_every_row_states_its_setting_and_the_boards_data_rules():
     board = lb["tasks"]["recommendation"]
     settings = {e["model_id"]: e["setting"] for e in board["rows"]}
     assert settings == {"a": "cold-item; backbone conv1d-lee2018",
-                        "o": "cold-item, test interactions seen (oracle)"}
+                        "o": "cold-item, oracle"}
     assert board_mod.data_rules(board) == [
         ("subset", "10,000 songs with most plays; mismatches <kept>"),
         ("tag", "choi50: weight > 50")]
@@ -263,4 +263,4 @@ def test_every_row_states_its_setting_and_the_boards_data_rules():
     assert header[3] == "setting" and table[0][3] == "cold-item; backbone conv1d-lee2018"
     html = report.render_html(lb)
     assert "mismatches &lt;kept&gt;" in html
-    assert '<td class="setting">cold-item, test interactions seen (oracle)</td>' in html
+    assert '<td class="setting">cold-item, oracle</td>' in html

@@ -148,7 +148,7 @@ def row_setting(row: dict[str, Any]) -> str:
     model = row.get("model") or {}
     protocol = (row.get("split") or {}).get("protocol") or "?"
     if model.get("uses_test_interactions"):
-        protocol += ", test interactions seen (oracle)"
+        protocol += ", oracle"
     backbone = (model.get("params") or {}).get("backbone")
     return protocol + (f"; backbone {backbone}" if backbone else "")
 
