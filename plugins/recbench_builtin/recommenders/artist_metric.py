@@ -65,16 +65,19 @@ class ArtistTriplets:
     may be None for ``negatives="random"``). Anchors are songs whose artist has at least
     two candidate songs; the positive is another song of that artist; the negative a song
     of another artist, of the anchor's genre for ``"same-genre"`` (any other artist's song
-    when the anchor's genre holds no other artist).
+    when the anchor's genre holds no other artist). With ``"same-genre"``, each negative is
+    drawn from the anchor's genre with probability `same_genre_share` (1: always) and from
+    every other artist's songs otherwise.
     """
 
     def __init__(self, songs: np.ndarray, artist: np.ndarray, genre: np.ndarray | None,
-                 negatives: str = "same-genre"):
+                 negatives: str = "same-genre", same_genre_share: float = 1.0):
         if negatives not in ("same-genre", "random"):
             raise ValueError(f"negatives must be 'same-genre' or 'random', got {negatives!r}")
         if negatives == "same-genre" and genre is None:
             raise ValueError("same-genre negatives need a genre per song")
         self.negatives = negatives
+        self.share = float(same_genre_share)
         self.artist = np.asarray(artist, dtype=np.int64)
         self.genre = None if genre is None else np.asarray(genre, dtype=np.int64)
         self.songs = np.asarray(songs, dtype=np.int64)
@@ -98,11 +101,11 @@ class ArtistTriplets:
             out[i] = pool[j] if pool[j] != s else pool[-1]  # skip s: uniform over the others
         return out
 
-    def negative_pool(self, anchor: int) -> np.ndarray:
+    def negative_pool(self, anchor: int, same_genre: bool = True) -> np.ndarray:
         """The songs a negative for `anchor` is drawn from (another artist's songs; of the
         anchor's genre for same-genre sampling when that genre has another artist)."""
         a = self.artist[anchor]
-        if self.negatives == "same-genre":
+        if self.negatives == "same-genre" and same_genre:
             pool = self.by_genre.get(int(self.genre[anchor]), self.songs[:0])
             pool = pool[self.artist[pool] != a]
             if len(pool):
@@ -113,17 +116,19 @@ class ArtistTriplets:
                       tries: int = 20) -> np.ndarray:
         """One negative per anchor (rejection sampling from the pool, exact fallback)."""
         out = np.empty(len(anchors), dtype=np.int64)
+        in_genre = (rng.random(len(anchors)) < self.share if self.negatives == "same-genre"
+                    else np.zeros(len(anchors), bool))
         for i, s in enumerate(anchors):
             a = self.artist[s]
             pool = (self.by_genre.get(int(self.genre[s]), self.songs[:0])
-                    if self.negatives == "same-genre" else self.songs)
+                    if in_genre[i] else self.songs)
             for _ in range(tries if len(pool) else 0):
                 c = pool[rng.integers(len(pool))]
                 if self.artist[c] != a:
                     out[i] = c
                     break
             else:
-                exact = self.negative_pool(int(s))
+                exact = self.negative_pool(int(s), bool(in_genre[i]))
                 out[i] = exact[rng.integers(len(exact))]
         return out
 
@@ -289,6 +294,9 @@ class ArtistTriplet(_ArtistEmbedding):
         Param("negatives", str, "same-genre", choices=("same-genre", "random"),
               help="negatives from the anchor's genre (the paper's side information) or "
                    "from any other artist"),
+        Param("same_genre_share", float, 1.0, min=0.0, max=1.0,
+              help="with same-genre negatives: the share drawn from the anchor's genre "
+                   "(the others from any other artist)"),
         Param("genre_category", str, "genre", help="song category holding the genre"),
     )
 
@@ -300,7 +308,8 @@ class ArtistTriplet(_ArtistEmbedding):
                                       np.ones(ctx.dataset.n_songs, bool))
             train = train[genre[train] >= 0]
         try:
-            self._triplets = ArtistTriplets(train, artist, genre, o["negatives"])
+            self._triplets = ArtistTriplets(train, artist, genre, o["negatives"],
+                                            o["same_genre_share"])
         except ValueError as e:
             raise DataError(f"artist-triplet: training songs: {e}") from None
         return []
