@@ -134,3 +134,21 @@ def test_task_refuses_a_split_without_sessions():
     split = ColdUserKSplit().split(ds, 0)
     with pytest.raises(ConfigError, match="next-session"):
         _run(ds, split, "seq-popularity")
+
+
+def test_training_windows_by_hand():
+    """Skipped tracks are neither inputs nor targets; each position's negatives are the
+    skips of its target's session (a song skipped, then played as the target: not one)."""
+    model = default_registry().create("recommender", "sasrec", max_len=4, max_skips=2)
+    songs = np.array([1, 9, 2, 3, 8, 3, 4])
+    skipped = np.array([0, 1, 0, 0, 1, 0, 0], bool)
+    sess = [np.array([0, 0, 0, 1, 1, 1, 1])]
+    x, y, k, neg = model._windows([(songs, skipped)], sess)
+    # played: 1 2 | 3 3 4 (sessions 0 | 1); one window of max_len + 1 = 5 tracks
+    assert x.tolist() == [[1, 2, 3, 3]] and y.tolist() == [[2, 3, 3, 4]]
+    assert not k.any()
+    assert neg[0, :, 0].tolist() == [9, 8, 8, 8]  # session 0 skipped 9, session 1 skipped 8
+    assert (neg[0, :, 1] == -1).all()
+    again = model._windows([(np.array([1, 5, 5]), np.array([0, 1, 0], bool))],
+                           [np.zeros(3, np.int64)])
+    assert again[3][0, 0].tolist() == [-1, -1]  # 5 skipped, then played next: no negative
