@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from recbench_builtin._training import validation_data  # noqa: F401 - re-exported
+
 
 def sq_distances(a: Any, b: Any) -> Any:
     """Squared Euclidean distances: (B,) for a, b (B, D); (B, K) for a (B, D), b (B, K, D);
@@ -114,23 +116,8 @@ def positive_pairs(train: Any) -> tuple[np.ndarray, np.ndarray]:
     return coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64)
 
 
-def validation_data(split: Any) -> tuple | None:
-    """(users, songs, labels, mask) for early stopping on ``split.valid`` (training positives
-    masked out), or None when no user has a validation interaction. Never reads split.test."""
-    songs = np.asarray(split.valid_songs, dtype=np.int64)
-    if len(songs) == 0 or split.valid is None:
-        return None
-    valid = split.valid.tocsr()[:, songs]
-    users = np.flatnonzero(np.asarray((valid > 0).sum(axis=1)).ravel() > 0)
-    if len(users) == 0:
-        return None
-    labels = valid[users].toarray() > 0
-    mask = split.train.tocsr()[users][:, songs].toarray() <= 0
-    return users, songs, labels, mask
-
-
 def valid_auc(score: Any, valid: tuple) -> float:
-    """Mean per-user ROC AUC of ``score(users, songs)`` on `valid` (see validation_data)."""
+    """Mean per-user ROC AUC of ``score(users, songs)`` on `valid` (see ``_training.validation_data``)."""
     from recbench.metrics import roc_auc_per_user
 
     users, songs, labels, mask = valid
