@@ -4,7 +4,7 @@
   blocks of 1-D convolution over time (mel bins as input channels) + max-pooling, ReLU after
   every layer but the final (feature) one, then global pooling and a linear layer to D.
 - ``conv1d-lee2018``: the authors' released audio model (``jongpillee/deep-content-user``
-  ``model.py:model_basic``; design/AUTHORS_CODE.md section 1.4): kernels 4,4,4,2,1, widths
+  ``model.py:model_basic``): kernels 4,4,4,2,1, widths
   128,256,256,256,256, "same" padding, max-pools 4,4,4,2, no batch norm, global average
   pool, linear Dense(256). 130 frames -> 32 -> 8 -> 2 -> 1 time steps.
 - ``conv2d``: a small VGG-style 2-D CNN over the (time x mel) image.

@@ -229,7 +229,7 @@ class ColdUserSplit(_SharesSplitter):
 
 class AuthorsSplit(Splitter):
     """The DCUE authors' deterministic song split (``load_label.split`` of
-    jongpillee/deep-content-user; design/AUTHORS_CODE.md section 1.2), for comparison with
+    jongpillee/deep-content-user), for comparison with
     their code; recbench's seeded random `cold-item` split stays the default.
 
     Songs are ranked by popularity (``order = "plays"``: total plays in the dataset, most

@@ -12,7 +12,8 @@ Feature parameters (defaults = recbench's reading of the DCUE paper): ``sample_r
 disk instead of holding every song in memory), ``compression`` "db" (or "log10-1p-10x":
 log10(1 + 10 mel)), ``normalise`` "per-bin" (or "global": one scalar mean and std),
 ``window_frames`` None (a number of frames per window, winning over ``window_s``).
-The authors' released front end (design/AUTHORS_CODE.md section 1.3) is ``power = 1.0``,
+The authors' released front end (jongpillee/deep-content-user ``mp3s_to_mel.py``,
+``train.py``) is ``power = 1.0``,
 ``compression = "log10-1p-10x"``, ``normalise = "global"``, ``window_frames = 130``.
 They are resolved as
 defaults < ``dataset.manifest["feature_params"]`` (what the dataset says fits it) < ``params``.

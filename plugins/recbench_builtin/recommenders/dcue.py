@@ -27,7 +27,8 @@ Defaults and their sources:
   pairs (the step timed when this model was written, commit 0f21234: 32 pairs x (1 + 20
   negatives) windows), uniform negatives over the training songs (the paper samples
   "non-listened songs"), early stopping on validation AUC with patience 5.
-- the authors' released code (design/AUTHORS_CODE.md sections 1.4-1.7), selectable:
+- the authors' released code (jongpillee/deep-content-user ``model.py``, ``train.py``),
+  selectable:
   user tower ``user_embedding_dim = 300, user_hidden = [300]`` with ``user_init = "keras"``;
   audio model ``backbone = "conv1d-lee2018"`` on 130-frame windows of magnitude mel with
   log10(1 + 10 x) and one global mean/std (``[features]``); SGD lr 0.2, batch 10.
@@ -166,7 +167,7 @@ class DCUEAuthorsWarm(DCUE):
 
     The authors' ``evaluation.py`` scores the *training* songs against the training
     interactions ("# get only train matrix (not true cold-start case)"; the cold-start
-    branch is commented out; design/AUTHORS_CODE.md section 1.8). recbench's task scores
+    branch is commented out). recbench's task scores
     the split's test songs with the user's training interactions excluded, so the same
     in-sample situation is built on the model side: this variant trains on every
     interaction (``ctx.all_interactions``: training, validation and test) of every song

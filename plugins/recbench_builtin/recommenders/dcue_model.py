@@ -75,7 +75,7 @@ def _mlp_tower(n_rows: int, emb_dim: int, hidden: list[int], dim: int, nn: Any,
 
     ReLU follows every layer but the last (the feature vector), as in the paper; the
     lookup counts as the first layer of the user side (section 2). The authors' user model
-    (``model.py``; design/AUTHORS_CODE.md section 1.5) is emb_dim 300, hidden [300], dim
+    (jongpillee/deep-content-user ``model.py``) is emb_dim 300, hidden [300], dim
     256 with ``init = "keras"``: embedding U(-0.05, 0.05), glorot_uniform dense layers,
     zero biases (Keras defaults); ``"torch"`` keeps PyTorch's (embedding N(0, 1)).
     """
