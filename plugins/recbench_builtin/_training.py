@@ -211,6 +211,21 @@ def embed_songs(net: Any, feats: Any, songs: np.ndarray, device: Any, batch: int
     return out
 
 
+def standardise_on_train(vecs: np.ndarray, has_audio: np.ndarray, train_songs: Any,
+                         eps: float = 1e-12) -> np.ndarray:
+    """(n_songs, D) song vectors standardised per column by the mean and std of the
+    training songs that have audio (a std below `eps` divides by 1); songs without audio
+    become 0. Returns a new float64 array; never reads validation or test songs."""
+    vecs = np.asarray(vecs, dtype=np.float64)
+    train = np.asarray(train_songs, dtype=np.int64)
+    ref = train[has_audio[train]]
+    mu = vecs[ref].mean(axis=0) if ref.size else np.zeros(vecs.shape[1])
+    sd = vecs[ref].std(axis=0) if ref.size else np.ones(vecs.shape[1])
+    out = (vecs - mu) / np.where(sd > eps, sd, 1.0)
+    out[~has_audio] = 0.0
+    return out
+
+
 def validation_data(split: Any, max_users: int | None = None) -> tuple | None:
     """(users, songs, labels, mask) of the validation songs for early stopping, or None when
     there are none or no user has a validation interaction. labels: (U, S) bool plays;

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from recbench import hookimpl
 from recbench.components import FitContext, Recommender
 from recbench.params import Param
-from recbench_builtin._training import embed_songs, with_head
+from recbench_builtin._training import embed_songs, standardise_on_train, with_head
 
 _EPS = 1e-12
 
@@ -58,12 +58,7 @@ class ContentProfile(Recommender):
         embed_s = time.perf_counter() - t0
 
         has_audio = feats.lengths > 0
-        train_songs = np.asarray(ctx.split.train_songs, dtype=np.int64)
-        ref = train_songs[has_audio[train_songs]]
-        mu = vecs[ref].mean(axis=0) if ref.size else np.zeros(vecs.shape[1])
-        sd = vecs[ref].std(axis=0) if ref.size else np.ones(vecs.shape[1])
-        vecs = (vecs - mu) / np.where(sd > _EPS, sd, 1.0)
-        vecs[~has_audio] = 0.0
+        vecs = standardise_on_train(vecs, has_audio, ctx.split.train_songs, _EPS)
         self.song_vectors = vecs.astype(np.float32)
 
         w = sp.csr_matrix(ctx.train, dtype=np.float64, copy=True)  # never alias the split

@@ -40,7 +40,7 @@ def audio_vectors(ctx: Any, backbone: str = "mel-stats", backbone_params: dict |
     songs with audio; songs without audio get zeros. The backbone is not trained."""
     import torch
 
-    from recbench_builtin._training import embed_songs, with_head
+    from recbench_builtin._training import embed_songs, standardise_on_train, with_head
 
     bb = ctx.create("backbone", backbone, **(backbone_params or {}))
     feats = ctx.features(bb.input_kind)
@@ -49,13 +49,7 @@ def audio_vectors(ctx: Any, backbone: str = "mel-stats", backbone_params: dict |
     songs = np.arange(feats.n_songs, dtype=np.int64)
     vecs = embed_songs(net, feats, songs, torch.device("cpu"),
                        max_windows=max_windows).astype(np.float64)
-    has_audio = feats.lengths > 0
-    train = np.asarray(ctx.split.train_songs, dtype=np.int64)
-    ref = train[has_audio[train]]
-    mu = vecs[ref].mean(axis=0) if ref.size else np.zeros(vecs.shape[1])
-    sd = vecs[ref].std(axis=0) if ref.size else np.ones(vecs.shape[1])
-    vecs = (vecs - mu) / np.where(sd > _EPS, sd, 1.0)
-    vecs[~has_audio] = 0.0
+    vecs = standardise_on_train(vecs, feats.lengths > 0, ctx.split.train_songs, _EPS)
     return vecs.astype(np.float32)
 
 
