@@ -148,10 +148,13 @@ class DLRM(Recommender):
 
     def _batch_np(self, users: np.ndarray, songs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(dense (B, Du + Ds) float32, idx (B, tables) int64) rows of (user, song) pairs."""
-        dense = self._s_dense[songs]
+        # np.take, not fancy indexing: the same rows, ~7x faster on big tables (0.06 vs
+        # 0.44 ms for 2048 random rows of 10^6, the DLRM benchmark's gap to the bare loop)
+        dense = np.take(self._s_dense, songs, axis=0)
         if self._u_dense.shape[1]:
-            dense = np.hstack([self._u_dense[users], dense])
-        return dense, np.concatenate([self._u_idx[users], self._s_idx[songs]], axis=1)
+            dense = np.hstack([np.take(self._u_dense, users, axis=0), dense])
+        return dense, np.concatenate([np.take(self._u_idx, users, axis=0),
+                                      np.take(self._s_idx, songs, axis=0)], axis=1)
 
     def _batch(self, users: np.ndarray, songs: np.ndarray) -> tuple[Any, Any]:
         import torch
@@ -236,9 +239,9 @@ class DLRM(Recommender):
         import torch
 
         idx = rng.integers(0, len(pu), n_pos)
-        users = np.repeat(pu[idx], 1 + k)
-        songs = np.concatenate([pi[idx, None],
-                                negatives[rng.integers(0, len(negatives), (n_pos, k))]],
+        users = np.repeat(np.take(pu, idx), 1 + k)
+        songs = np.concatenate([np.take(pi, idx)[:, None],
+                                np.take(negatives, rng.integers(0, len(negatives), (n_pos, k)))],
                                axis=1).ravel()
         labels = np.zeros((n_pos, 1 + k), dtype=np.float32)
         labels[:, 0] = 1.0
