@@ -27,7 +27,6 @@ file's content hash and the fingerprint changes, as it should. With a lossy
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -42,7 +41,7 @@ import scipy.sparse as sp
 from ..errors import DataError
 from .atomic import atomic_path, atomic_write_text
 from .dataset import Dataset
-from .text import _as_text, _snippet
+from .tsv import fmt_numbers, read_id_list, write_tsv
 
 FORMAT_NAME = "recbench-dataset"
 FORMAT_VERSION = 1
@@ -116,9 +115,9 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike, *,
     atomic_write_text(out / "songs.txt", "".join(s + "\n" for s in song_ids), fsync=False)
 
     m = sp.csr_matrix(dataset.counts).tocoo()
-    _write_tsv(out / "interactions.tsv", ["user", "song", "count"],
+    write_tsv(out / "interactions.tsv", ["user", "song", "count"],
                [np.asarray(user_ids, dtype=object)[m.row],
-                np.asarray(song_ids, dtype=object)[m.col], _fmt_numbers(m.data)])
+                np.asarray(song_ids, dtype=object)[m.col], fmt_numbers(m.data)])
 
     files: dict[str, Any] = {"interactions": "interactions.tsv", "users": "users.txt",
                              "songs": "songs.txt", "tags": None, "audio_dir": None}
@@ -129,8 +128,8 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike, *,
         header = ["song", "tag"]
         if t.nnz and not np.all(t.data == 1):
             header.append("value")
-            cols.append(_fmt_numbers(t.data))
-        _write_tsv(out / "tags.tsv", header, cols)
+            cols.append(fmt_numbers(t.data))
+        write_tsv(out / "tags.tsv", header, cols)
         files["tags"] = "tags.tsv"
 
     meta: dict[str, Any] = {
@@ -165,23 +164,6 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike, *,
     # written last: its presence means "complete"
     atomic_write_text(out / DATASET_JSON, json.dumps(meta, indent=1) + "\n")
     return out
-
-
-def _fmt_numbers(values: np.ndarray) -> np.ndarray:
-    v = np.asarray(values)
-    if np.all(v == np.round(v)) and (v.size == 0 or np.abs(v).max() < 2**53):
-        return v.astype(np.int64).astype(str).astype(object)
-    # 9 significant digits round-trip float32 exactly; 17 for float64.
-    fmt = "%.9g" if v.dtype == np.float32 else "%.17g"
-    return np.char.mod(fmt, v).astype(object)
-
-
-def _write_tsv(path: Path, header: list[str], cols: list[np.ndarray]) -> None:
-    import pandas as pd
-
-    df = pd.DataFrame({h: c for h, c in zip(header, cols)})
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, sep="\t", index=False, quoting=csv.QUOTE_NONE, lineterminator="\n")
 
 
 def _write_audio(dataset: Dataset, out: Path, song_ids: list[str], subtype: str,
@@ -240,24 +222,6 @@ def read_dataset_json(root: str | os.PathLike) -> dict[str, Any] | None:
         raise DataError(f"{p}: dataset format version {meta.get('version')} is newer than "
                         f"this recbench reads ({FORMAT_VERSION})")
     return meta
-
-
-def read_id_list(path: str | os.PathLike) -> list[str]:
-    """Ids, one per line (blank lines ignored); DataError naming the line when one is not
-    UTF-8 (these files are written by `write_dataset`: a bad one is a damaged copy)."""
-    out = []
-    with open(path, "rb") as f:
-        for ln, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DataError(f"{path}:{ln}: not valid UTF-8 text: "
-                                f"{_snippet(_as_text(raw.rstrip(bytes([10, 13]))))}; expected "
-                                "one id per line (a damaged copy? delete it to use the table "
-                                "order)") from None
-            if line.strip():
-                out.append(line.rstrip("\r\n"))
-    return out
 
 
 def restored_identity(root: Path, entry: dict[str, Any], path: str) -> str | None:

@@ -39,6 +39,7 @@ import scipy.sparse as sp
 from ..errors import DataError
 from .atomic import atomic_path
 from .dataset import Dataset, Events
+from .tsv import fmt_numbers, read_id_list, write_tsv
 
 USER_FEATURES = "user_features.tsv"
 USER_CATEGORIES = "user_categories.tsv"
@@ -69,17 +70,13 @@ def modality_file_stem(name: str) -> str:
 
 
 def _fmt(values: np.ndarray) -> np.ndarray:
-    from .folder import _fmt_numbers
-
-    return _fmt_numbers(np.asarray(values))
+    return fmt_numbers(np.asarray(values))
 
 
 def write_side(dataset: Dataset, out: Path, user_ids: list[str], song_ids: list[str]
                ) -> dict[str, Any] | None:
     """Write `dataset`'s side parts into the folder `out`; returns dataset.json's ``side``
     block (None when the dataset has none)."""
-    from .folder import _write_tsv
-
     if not dataset.side_parts():
         return None
     files: dict[str, Any] = {}
@@ -89,7 +86,7 @@ def write_side(dataset: Dataset, out: Path, user_ids: list[str], song_ids: list[
         uf = np.asarray(dataset.user_features)
         names = list(dataset.user_feature_names) or [f"f{j}" for j in range(uf.shape[1])]
         names = [_check_name(n, "user feature name") for n in names]
-        _write_tsv(out / USER_FEATURES, ["user"] + names,
+        write_tsv(out / USER_FEATURES, ["user"] + names,
                    [uids] + [_fmt(uf[:, j]) for j in range(uf.shape[1])])
         files["user_features"] = {"file": USER_FEATURES, "dtype": str(uf.dtype),
                                   "names_given": bool(dataset.user_feature_names)}
@@ -98,7 +95,7 @@ def write_side(dataset: Dataset, out: Path, user_ids: list[str], song_ids: list[
         cats = getattr(dataset, part)
         if cats:
             names = [_check_name(n, "category name") for n in sorted(cats)]
-            _write_tsv(out / fname, [key] + names,
+            write_tsv(out / fname, [key] + names,
                        [ids] + [np.asarray(cats[n]).astype(np.int64).astype(str).astype(object)
                                 for n in names])
             files[part] = {"file": fname, "categories": names}
@@ -118,7 +115,7 @@ def write_side(dataset: Dataset, out: Path, user_ids: list[str], song_ids: list[
         files["modalities"] = mods
     if dataset.events is not None:
         ev = dataset.events
-        _write_tsv(out / EVENTS, list(EVENT_COLUMNS),
+        write_tsv(out / EVENTS, list(EVENT_COLUMNS),
                    [uids[ev.user], sids[ev.song],
                     np.char.mod("%.17g", ev.timestamp.astype(np.float64)).astype(object),
                     ev.session.astype(np.int64).astype(str).astype(object),
@@ -244,8 +241,6 @@ def read_side(root: Path, meta: dict[str, Any] | None, user_ids: np.ndarray,
 def _read_modalities(folder: Path, song_ids: np.ndarray, problems,
                      row_songs: list[str] | None) -> dict[str, Any]:
     from urllib.parse import unquote
-
-    from .folder import read_id_list
 
     out: dict[str, Any] = {}
     index = {str(s): i for i, s in enumerate(song_ids)}
