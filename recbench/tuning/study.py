@@ -118,6 +118,9 @@ def run_search(tuning: dict[str, Any], objective: Callable[[dict[str, Any]], flo
             value = objective(params)
         except (TestLabelsHidden, optuna.TrialPruned):
             raise
+        except KeyboardInterrupt:  # not finished: does not count against the budget
+            trial.set_user_attr("interrupted", True)
+            raise
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - one trial fails
             text = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
             trial.set_user_attr("error", text)
