@@ -162,7 +162,7 @@ def grid_size(space: dict[str, dict[str, Any]]) -> int | None:
     return n
 
 
-def suggest(trial: Any, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def suggest_point(trial: Any, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One point of `space` proposed by an Optuna trial (public ``suggest_*`` API)."""
     out: dict[str, Any] = {}
     for name, dim in space.items():

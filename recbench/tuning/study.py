@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from ..errors import RecbenchError
 from .protocol import TestLabelsHidden
-from .space import grid_points, suggest
+from .space import grid_points, suggest_point
 
 log = logging.getLogger("recbench")
 
@@ -112,7 +112,7 @@ def run_search(tuning: dict[str, Any], objective: Callable[[dict[str, Any]], flo
         log.info("search of %s resumed: %d finished trials kept", study_name, len(before))
 
     def wrapped(trial: Any) -> float:
-        params = suggest(trial, tuning["space"])
+        params = suggest_point(trial, tuning["space"])
         token = _TRIAL.set(trial)
         try:
             value = objective(params)
