@@ -92,7 +92,7 @@ def run_search(tuning: dict[str, Any], objective: Callable[[dict[str, Any]], flo
     import optuna
     from optuna.trial import TrialState
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials: one line of ours
     url = None
     if storage is not None:
         storage.parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +124,7 @@ def run_search(tuning: dict[str, Any], objective: Callable[[dict[str, Any]], flo
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - one trial fails
             text = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
             trial.set_user_attr("error", text)
+            log.warning("%s: trial %d failed: %s", study_name, trial.number, text)
             raise TrialFailed(text) from exc
         finally:
             _TRIAL.reset(token)
