@@ -21,7 +21,7 @@ _BUDGET = (Param("trials", int, None, min=1), Param("seconds", float, None, gt=0
 
 
 def resolve_tuning(raw: dict[str, Any], registry: Registry, tasks: list[TaskSpec],
-                   searches: dict[str, Any], models: list[ComponentSpec], file: str,
+                   searches: dict[int, Any], models: list[ComponentSpec], file: str,
                    loc: _Locator) -> None:
     """Validate ``[tuning]`` and the ``search`` tables (`searches`: {model index: raw
     table}) and set each searched model's ``spec.tuning`` (space, sampler, budget, metric,

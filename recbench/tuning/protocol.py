@@ -61,7 +61,8 @@ def _label_fields(split: Split) -> list[str]:
 def fit_view(split: Split) -> Split:
     """`split` with every test-label field (``test`` and any ``test_*`` a split subclass
     adds, except the song and user index sets) replaced by :class:`HiddenTestLabels`."""
-    return dataclasses.replace(split, **{f: HiddenTestLabels(f) for f in _label_fields(split)})
+    hidden: dict[str, Any] = {f: HiddenTestLabels(f) for f in _label_fields(split)}
+    return dataclasses.replace(split, **hidden)
 
 
 def validation_view(split: Split) -> Split:
@@ -71,7 +72,8 @@ def validation_view(split: Split) -> Split:
     fields stay hidden."""
     valid = split.valid.tocsr()
     users = np.unique(valid.nonzero()[0]).astype(np.int64)
-    hidden = {f: HiddenTestLabels(f) for f in _label_fields(split) if f != "test"}
+    hidden: dict[str, Any] = {f: HiddenTestLabels(f) for f in _label_fields(split)
+                              if f != "test"}
     return dataclasses.replace(
         split, test=valid, test_songs=np.asarray(split.valid_songs), test_users=users,
         valid=sp.csr_matrix(valid.shape, dtype=valid.dtype), **hidden)

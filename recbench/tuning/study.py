@@ -152,7 +152,7 @@ def run_search(tuning: dict[str, Any], objective: Callable[[dict[str, Any]], flo
         "trials_failed": sum(t.state == TrialState.FAIL for t in finished),
         "trials_resumed": len(before), "seconds_used": round(_seconds(finished), 3),
         "search_s": round(time.perf_counter() - t0, 3),
-        "best_value": float(best.value), "best_trial": best.number,
+        "best_value": None if best.value is None else float(best.value), "best_trial": best.number,
         "chosen": dict(best.params),
         "storage": storage.name if storage is not None else None,
     }
