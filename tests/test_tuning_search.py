@@ -288,3 +288,74 @@ def test_the_chosen_setting_is_refitted_and_tested_once(tmp_path, monkeypatch):
     assert rows[0]["model"]["tuning"]["trials_resumed"] == 3
     assert rows[0]["metrics"] == row["metrics"]
     assert list(Path(out / "tuning").iterdir())[0].suffix == ".sqlite3"
+
+
+KILL_SUITE = """
+[suite]
+name = "killed"
+bootstrap = 0
+[dataset]
+name = "tiny"
+[split]
+name = "warm"
+[run]
+executor = "local"
+[[tasks]]
+name = "recommendation"
+metrics = ["auc"]
+buckets = 0
+[tuning]
+sampler = "random"
+trials = 5
+[[models]]
+name = "example-inverse-popularity"
+sleep_s = 0.5
+[models.search]
+power = {low = 0.0, high = 2.0}
+"""
+
+
+@pytest.mark.slow
+def test_killing_recbench_run_mid_search_then_resume_reruns_no_finished_trial(tmp_path):
+    import optuna
+    from optuna.trial import TrialState
+
+    suite = tmp_path / "killed.toml"
+    suite.write_text(KILL_SUITE)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "recbench", "run", str(suite), "-o", str(out), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def trials():
+        files = list((out / "tuning").glob("*.sqlite3")) if (out / "tuning").exists() else []
+        if not files:
+            return []
+        try:
+            (name,) = optuna.get_all_study_names(storage=f"sqlite:///{files[0]}")
+            return optuna.load_study(study_name=name, storage=f"sqlite:///{files[0]}").trials
+        except Exception:  # noqa: BLE001 - the database is still being created
+            return []
+
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and sum(
+                t.state == TrialState.COMPLETE for t in trials()) < 2:
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = {t.number: (t.params, t.datetime_complete) for t in trials()
+              if t.state == TrialState.COMPLETE}
+    assert 2 <= len(before) < 5 and not list((out / "cells").glob("*.json"))
+    done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    after = trials()
+    finished = [t for t in after if t.state in (TrialState.COMPLETE, TrialState.FAIL)
+                and not t.user_attrs.get("interrupted")]
+    assert len(finished) == 5  # the budget, once
+    for n, (params, completed) in before.items():  # finished trials were not run again
+        assert (after[n].params, after[n].datetime_complete) == (params, completed)
+    new = [t for t in after if t.number not in before and not t.user_attrs.get("interrupted")]
+    assert len(new) == 5 - len(before)
+    (row,) = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert row["status"] == "ok" and row["model"]["tuning"]["trials_resumed"] == len(before)
