@@ -7,6 +7,7 @@ to give one model another budget, and that budget is recorded in its row and con
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from ..errors import ConfigError
@@ -43,6 +44,9 @@ def resolve_tuning(raw: dict[str, Any], registry: Registry, tasks: list[TaskSpec
     if not searches:
         raise error("no model has a `search` table: add [models.search] to the models to "
                     "tune, or drop [tuning]", "tuning")
+    if importlib.util.find_spec("optuna") is None:
+        raise error("tuning needs Optuna, which is not installed: pip install optuna",
+                    "tuning")
     if settings["trials"] is None and settings["seconds"] is None:
         raise error("needs `trials` and/or `seconds` (the budget of every model)", "tuning")
 

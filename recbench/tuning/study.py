@@ -99,6 +99,9 @@ def run_search(tuning: dict[str, Any], objective: Callable[[dict[str, Any]], flo
         url = f"sqlite:///{storage}"
     study = optuna.create_study(storage=url, study_name=study_name, load_if_exists=True,
                                 direction=tuning["direction"], pruner=_pruner(tuning))
+    # A trial still RUNNING was cut by a kill: the run lock on OUT guarantees no live
+    # process holds this unit's study. Marked failed (Optuna has no public call for it),
+    # so that the grid sampler proposes its point again; it does not count.
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
