@@ -220,3 +220,31 @@ def test_the_validation_view_puts_valid_in_the_test_place():
     assert v.valid.nnz == 0 and v.valid.shape == s.valid.shape
     assert (v.train != s.train).nnz == 0
     assert (s.test != _split().test).nnz == 0  # the real split is untouched
+
+
+def test_the_leaderboard_shows_each_rows_budget():
+    from recbench.leaderboard.board import build, render_markdown
+    from tests.test_leaderboard import row
+
+    tuned = []
+    for seed, (trials, chosen) in enumerate([(4, 0.01), (4, 0.02)]):
+        r = row("t", seed, 0.8, [0.7, 0.9])
+        r["model"]["tuning"] = {"sampler": "tpe", "budget": {"trials": 4, "seconds": None},
+                                "metric": "auc", "trials_run": trials, "best_value": 0.81,
+                                "chosen": {"lr": chosen}}
+        tuned.append(r)
+    other = row("u", 0, 0.7, [0.6, 0.8])
+    other["model"]["tuning"] = {"sampler": "tpe", "budget": {"trials": 9, "seconds": 60},
+                                "metric": "auc", "trials_run": 9, "best_value": 0.75,
+                                "chosen": {"lr": 0.1}}
+    lb = build(tuned + [other, row("h", 0, 0.6, [0.5, 0.7])])
+    entries = {e["model_id"]: e for e in lb["tasks"]["recommendation"]["rows"]}
+    assert entries["t"]["setting"] == "cold-item; tuned (tpe, budget 4 trials)"
+    assert entries["u"]["setting"] == "cold-item; tuned (tpe, budget 9 trials or 60 s)"
+    assert entries["h"]["setting"] == "cold-item; hand-set"
+    assert entries["t"]["tuning"]["chosen"] == [{"lr": 0.01}, {"lr": 0.02}]
+    assert entries["h"]["tuning"] is None
+    assert "budget 9 trials or 60 s" in render_markdown(lb)
+    # a board without tuned rows says nothing about tuning
+    plain = build([row("h", 0, 0.6, [0.5, 0.7])])
+    assert plain["tasks"]["recommendation"]["rows"][0]["setting"] == "cold-item"
