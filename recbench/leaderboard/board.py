@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .. import defaults, results
 from ..components import DiagnosticsTable
 from ..errors import RecbenchError
+from .tuning import budget_text, tuning_summary
 
 if TYPE_CHECKING:
     from ..components import Task
@@ -88,6 +89,7 @@ def build(rows: list[dict[str, Any]], *, references: Sequence[dict[str, Any]] = 
                 "consumes": m0.get("consumes", []), "config_hash": m0["config_hash"],
                 "params": m0["params"], "seeds": sorted(r["seed"] for r in mrows),
                 "setting": row_setting(mrows[0]),
+                "tuning": tuning_summary(mrows),
                 "metrics": metrics,
                 "throughput": {k: _mean([r["throughput"].get(k) for r in mrows])
                                for k in tp_keys},
@@ -96,6 +98,8 @@ def build(rows: list[dict[str, Any]], *, references: Sequence[dict[str, Any]] = 
                 "peak_rss_mb": max((r.get("peak_rss_mb") or 0) for r in mrows),
                 "extra": mrows[0].get("extra", {}),
             })
+        for e in entries if any(e["tuning"] for e in entries) else ():
+            e["setting"] += "" if e["tuning"] else "; hand-set"  # beside tuned rows
         hib = info.get(primary, {}).get("higher_is_better", True) if primary else True
         levels = {r.get("metrics_ci_level") for r in ok}
         ci_level = levels.pop() if len(levels) == 1 else None  # None: unknown or mixed
@@ -141,16 +145,25 @@ def row_setting(row: dict[str, Any]) -> str:
     """What one row was measured under, in a few words: the protocol it was scored by
     (an oracle row's model also saw the held-out interactions) and its audio backbone.
 
+    A tuned row adds its sampler and budget (every model of a fair suite gets the same).
+
     >>> row_setting({"split": {"protocol": "warm"}, "model": {
     ...     "uses_test_interactions": False, "params": {"backbone": "conv1d"}}})
     'warm; backbone conv1d'
+    >>> row_setting({"split": {"protocol": "warm"}, "model": {"params": {}, "tuning": {
+    ...     "sampler": "tpe", "budget": {"trials": 8, "seconds": None}}}})
+    'warm; tuned (tpe, budget 8 trials)'
     """
     model = row.get("model") or {}
     protocol = (row.get("split") or {}).get("protocol") or "?"
     if model.get("uses_test_interactions"):
         protocol += ", oracle"
     backbone = (model.get("params") or {}).get("backbone")
-    return protocol + (f"; backbone {backbone}" if backbone else "")
+    out = protocol + (f"; backbone {backbone}" if backbone else "")
+    tuning = model.get("tuning")
+    if tuning:
+        out += f"; tuned ({tuning['sampler']}, {budget_text(tuning['budget'])})"
+    return out
 
 
 def data_rules(board: dict[str, Any]) -> list[tuple[str, str]]:

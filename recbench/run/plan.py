@@ -67,6 +67,7 @@ class FitUnit:
     cache_dir: str = ""
     limit: int | None = None
     show_progress: bool = False
+    out_dir: str = ""  # the run's output folder (a tuned model's study is stored there)
 
     @property
     def cell_ids(self) -> list[str]:
@@ -90,7 +91,8 @@ def _cell_id(suite: Suite, ti: int, mi: int, seed: int) -> str:
 
 
 def plan_units(suite: Suite, *, device: str = "cpu", cache_dir: str | None = None,
-               limit: int | None = None, show_progress: bool = False) -> list[FitUnit]:
+               limit: int | None = None, show_progress: bool = False,
+               out_dir: str = "") -> list[FitUnit]:
     """The fit units of `suite` (model x seed, in model-major order), each with one cell per
     task that applies to the model (e.g. tagging needs song vectors); a model no task
     applies to gets no unit."""
@@ -110,7 +112,7 @@ def plan_units(suite: Suite, *, device: str = "cpu", cache_dir: str | None = Non
                               seed, ti) for ti in applies]
             units.append(FitUnit(suite, mi, model.id, seed, cells, device=device,
                                  cache_dir=cache_dir or default_cache_dir(), limit=limit,
-                                 show_progress=show_progress))
+                                 show_progress=show_progress, out_dir=out_dir))
     return units
 
 

@@ -91,7 +91,8 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
     summary = RunSummary()
     with RunLock(out):
         units = plan_units(suite, device=device, cache_dir=cache_dir, limit=limit,
-                           show_progress=show_progress and executor.in_process)
+                           show_progress=show_progress and executor.in_process,
+                           out_dir=str(out))
         cells = [c for u in units for c in u.cells]
         ids = {c.cell_id for c in cells}
         done: set[str] = set()

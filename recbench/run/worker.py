@@ -145,8 +145,17 @@ def run_fit_unit(unit: FitUnit) -> list[dict[str, Any]]:
             feature_info[kind] = f.manifest
             return f
 
+        options = model_spec.options
+        if model_spec.tuning is not None:  # search on train/valid, then one real fit
+            from ..tuning.objective import search_unit
+
+            outcome = search_unit(unit, dataset, split, features, progress)
+            options = {**options, **outcome.params}
+            for row in rows:
+                row["model"]["params"] = {**model_spec.record_options, **outcome.params}
+                row["model"]["tuning"] = outcome.block
         model_entry = registry.get("recommender", model_spec.name)
-        model = registry.create("recommender", model_spec.name, **model_spec.options)
+        model = registry.create("recommender", model_spec.name, **options)
         fit_ctx = FitContext(dataset=dataset, split=split, seed=seed, device=device,
                              create=registry.create, features=features, progress=progress,
                              oracle=bool(model_entry.cls.uses_test_interactions))

@@ -68,12 +68,17 @@ class ModelBlock(_Closed):
     name: str = Field(description="recommender plugin name")
     label: str = Field(description="display name")
     params: dict[str, Any] = Field(description="fully resolved parameters")
-    config_hash: str = Field(description="hash of name + params")
+    config_hash: str = Field(description="hash of name + params (+ search space and "
+                             "budget for a tuned model)")
     uses_test_interactions: bool = Field(description="oracle rows: ranked apart")
     consumes: list[str] = Field(description="information the model reads")
     provider: str = Field(description="distribution and version of the plugin")
     fit: Optional[dict[str, Any]] = Field(
         None, description="Recommender.fit_report(): epochs, best epoch, stop reason, losses")
+    tuning: Optional[dict[str, Any]] = Field(
+        None, description="a tuned model's search (recbench.tuning): space, sampler, budget "
+        "{trials, seconds}, metric, task, direction, trials_run, best_value, chosen params "
+        "(also in `params`); absent for hand-set parameters")
 
 
 class MetricInfoBlock(BaseModel):

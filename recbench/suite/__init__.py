@@ -23,7 +23,10 @@ Layout (see README "Suite format")::
     [features]  log-mel / waveform parameters (optional)
     [run]       executor, executor parameters, device, chunk_users
     [[tasks]]   name = "<task plugin>", metrics = [...], then its parameters
-    [[models]]  name = "<recommender plugin>", id, label, then its parameters
+    [[models]]  name = "<recommender plugin>", id, label, then its parameters; optional
+                [models.search]: a search space over them (recbench.tuning)
+    [tuning]    sampler, trials / seconds (the same budget for every searched model),
+                metric, task, pruner, seed, refit, per_model (see recbench.suite.tuning)
     [[references]]  task, label, and published metric values (reference rows)
 """
 

@@ -14,7 +14,8 @@ from ..registry import RESERVED_KEYS
 from .vars import _VAR
 
 
-SECTIONS = ("suite", "dataset", "split", "features", "run", "tasks", "models", "references")
+SECTIONS = ("suite", "dataset", "split", "features", "run", "tasks", "models", "references",
+            "tuning")
 
 MAX_SEED = 2**32 - 1  # 32 bits fit every seed consumer (numpy RandomState, torch, implicit)
 # Key of Suite.raw holding {raw key path: "${VAR}" template} for values expanded from the
@@ -66,7 +67,8 @@ FEATURE_PARAMS = ParamSet((
           min=1),
 ))
 
-_RESERVED_MODEL_KEYS = RESERVED_KEYS["recommender"]
+# `search`: a model's search space (recbench.suite.tuning), read by the suite itself
+_RESERVED_MODEL_KEYS = RESERVED_KEYS["recommender"] + ("search",)
 
 
 @dataclass
@@ -80,6 +82,9 @@ class ComponentSpec:
     id: str = ""
     label: str = ""
     recorded: dict[str, Any] | None = field(default=None, repr=False)
+    # a tuned model: its search space, sampler, budget and validation metric
+    # (recbench.suite.tuning); None for a hand-set model
+    tuning: dict[str, Any] | None = None
 
     @property
     def record_options(self) -> dict[str, Any]:
@@ -88,13 +93,20 @@ class ComponentSpec:
         return self.options if self.recorded is None else self.recorded
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "options": self.options, "id": self.id,
-                "label": self.label}
+        out = {"kind": self.kind, "name": self.name, "options": self.options, "id": self.id,
+               "label": self.label}
+        if self.tuning is not None:
+            out["tuning"] = self.tuning
+        return out
 
     @property
     def config_hash(self) -> str:
-        blob = json.dumps({"name": self.name, "options": self.options}, sort_keys=True,
-                          default=str)
+        """Hash of the name and options and, for a tuned model, of its search space,
+        budget, sampler and validation metric (a tuned row matches only rows tuned alike)."""
+        config: dict[str, Any] = {"name": self.name, "options": self.options}
+        if self.tuning is not None:
+            config["tuning"] = self.tuning
+        blob = json.dumps(config, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -18,6 +18,7 @@ from .locate import _Locator
 from .model import (ComponentSpec, ENV_KEY, FEATURE_PARAMS, MAX_SEED, RUN_PARAMS, SECTIONS,
                     SUITE_PARAMS, Suite, TaskSpec, _RESERVED_MODEL_KEYS)
 from .specs import _parse_metric, _plugin_spec
+from .tuning import resolve_tuning
 
 
 def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str = "") -> Suite:
@@ -123,8 +124,11 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
         raise ConfigError("needs at least one [[models]] entry", file=file, key="models")
     models: list[ComponentSpec] = []
     seen: dict[str, str] = {}
+    searches: dict[int, Any] = {}
     for i, m in enumerate(models_t):
         key = f"models[{i}]"
+        if isinstance(m, dict) and "search" in m:
+            searches[i] = m["search"]
         spec = _plugin_spec(registry, "recommender", m, key, file, loc,
                             reserved=_RESERVED_MODEL_KEYS, from_env=from_env)
         spec.id = str(m.get("id", spec.name))
@@ -139,8 +143,11 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
         seen[spec.id] = key
         models.append(spec)
 
+    resolve_tuning(raw, registry, tasks, searches, models, file, loc)
     fallback_specs = _fallback_model_specs(registry, fallback_models, models_t, models,
                                            file, text, from_env)
+    for spec in fallback_specs.values():  # the fallback changes parameters, not the search
+        spec.tuning = next(m.tuning for m in models if m.id == spec.id)
 
     primary = suite_o["primary_metric"]
     if primary is not None:
