@@ -178,6 +178,30 @@ def test_the_median_pruner_stops_trials_below_the_median():
     assert out.block["trials_pruned"] == 0  # pruner = none
 
 
+def test_early_stopping_reports_each_epoch_so_the_pruner_stops_hopeless_fits():
+    """The shared EarlyStopping of the built-in models is the pruning hook: a fit whose
+    validation AUC stays below the median of earlier trials at the same epoch is pruned
+    there, and never reaches its later epochs."""
+    from recbench_builtin._training import EarlyStopping
+
+    epochs_run: list[int] = []
+
+    def objective(p):
+        good = len(epochs_run) < 3 * 6  # the first three fits are good, the rest poor
+        stopper = EarlyStopping(patience=10)
+        for epoch in range(1, 7):
+            epochs_run.append(epoch)
+            stopper.update(epoch, (0.8 if good else 0.5) + 0.01 * epoch, dict)
+        return stopper.best
+
+    out = run_search(tuning(trials=5, pruner="median"), objective, storage=None,
+                     study_name="es", seed=0)
+    assert (out.block["trials_complete"], out.block["trials_pruned"]) == (3, 2)
+    # recbench's "median" pruner (2 startup trials, 1 warm-up step) stops each poor fit
+    # after its first epoch
+    assert len(epochs_run) == 3 * 6 + 2 * 1
+
+
 class Probe(Recommender):
     """Scores songs by training listeners ** `w` (higher `w`: more popular first); with
     `peek`, reads the test labels in fit (a leak the search must refuse)."""

@@ -58,8 +58,15 @@ class EarlyStopping:
     def update(self, epoch: int, value: float, snapshot: Callable[[], Any]) -> bool:
         """Record `value` at `epoch`; on improvement keep a deep copy of `snapshot()`.
 
-        Returns whether the value improved.
+        Returns whether the value improved. Inside a tuning search with a pruner, the value
+        is also reported as the trial's intermediate value at step `epoch`
+        (:func:`recbench.tuning.report`), which may stop a hopeless trial there
+        (``optuna.TrialPruned``); outside a search nothing more happens.
         """
+        if math.isfinite(value):
+            from recbench.tuning import report
+
+            report(value, epoch)
         if value > self.best:
             self.best, self.best_epoch, self.bad = value, epoch, 0
             self.best_state = copy.deepcopy(snapshot())
