@@ -248,3 +248,29 @@ def test_the_leaderboard_shows_each_rows_budget():
     # a board without tuned rows says nothing about tuning
     plain = build([row("h", 0, 0.6, [0.5, 0.7])])
     assert plain["tasks"]["recommendation"]["rows"][0]["setting"] == "cold-item"
+
+
+def test_a_trials_dataset_holds_no_test_interaction_in_counts_or_events():
+    from recbench.io.dataset import Dataset, Events
+    from recbench.tuning.protocol import trial_dataset
+
+    s = _split()
+    counts = (s.train + s.valid + s.test).tocsr()
+    # one event per played pair, plus a skip of song 2 by user 0 (not a test pair)
+    pairs = sorted(zip(*counts.nonzero())) + [(0, 2)]
+    pairs.sort()
+    user = np.array([u for u, _ in pairs], dtype=np.int64)
+    song = np.array([i for _, i in pairs], dtype=np.int64)
+    skipped = np.array([(u, i) == (0, 2) for u, i in pairs])
+    events = Events(user=user, song=song, timestamp=np.arange(len(pairs), dtype=float),
+                    session=np.arange(len(pairs), dtype=np.int64), skipped=skipped)
+    ds = Dataset(name="d", counts=counts, user_ids=np.array(list("abcd")),
+                 song_ids=np.array(list("vwxyz")), events=events)
+    t = trial_dataset(ds, s)
+    assert (t.counts != (s.train + s.valid)).nnz == 0
+    assert t.fingerprint == ds.fingerprint
+    kept = set(zip(t.events.user.tolist(), t.events.song.tolist()))
+    # test pairs (0,4), (1,0), (2,3) are gone; train, valid and the skip remain
+    assert kept == {(0, 0), (0, 2), (1, 1), (1, 3), (2, 2), (3, 0), (3, 4)}
+    assert t.events.skipped.tolist() == [(u, i) == (0, 2) for u, i in sorted(kept)]
+    assert len(ds.events) == 10  # the real dataset is untouched

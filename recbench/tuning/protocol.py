@@ -81,8 +81,17 @@ def validation_view(split: Split) -> Split:
 
 def trial_dataset(dataset: Dataset, split: Split) -> Dataset:
     """`dataset` whose `counts` hold only the training and validation interactions (a
-    task's popularity statistics or a model peeking at `counts` cannot reach test labels);
-    the fingerprint stays the dataset's, so feature caches are shared."""
+    task's popularity statistics or a model peeking at `counts` cannot reach test labels)
+    and whose listening log (`events`, when there is one) has no event of a (user, song)
+    pair with a test interaction; the fingerprint stays the dataset's, so feature caches
+    are shared."""
     fingerprint = dataset.fingerprint
     counts = (split.train + split.valid).tocsr().astype(dataset.counts.dtype)
-    return dataclasses.replace(dataset, counts=counts, _fingerprint=fingerprint)
+    events = dataset.events
+    if events is not None and len(events):
+        test = split.test.tocsr()
+        keep = np.asarray(test[events.user, events.song]).ravel() == 0
+        events = dataclasses.replace(events, **{f.name: getattr(events, f.name)[keep]
+                                                for f in dataclasses.fields(events)})
+    return dataclasses.replace(dataset, counts=counts, events=events,
+                               _fingerprint=fingerprint)
