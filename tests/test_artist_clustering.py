@@ -106,3 +106,43 @@ def test_task_needs_the_artist_category():
                       metrics=[], fit=None, seed=0)
     with pytest.raises(DataError, match="no song category 'artist'"):
         ArtistClusteringTask().run(ctx)
+
+
+def test_genre_classification_hand_case_and_sklearn():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from recbench_builtin.tasks.artist_clustering import (classification_scores,
+                                                          genre_predictions)
+
+    # genre 0 around x = -1, genre 1 around x = +1: the boundary is x = 0
+    x_train = np.array([[-1.2], [-1.0], [-0.8], [0.8], [1.0], [1.2]])
+    y_train = np.array([0, 0, 0, 1, 1, 1])
+    x_test = np.array([[-2.0], [-0.5], [0.5], [3.0]])
+    y_test = np.array([0, 1, 1, 1])
+    pred = genre_predictions(x_train, y_train, x_test)
+    np.testing.assert_array_equal(pred, [0, 0, 1, 1])
+    acc, f1 = classification_scores(y_test, pred)
+    # accuracy 3/4; F1 genre 0: P 1/2, R 1 -> 2/3; genre 1: P 1, R 2/3 -> 4/5
+    assert acc == pytest.approx(0.75) and f1 == pytest.approx((2 / 3 + 0.8) / 2)
+    assert acc == pytest.approx(accuracy_score(y_test, pred))
+    assert f1 == pytest.approx(f1_score(y_test, pred, average="macro"))
+
+
+def test_task_genre_metrics_follow_the_vectors():
+    w, artists = _world()
+    genre = artists % 4  # 5 artists per genre: a perfect artist embedding knows the genre
+    ds = replace(w.dataset, song_categories={"artist": artists, "genre": genre})
+
+    def run(model, **opts):
+        ctx = CellContext(dataset=ds, split=w.split, model=model, metrics=[], fit=None,
+                          seed=0, bootstrap=50)
+        return ArtistClusteringTask(**opts).run(ctx)
+
+    out = run(_ArtistVectors(artists))
+    assert out.metrics["genre_accuracy"] == pytest.approx(1.0)
+    assert out.metrics["genre_macro_f1"] == pytest.approx(1.0)
+    noise = run(_ArtistVectors(artists, noise=100.0))
+    assert noise.metrics["genre_accuracy"] < 0.5  # chance 0.25
+    lo, hi = noise.metrics_ci["genre_accuracy"]
+    assert lo <= noise.metrics["genre_accuracy"] <= hi
+    assert "genre_accuracy" not in run(_ArtistVectors(artists), genre_category="").metrics

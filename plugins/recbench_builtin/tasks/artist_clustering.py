@@ -11,6 +11,15 @@ artists with the adjusted Rand index (``ari``) and normalised mutual information
 the ROC AUC of the cosine similarity of a pair of tracks for "same artist" against
 "different artists", over every pair (at most ``max_pairs`` sampled).
 
+Genre classification of the same song vectors (issue 13 item 3: "audio embeddings also
+evaluated on genre classification"), when the dataset has the song category
+``genre_category`` (default ``genre``; synth-msd with ``artist_style_strength``; ``""``
+switches it off): a multinomial logistic regression (scikit-learn, C = 1, on the
+L2-normalised vectors standardised on the training songs) fitted on the split's training
+songs' vectors and genres predicts the genre of every test song with a known genre;
+``genre_accuracy`` and ``genre_macro_f1`` (scikit-learn's, over the classes present in the
+test labels or predictions), intervals from a percentile bootstrap over test songs.
+
 Intervals: percentile bootstrap over artists (the clustering is computed once; each
 resample scores the songs of the resampled artists, an artist drawn twice counting as two
 artists; widened to contain the point estimate if it falls outside). The suite's ranking
@@ -37,6 +46,27 @@ def clustering_scores(labels: np.ndarray, clusters: np.ndarray) -> tuple[float, 
 
     return (float(adjusted_rand_score(labels, clusters)),
             float(normalized_mutual_info_score(labels, clusters)))
+
+
+def genre_predictions(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                      seed: int = 0) -> np.ndarray:
+    """Logistic regression (C = 1) on standardised `x_train` -> predicted labels of
+    `x_test`."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, sd = x_train.mean(0), x_train.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    clf = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+    clf.fit((x_train - mean) / sd, y_train)
+    return np.asarray(clf.predict((x_test - mean) / sd))
+
+
+def classification_scores(labels: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    """(accuracy, macro F1) of predictions against labels (scikit-learn's)."""
+    from sklearn.metrics import f1_score
+
+    return (float(np.mean(labels == pred)),
+            float(f1_score(labels, pred, average="macro", zero_division=0)))
 
 
 def verification_auc(x: np.ndarray, labels: np.ndarray, max_pairs: int,
@@ -68,6 +98,9 @@ class ArtistClusteringTask(Task):
         Param("min_songs", int, 2, min=2, help="artists with fewer test songs are left out"),
         Param("max_pairs", int, 200_000, min=1, help="verification pairs (sampled above)"),
         Param("n_init", int, 10, min=1, help="k-means restarts"),
+        Param("genre_category", str, "genre",
+              help="song category for the genre classification (used when the dataset "
+                   "has it; '' = off)"),
     )
 
     def applies_to(self, model: Recommender) -> bool:
@@ -105,6 +138,9 @@ class ArtistClusteringTask(Task):
         auc = verification_auc(x, artists, self.options["max_pairs"], rng)
         metrics = {"ari": ari, "nmi": nmi, "verification_auc": auc}
         cis = self._bootstrap(ctx, x, artists, clusters, rng, metrics)
+        genre = self._genres(ctx, rng)
+        metrics.update(genre[0])
+        cis.update(genre[1])
         info: dict[str, MetricInfo] = {
             "ari": {"label": "Adjusted Rand index (k-means, k = artists)",
                     "higher_is_better": True, "description": "clustering vs artists"},
@@ -112,12 +148,53 @@ class ArtistClusteringTask(Task):
                     "description": "clustering vs artists (arithmetic normalisation)"},
             "verification_auc": {"label": "Verification AUC (same artist, cosine)",
                                  "higher_is_better": True,
-                                 "description": "pairs of tracks: same artist vs not"}}
+                                 "description": "pairs of tracks: same artist vs not"},
+            "genre_accuracy": {"label": "Genre accuracy (logistic regression)",
+                               "higher_is_better": True,
+                               "description": "genre of test songs from train songs' vectors"},
+            "genre_macro_f1": {"label": "Genre macro F1 (logistic regression)",
+                               "higher_is_better": True,
+                               "description": "genre of test songs, macro-averaged F1"}}
+        info = {k: v for k, v in info.items() if k in metrics}
         return TaskOutput(metrics=metrics, metrics_ci=cis, throughput={},
                           timing={"eval_s": round(time.perf_counter() - t0, 4)},
                           metric_info=info,
                           diagnostics={"n_songs": int(len(songs)), "n_artists": int(k)},
                           ignored_metrics=[m[0] for m in ctx.metrics])
+
+    def _genres(self, ctx: CellContext, rng: np.random.Generator
+                ) -> tuple[dict[str, float], dict[str, list[float | None]]]:
+        """Genre accuracy / macro F1 and their bootstrap intervals over test songs ({}
+        when the dataset has no genre category)."""
+        key = self.options["genre_category"]
+        cats = getattr(ctx.dataset, "song_categories", None) or {}
+        if not key or key not in cats:
+            return {}, {}
+        codes = np.asarray(cats[key], dtype=np.int64)
+        parts = []
+        for songs in (ctx.split.train_songs, ctx.split.test_songs):
+            songs = np.asarray(songs, dtype=np.int64)
+            songs = songs[codes[songs] >= 0]
+            x = np.asarray(ctx.model.item_vectors(songs), dtype=np.float64)
+            parts.append((x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12),
+                          codes[songs]))
+        (xa, ya), (xb, yb) = parts
+        if len(np.unique(ya)) < 2 or not len(yb):
+            raise DataError(f"task artist-clustering: genre classification needs 2+ genres "
+                            f"among the training songs and a test song with a genre")
+        pred = genre_predictions(xa, ya, xb, ctx.seed)
+        acc, f1 = classification_scores(yb, pred)
+        point = {"genre_accuracy": acc, "genre_macro_f1": f1}
+        n = min(ctx.bootstrap, 200)
+        if not n:
+            return point, {m: [None, None] for m in point}
+        boot = np.array([classification_scores(yb[i], pred[i]) for i in
+                         (rng.integers(0, len(yb), len(yb)) for _ in range(n))])
+        alpha = (1 - ctx.confidence) / 2
+        cis: dict[str, list[float | None]] = {
+            m: [float(np.quantile(boot[:, j], alpha)), float(np.quantile(boot[:, j], 1 - alpha))]
+            for j, m in enumerate(point)}
+        return point, cis
 
     def _bootstrap(self, ctx: CellContext, x: np.ndarray, artists: np.ndarray,
                    clusters: np.ndarray, rng: np.random.Generator, point: dict[str, float]
