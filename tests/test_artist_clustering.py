@@ -106,3 +106,76 @@ def test_task_needs_the_artist_category():
                       metrics=[], fit=None, seed=0)
     with pytest.raises(DataError, match="no song category 'artist'"):
         ArtistClusteringTask().run(ctx)
+
+
+def test_genre_classification_hand_case_and_sklearn():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from recbench_builtin.tasks.artist_clustering import (classification_scores,
+                                                          genre_predictions)
+
+    # genre 0 around x = -1, genre 1 around x = +1: the boundary is x = 0
+    x_train = np.array([[-1.2], [-1.0], [-0.8], [0.8], [1.0], [1.2]])
+    y_train = np.array([0, 0, 0, 1, 1, 1])
+    x_test = np.array([[-2.0], [-0.5], [0.5], [3.0]])
+    y_test = np.array([0, 1, 1, 1])
+    pred = genre_predictions(x_train, y_train, x_test)
+    np.testing.assert_array_equal(pred, [0, 0, 1, 1])
+    acc, f1 = classification_scores(y_test, pred)
+    # accuracy 3/4; F1 genre 0: P 1/2, R 1 -> 2/3; genre 1: P 1, R 2/3 -> 4/5
+    assert acc == pytest.approx(0.75) and f1 == pytest.approx((2 / 3 + 0.8) / 2)
+    assert acc == pytest.approx(accuracy_score(y_test, pred))
+    assert f1 == pytest.approx(f1_score(y_test, pred, average="macro"))
+
+
+def test_task_genre_metrics_follow_the_vectors():
+    w, artists = _world()
+    genre = artists % 4  # 5 artists per genre: a perfect artist embedding knows the genre
+    ds = replace(w.dataset, song_categories={"artist": artists, "genre": genre})
+
+    def run(model, **opts):
+        ctx = CellContext(dataset=ds, split=w.split, model=model, metrics=[], fit=None,
+                          seed=0, bootstrap=50)
+        return ArtistClusteringTask(**opts).run(ctx)
+
+    out = run(_ArtistVectors(artists))
+    assert out.metrics["genre_accuracy"] == pytest.approx(1.0)
+    assert out.metrics["genre_macro_f1"] == pytest.approx(1.0)
+    noise = run(_ArtistVectors(artists, noise=100.0))
+    assert noise.metrics["genre_accuracy"] < 0.5  # chance 0.25
+    lo, hi = noise.metrics_ci["genre_accuracy"]
+    assert lo <= noise.metrics["genre_accuracy"] <= hi
+    assert "genre_accuracy" not in run(_ArtistVectors(artists), genre_category="").metrics
+
+
+def test_verification_auc_within_a_category_by_hand():
+    from sklearn.metrics import roc_auc_score
+
+    # artists [0, 0, 1, 1, 2, 2], genres [0, 0, 0, 0, 1, 1]; angles 0, 10, 25, 90, 45, 140:
+    # within-genre pairs: same artist (0,1) cos 10, (2,3) cos 65, (4,5) cos 95; different
+    # (0,2) cos 25, (0,3) cos 90, (1,2) cos 15, (1,3) cos 80 -> the positives beat 4, 2
+    # and 0 of the 4 negatives: AUC 6 / 12
+    ang = np.deg2rad([0, 10, 25, 90, 45, 140])
+    x = np.stack([np.cos(ang), np.sin(ang)], 1)
+    artists, genres = np.array([0, 0, 1, 1, 2, 2]), np.array([0, 0, 0, 0, 1, 1])
+    rng = np.random.default_rng(0)
+    assert verification_auc(x, artists, 100, rng, genres) == pytest.approx(0.5)
+    i, j = np.array([0, 2, 4, 0, 0, 1, 1]), np.array([1, 3, 5, 2, 3, 2, 3])
+    ref = roc_auc_score(artists[i] == artists[j], (x[i] * x[j]).sum(1))
+    assert verification_auc(x, artists, 100, rng, genres) == pytest.approx(ref)
+    # over every pair the cross-genre pairs count too
+    assert verification_auc(x, artists, 100, rng) != pytest.approx(0.5)
+
+
+def test_task_within_category_metric():
+    w, artists = _world()
+    ds = replace(w.dataset, song_categories={"artist": artists, "genre": artists % 4})
+    ctx = CellContext(dataset=ds, split=w.split, model=_ArtistVectors(artists), metrics=[],
+                      fit=None, seed=0, bootstrap=20)
+    out = ArtistClusteringTask(within_category="genre").run(ctx)
+    assert out.metrics["verification_auc_within"] == pytest.approx(1.0)
+    lo, hi = out.metrics_ci["verification_auc_within"]
+    assert lo <= 1.0 <= hi
+    assert "verification_auc_within" not in ArtistClusteringTask().run(ctx).metrics
+    with pytest.raises(DataError, match="within_category 'label'"):
+        ArtistClusteringTask(within_category="label").run(ctx)

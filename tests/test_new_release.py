@@ -83,3 +83,62 @@ def test_scores_only_depend_on_the_model_not_on_test_interactions():
     b = _run(p.dataset, p.split, _Table(table))
     assert a.metrics["auc"] != b.metrics["auc"]
     assert 0.3 < b.metrics["auc"] < 0.7  # random scores vs random listeners: chance
+
+
+def _group_world():
+    """6 users, songs x (training, everyone), y and z new: y played by users 0, 1, 3 and z
+    by user 5 in the test part; segments g0 = {0, 1, 2}, g1 = {3, 4}, g2 = {5}."""
+    from dataclasses import replace
+
+    counts = np.zeros((6, 3), np.float32)
+    counts[:, 0] = 1
+    counts[[0, 1, 3], 1] = 1
+    counts[5, 2] = 1
+    ds = Dataset("hand", sp.csr_matrix(counts), np.array(list("abcdef")), np.array(list("xyz")))
+    ds = replace(ds, user_categories={"seg": np.array([0, 0, 0, 1, 1, 2])})
+    split = worlds.split_songs(ds, np.array([0]), np.zeros(0, np.int64), np.array([1, 2]), 0)
+    return ds, split
+
+
+def test_group_ranking_by_hand():
+    ds, split = _group_world()
+    table = np.zeros((6, 3))
+    table[:, 1] = [0.9, 0.3, 0.0, 0.8, 0.2, 0.5]  # group means 0.4, 0.5, 0.5 (a tie)
+    table[:, 2] = [0.1, 0.1, 0.1, 0.2, 0.2, 0.9]  # group means 0.1, 0.2, 0.9
+    out = _run(ds, split, _Table(table), user_groups="seg", min_group_size=1, group_k=2)
+    # song y: relevance (shares of listeners) g0 2/3, g1 1/2, g2 0; g1 and g2 tie on top,
+    # sharing the gain (1/2 + 0) / 2 -> DCG@2 = 1/4 + 1/4 / log2 3; ideal 2/3 + 1/2 / log2 3
+    l3 = np.log2(3)
+    ndcg_y = (0.25 + 0.25 / l3) / (2 / 3 + 0.5 / l3)
+    # song z: relevance (0, 0, 1), g2 ranked first -> 1
+    assert out.metrics["group_ndcg@2"] == pytest.approx((ndcg_y + 1.0) / 2)
+    # Spearman: y ranks (1, 2.5, 2.5) vs (3, 2, 1) -> -1.5 / sqrt(1.5 * 2);
+    #           z ranks (1, 2, 3) vs (1.5, 1.5, 3) -> 1.5 / sqrt(2 * 1.5): mean 0
+    assert out.metrics["group_spearman"] == pytest.approx(0.0, abs=1e-12)
+    assert out.diagnostics["n_groups"] == 3
+    # groups smaller than min_group_size are left out: only g0 and g1 remain
+    out2 = _run(ds, split, _Table(table), user_groups="seg", min_group_size=2, group_k=2)
+    assert out2.diagnostics["n_groups"] == 2
+    with pytest.raises(DataError, match="no such user category"):
+        _run(ds, split, _Table(table), user_groups="age_band")
+    with pytest.raises(DataError, match="needs user_features"):
+        _run(ds, split, _Table(table), user_groups="kmeans")
+
+
+def test_group_ndcg_and_spearman_match_references():
+    from scipy.stats import spearmanr
+    from sklearn.metrics import ndcg_score
+
+    from recbench_builtin.tasks.new_release import compact_groups, spearman_rows, tie_ndcg
+
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.random((20, 7)), 1)  # rounded: many ties
+    gains = rng.random((20, 7))
+    for k in (1, 3, 7):
+        ref = [ndcg_score(gains[i:i + 1], scores[i:i + 1], k=k) for i in range(20)]
+        np.testing.assert_allclose(tie_ndcg(scores, gains, k), ref)
+    ref = [spearmanr(scores[i], gains[i])[0] for i in range(20)]
+    np.testing.assert_allclose(spearman_rows(scores, gains), ref)
+    assert spearman_rows(np.ones((1, 4)), gains[:1, :4])[0] == 0.0
+    np.testing.assert_array_equal(compact_groups(np.array([4, 4, -1, 9, 7, 7]), 2),
+                                  [0, 0, -1, -1, 1, 1])

@@ -25,6 +25,14 @@ A user's taste is the 16-vector ``T_u = [w_a u_a, w_h u_h]`` and a song's style 
   parameters (odd/even harmonic balance, chorus detune: the artist cue, which no one's
   taste depends on) are ``ndtr(mix(artist timbre, song noise, s))``. Song categories
   ``artist`` and ``genre``. At 0 genres stay independent of artists and timbre is per song.
+- **an artist's own sound within its genre** (``artist_sound_strength`` s_s): a song's
+  audible deviation from its genre centre (tempo, onset rate, register, key, brightness,
+  percussion, density; sd 0.6) becomes ``0.6 mix(artist offset, deviation / 0.6, s_s)``:
+  the marginal law is unchanged and an artist's songs cluster around its own point inside
+  the genre (the artist-disambiguation paper's world: artists of a genre sound different).
+  Without it the artists of a genre differ only by the two timbre parameters. Unset:
+  absent; at 0 the songs keep their own deviations (the unset knob's data, bit for bit).
+  Listening follows (taste reads the audible factors).
 - **sessions with skips** (``skip_strength`` s_t, ``skip_prev_strength`` s_p): each user
   listens in 1 + Poisson(sessions_per_user - 1) sessions of 1 + Poisson(session_length - 1)
   tracks drawn with replacement with probability proportional to
@@ -68,6 +76,9 @@ PARAMS = (
           "share of taste (unset: no user features)", min=0.0, max=1.0),
     Param("artist_style_strength", float, None, "how much an artist's songs share its "
           "genre and timbre (unset: no artist / genre categories)", min=0.0, max=1.0),
+    Param("artist_sound_strength", float, None, "share of a song's audible deviation "
+          "from its genre centre shared by its artist's songs (unset: none)", min=0.0,
+          max=1.0),
     Param("skip_strength", float, None, "how much skips depend on taste (unset: no "
           "events)", min=0.0, max=4.0),
     Param("skip_prev_strength", float, 0.0, "how much skips depend on the previous track "
@@ -83,8 +94,8 @@ PARAMS = (
     Param("categorical_strength", float, None, "taste carried by country / label "
           "(unset: none)", min=0.0, max=1.0),
 )
-KNOBS = ("user_feature_strength", "artist_style_strength", "skip_strength",
-         "modality_strength", "categorical_strength")
+KNOBS = ("user_feature_strength", "artist_style_strength", "artist_sound_strength",
+         "skip_strength", "modality_strength", "categorical_strength")
 SESSION_KNOBS = ("skip_prev_strength", "skip_rate", "sessions_per_user", "session_length")
 
 PROVIDES = {"user_feature_strength": ("user_features", "user_categories"),
@@ -111,9 +122,11 @@ def provides(cfg: dict[str, Any]) -> list[str]:
 
 def audio_knobs(cfg: dict[str, Any]) -> tuple[Any, ...]:
     """What the audio depends on beyond the default generator (for its identity)."""
-    if "artist_style_strength" in cfg:
-        return ("artist_style_strength", cfg["artist_style_strength"])
-    return ()
+    out: tuple[Any, ...] = ()
+    for knob in ("artist_style_strength", "artist_sound_strength"):
+        if knob in cfg:
+            out += (knob, cfg[knob])
+    return out
 
 
 def needs_taste(cfg: dict[str, Any]) -> bool:
@@ -126,13 +139,15 @@ def restyle(cfg: dict[str, Any], world: dict[str, np.ndarray]):
     """(world, side parts so far, timbre params): the artist mechanism, before the counts."""
     side: dict[str, Any] = {"user_categories": {}, "song_categories": {},
                             "category_names": {}}
-    if "artist_style_strength" not in cfg:
-        return world, side, {}
-    from .synth_msd import GENRES  # here: synth_msd imports this module
+    timbre: dict[str, Any] = {}
+    if "artist_style_strength" in cfg:
+        from .synth_msd import GENRES  # here: synth_msd imports this module
 
-    world, timbre, cats = artist_style(cfg["seed"], world, cfg["artist_style_strength"])
-    side["song_categories"].update(cats)
-    side["category_names"]["song:genre"] = list(GENRES)
+        world, timbre, cats = artist_style(cfg["seed"], world, cfg["artist_style_strength"])
+        side["song_categories"].update(cats)
+        side["category_names"]["song:genre"] = list(GENRES)
+    if "artist_sound_strength" in cfg:
+        world = artist_sound(cfg["seed"], world, cfg["artist_sound_strength"])
     return world, side, timbre
 
 
@@ -256,6 +271,19 @@ def artist_style(seed: int, world: dict[str, np.ndarray], s: float):
     timbre = {"timbre": ndtr(timbre_z[:, 0]), "detune": ndtr(timbre_z[:, 1])}
     cats = {"artist": artist.astype(np.int64), "genre": new_genre.astype(np.int64)}
     return dict(world, audible=audible, genre=new_genre), timbre, cats
+
+
+def artist_sound(seed: int, world: dict[str, np.ndarray], s: float) -> dict[str, np.ndarray]:
+    """The world with each song's audible deviation from its genre centre drawn towards its
+    artist's own offset (share `s` of its variance); unchanged (the same arrays) at 0."""
+    if s <= 0.0:
+        return world
+    r = np.random.default_rng([seed, 27])
+    artist = world["artist"]
+    centre = world["centres"][world["genre"]]
+    own = r.normal(size=(int(artist.max()) + 1, centre.shape[1]))[artist]
+    dev = 0.6 * mix(own, (world["audible"] - centre) / 0.6, s)
+    return dict(world, audible=centre + dev)
 
 
 # --------------------------------------------------------------------------- (c)

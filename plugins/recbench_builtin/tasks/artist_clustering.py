@@ -9,7 +9,19 @@ by k-means with k = the number of artists, and the clustering is scored against 
 artists with the adjusted Rand index (``ari``) and normalised mutual information
 (``nmi``, arithmetic mean normalisation), both as in scikit-learn. ``verification_auc``:
 the ROC AUC of the cosine similarity of a pair of tracks for "same artist" against
-"different artists", over every pair (at most ``max_pairs`` sampled).
+"different artists", over every pair (at most ``max_pairs`` sampled);
+``verification_auc_within`` (with ``within_category``, e.g. ``genre``) the same over the
+pairs of tracks that share the category (telling apart the artists of one genre, what
+same-genre negatives train for).
+
+Genre classification of the same song vectors (issue 13 item 3: "audio embeddings also
+evaluated on genre classification"), when the dataset has the song category
+``genre_category`` (default ``genre``; synth-msd with ``artist_style_strength``; ``""``
+switches it off): a multinomial logistic regression (scikit-learn, C = 1, on the
+L2-normalised vectors standardised on the training songs) fitted on the split's training
+songs' vectors and genres predicts the genre of every test song with a known genre;
+``genre_accuracy`` and ``genre_macro_f1`` (scikit-learn's, over the classes present in the
+test labels or predictions), intervals from a percentile bootstrap over test songs.
 
 Intervals: percentile bootstrap over artists (the clustering is computed once; each
 resample scores the songs of the resampled artists, an artist drawn twice counting as two
@@ -39,13 +51,38 @@ def clustering_scores(labels: np.ndarray, clusters: np.ndarray) -> tuple[float, 
             float(normalized_mutual_info_score(labels, clusters)))
 
 
+def genre_predictions(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                      seed: int = 0) -> np.ndarray:
+    """Logistic regression (C = 1) on standardised `x_train` -> predicted labels of
+    `x_test`."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, sd = x_train.mean(0), x_train.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    clf = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+    clf.fit((x_train - mean) / sd, y_train)
+    return np.asarray(clf.predict((x_test - mean) / sd))
+
+
+def classification_scores(labels: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    """(accuracy, macro F1) of predictions against labels (scikit-learn's)."""
+    from sklearn.metrics import f1_score
+
+    return (float(np.mean(labels == pred)),
+            float(f1_score(labels, pred, average="macro", zero_division=0)))
+
+
 def verification_auc(x: np.ndarray, labels: np.ndarray, max_pairs: int,
-                     rng: np.random.Generator) -> float:
-    """ROC AUC of the cosine similarity of track pairs, same label = positive."""
+                     rng: np.random.Generator, groups: np.ndarray | None = None) -> float:
+    """ROC AUC of the cosine similarity of track pairs, same label = positive (only the
+    pairs whose two tracks share a `groups` code, when given)."""
     from sklearn.metrics import roc_auc_score
 
     n = len(labels)
     i, j = np.triu_indices(n, k=1)
+    if groups is not None:
+        same_group = groups[i] == groups[j]
+        i, j = i[same_group], j[same_group]
     if len(i) > max_pairs:
         pick = rng.choice(len(i), max_pairs, replace=False)
         i, j = i[pick], j[pick]
@@ -53,6 +90,9 @@ def verification_auc(x: np.ndarray, labels: np.ndarray, max_pairs: int,
     if same.all() or not same.any():
         return float("nan")
     return float(roc_auc_score(same, (x[i] * x[j]).sum(1)))
+
+
+WITHIN = "verification_auc_within"
 
 
 class ArtistClusteringTask(Task):
@@ -68,6 +108,12 @@ class ArtistClusteringTask(Task):
         Param("min_songs", int, 2, min=2, help="artists with fewer test songs are left out"),
         Param("max_pairs", int, 200_000, min=1, help="verification pairs (sampled above)"),
         Param("n_init", int, 10, min=1, help="k-means restarts"),
+        Param("within_category", str, "",
+              help="also the verification AUC over the pairs of tracks sharing this song "
+                   "category (e.g. genre: telling apart artists of one genre); '' = off"),
+        Param("genre_category", str, "genre",
+              help="song category for the genre classification (used when the dataset "
+                   "has it; '' = off)"),
     )
 
     def applies_to(self, model: Recommender) -> bool:
@@ -104,7 +150,14 @@ class ArtistClusteringTask(Task):
         ari, nmi = clustering_scores(artists, clusters)
         auc = verification_auc(x, artists, self.options["max_pairs"], rng)
         metrics = {"ari": ari, "nmi": nmi, "verification_auc": auc}
-        cis = self._bootstrap(ctx, x, artists, clusters, rng, metrics)
+        within = self._within(ctx, songs)
+        if within is not None:
+            metrics[WITHIN] = verification_auc(x, artists, self.options["max_pairs"], rng,
+                                               within)
+        cis = self._bootstrap(ctx, x, artists, clusters, rng, metrics, within)
+        genre = self._genres(ctx, rng)
+        metrics.update(genre[0])
+        cis.update(genre[1])
         info: dict[str, MetricInfo] = {
             "ari": {"label": "Adjusted Rand index (k-means, k = artists)",
                     "higher_is_better": True, "description": "clustering vs artists"},
@@ -112,24 +165,80 @@ class ArtistClusteringTask(Task):
                     "description": "clustering vs artists (arithmetic normalisation)"},
             "verification_auc": {"label": "Verification AUC (same artist, cosine)",
                                  "higher_is_better": True,
-                                 "description": "pairs of tracks: same artist vs not"}}
+                                 "description": "pairs of tracks: same artist vs not"},
+            WITHIN: {"label": f"Verification AUC within {self.options['within_category']}",
+                     "higher_is_better": True,
+                     "description": f"pairs of tracks sharing a "
+                                    f"{self.options['within_category']}: same artist vs not"},
+            "genre_accuracy": {"label": "Genre accuracy (logistic regression)",
+                               "higher_is_better": True,
+                               "description": "genre of test songs from train songs' vectors"},
+            "genre_macro_f1": {"label": "Genre macro F1 (logistic regression)",
+                               "higher_is_better": True,
+                               "description": "genre of test songs, macro-averaged F1"}}
+        info = {k: v for k, v in info.items() if k in metrics}
         return TaskOutput(metrics=metrics, metrics_ci=cis, throughput={},
                           timing={"eval_s": round(time.perf_counter() - t0, 4)},
                           metric_info=info,
                           diagnostics={"n_songs": int(len(songs)), "n_artists": int(k)},
                           ignored_metrics=[m[0] for m in ctx.metrics])
 
+    def _within(self, ctx: CellContext, songs: np.ndarray) -> np.ndarray | None:
+        """The `within_category` code of each evaluated song (None when off)."""
+        key = self.options["within_category"]
+        if not key:
+            return None
+        cats = getattr(ctx.dataset, "song_categories", None) or {}
+        if key not in cats:
+            raise DataError(f"task artist-clustering: within_category {key!r}: dataset "
+                            f"{ctx.dataset.name!r} has no such song category")
+        return np.asarray(cats[key], dtype=np.int64)[songs]
+
+    def _genres(self, ctx: CellContext, rng: np.random.Generator
+                ) -> tuple[dict[str, float], dict[str, list[float | None]]]:
+        """Genre accuracy / macro F1 and their bootstrap intervals over test songs ({}
+        when the dataset has no genre category)."""
+        key = self.options["genre_category"]
+        cats = getattr(ctx.dataset, "song_categories", None) or {}
+        if not key or key not in cats:
+            return {}, {}
+        codes = np.asarray(cats[key], dtype=np.int64)
+        parts = []
+        for songs in (ctx.split.train_songs, ctx.split.test_songs):
+            songs = np.asarray(songs, dtype=np.int64)
+            songs = songs[codes[songs] >= 0]
+            x = np.asarray(ctx.model.item_vectors(songs), dtype=np.float64)
+            parts.append((x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12),
+                          codes[songs]))
+        (xa, ya), (xb, yb) = parts
+        if len(np.unique(ya)) < 2 or not len(yb):
+            raise DataError(f"task artist-clustering: genre classification needs 2+ genres "
+                            f"among the training songs and a test song with a genre")
+        pred = genre_predictions(xa, ya, xb, ctx.seed)
+        acc, f1 = classification_scores(yb, pred)
+        point = {"genre_accuracy": acc, "genre_macro_f1": f1}
+        n = min(ctx.bootstrap, 200)
+        if not n:
+            return point, {m: [None, None] for m in point}
+        boot = np.array([classification_scores(yb[i], pred[i]) for i in
+                         (rng.integers(0, len(yb), len(yb)) for _ in range(n))])
+        alpha = (1 - ctx.confidence) / 2
+        cis: dict[str, list[float | None]] = {
+            m: [float(np.quantile(boot[:, j], alpha)), float(np.quantile(boot[:, j], 1 - alpha))]
+            for j, m in enumerate(point)}
+        return point, cis
+
     def _bootstrap(self, ctx: CellContext, x: np.ndarray, artists: np.ndarray,
-                   clusters: np.ndarray, rng: np.random.Generator, point: dict[str, float]
-                   ) -> dict[str, list[float | None]]:
+                   clusters: np.ndarray, rng: np.random.Generator, point: dict[str, float],
+                   within: np.ndarray | None = None) -> dict[str, list[float | None]]:
         """Percentile intervals from resampling artists (clusters fixed), widened to
         contain the point estimate when they miss it (duplicated artists bias ARI)."""
         n = min(ctx.bootstrap, 200)
         if not n:
-            return {m: [None, None] for m in ("ari", "nmi", "verification_auc")}
+            return {m: [None, None] for m in point}
         uniq = np.unique(artists)
         members = [np.flatnonzero(artists == a) for a in uniq]
-        vals: dict[str, list[float]] = {"ari": [], "nmi": [], "verification_auc": []}
+        vals: dict[str, list[float]] = {m: [] for m in point}
         for _ in range(n):
             pick = rng.integers(0, len(uniq), len(uniq))
             idx = np.concatenate([members[p] for p in pick])
@@ -139,6 +248,9 @@ class ArtistClusteringTask(Task):
             vals["nmi"].append(b)
             vals["verification_auc"].append(
                 verification_auc(x[idx], lab, min(self.options["max_pairs"], 20_000), rng))
+            if within is not None:
+                vals[WITHIN].append(verification_auc(
+                    x[idx], lab, min(self.options["max_pairs"], 20_000), rng, within[idx]))
         alpha = (1 - ctx.confidence) / 2
         out: dict[str, list[float | None]] = {}
         for m, v in vals.items():

@@ -12,6 +12,18 @@ audience is at the top. Means over songs with bootstrap confidence intervals ove
 The "popularity" stick handed to the metrics is each candidate user's number of training
 plays (popularity@K = how heavy the users a model targets are).
 
+User groups (``user_groups``, issue 13 item 3: "rank users and user groups"): the candidate
+users are also partitioned into segments, a user category of the dataset (e.g.
+``age_band``; unknown codes left out) or ``"kmeans"`` (k-means with ``n_groups`` clusters
+of the standardised ``user_features``: demographic segments); groups with fewer than
+``min_group_size`` candidates are left out. For each new song a group's score is the mean
+of its members' scores and its relevance the share of its members who play the song;
+``group_ndcg@K`` is the NDCG of the groups ranked by score with gain = relevance (ties in
+score share their gains: the expectation over tie orders, so a model that scores every
+user alike gets chance), and ``group_spearman`` the Spearman correlation of the group
+scores with the relevances (0 when either is constant). Per song, bootstrap CIs over
+songs as the other metrics.
+
 Leak guard: before scoring, the task checks that no interaction with a test song is in
 the split's training or validation part (a new release has none) and stops with a
 one-line error naming the split otherwise; the model must not read held-out interactions
@@ -58,6 +70,12 @@ class NewReleaseTask(Task):
         Param("max_songs", int, None, min=1,
               help="evaluate at most this many test songs (a seeded sample)"),
         Param("chunk_songs", int, 256, min=1, help="songs scored per block"),
+        Param("user_groups", str, None,
+              help="also rank user groups: a user category (e.g. age_band) or 'kmeans' "
+                   "(clusters of the standardised user_features)"),
+        Param("n_groups", int, 8, min=2, help="k-means groups (user_groups = 'kmeans')"),
+        Param("min_group_size", int, 5, min=1, help="smaller groups are left out"),
+        Param("group_k", int, 3, min=1, help="cutoff of group_ndcg@K"),
     )
 
     def run(self, ctx: CellContext) -> TaskOutput:
@@ -79,8 +97,12 @@ class NewReleaseTask(Task):
         test = split.test.tocsc()
         activity = np.asarray((split.train > 0).sum(axis=1)).ravel().astype(float)[users]
 
+        groups = self._groups(ctx, users)
+        gcols = ([f"group_ndcg@{self.options['group_k']}", "group_spearman"]
+                 if groups is not None else [])
         t_eval, score_s = time.perf_counter(), 0.0
         per_song: dict[str, list[np.ndarray]] = {col: [] for col, _, _ in ctx.metrics}
+        per_song.update({col: [] for col in gcols})
         kept: list[np.ndarray] = []
         step = self.options["chunk_songs"]
         for start in ctx.progress(range(0, len(songs), step), desc="songs", unit="block"):
@@ -101,6 +123,11 @@ class NewReleaseTask(Task):
             for col, metric, k in ctx.metrics:
                 block.k = k
                 per_song[col].append(np.asarray(metric.per_user(block)))
+            if groups is not None:
+                g_scores = group_means(scores.T, groups)
+                g_rel = group_means(labels.astype(np.float64), groups)
+                per_song[gcols[0]].append(tie_ndcg(g_scores, g_rel, self.options["group_k"]))
+                per_song[gcols[1]].append(spearman_rows(g_scores, g_rel))
             kept.append(s)
         evaluated = np.concatenate(kept) if kept else np.zeros(0, np.int64)
         metrics: dict[str, float] = {}
@@ -121,6 +148,20 @@ class NewReleaseTask(Task):
                          "excluded_users": n_undefined,
                          "description": f"per new song, over the candidate users: "
                                         f"{metric.description}"}
+        for j, col in enumerate(gcols):
+            values = np.concatenate(per_song[col]) if per_song[col] else np.array([])
+            metrics[col] = float(np.nanmean(values)) if len(values) else float("nan")
+            cis[col] = (list(bootstrap_ci(values, n_resamples=ctx.bootstrap,
+                                          seed=ctx.seed * 1000 + 500 + j,
+                                          level=ctx.confidence))
+                        if ctx.bootstrap and len(values) else [None, None])
+            info[col] = {"label": ("Group NDCG@" + str(self.options["group_k"]) if j == 0
+                                   else "Group Spearman") + " per song",
+                         "higher_is_better": True, "n_users": int(len(values)),
+                         "excluded_users": 0,
+                         "description": f"per new song, the {int(groups.max()) + 1} "
+                                        f"{self.options['user_groups']} groups ranked by "
+                                        f"mean member score vs their share of listeners"}
         pairs = len(users) * len(evaluated)
         return TaskOutput(
             metrics=metrics, metrics_ci=cis,
@@ -128,7 +169,85 @@ class NewReleaseTask(Task):
             timing={"eval_s": round(time.perf_counter() - t_eval, 4)}, metric_info=info,
             diagnostics={"n_songs": int(len(evaluated)), "n_candidate_users": int(len(users)),
                          "songs_without_listener": int(len(songs) - len(evaluated)),
-                         "candidates": self.options["candidates"]})
+                         "candidates": self.options["candidates"],
+                         "n_groups": None if groups is None else int(groups.max()) + 1})
+
+    def _groups(self, ctx: CellContext, users: np.ndarray) -> np.ndarray | None:
+        """Group code (0..G-1) per candidate user, -1 = in no group; None without groups."""
+        spec, ds = self.options["user_groups"], ctx.dataset
+        if not spec:
+            return None
+        if spec == "kmeans":
+            from sklearn.cluster import KMeans
+
+            uf = getattr(ds, "user_features", None)
+            if uf is None:
+                raise DataError(f"task new-release: user_groups = 'kmeans' needs "
+                                f"user_features; dataset {ds.name!r} has none")
+            x = np.asarray(uf, dtype=np.float64)[users]
+            x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
+            codes = KMeans(self.options["n_groups"], n_init=10,
+                           random_state=ctx.split.seed).fit_predict(x)
+        else:
+            cats = getattr(ds, "user_categories", None) or {}
+            if spec not in cats:
+                raise DataError(f"task new-release: user_groups = {spec!r}: dataset "
+                                f"{ds.name!r} has no such user category (has "
+                                f"{sorted(cats) or 'none'})")
+            codes = np.asarray(cats[spec], dtype=np.int64)[users]
+        return compact_groups(codes, self.options["min_group_size"])
+
+
+def compact_groups(codes: np.ndarray, min_size: int) -> np.ndarray:
+    """Codes renumbered 0..G-1 over the groups with >= `min_size` members (-1 = unknown
+    codes and smaller groups); DataError when fewer than 2 groups remain."""
+    codes = np.asarray(codes, dtype=np.int64)
+    uniq, counts = np.unique(codes[codes >= 0], return_counts=True)
+    keep = uniq[counts >= min_size]
+    if len(keep) < 2:
+        raise DataError(f"task new-release: fewer than 2 user groups with {min_size}+ "
+                        f"candidate users")
+    out = np.full(len(codes), -1, dtype=np.int64)
+    ok = np.isin(codes, keep)
+    out[ok] = np.searchsorted(keep, codes[ok])
+    return out
+
+
+def group_means(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """(rows, G): the mean of each row's values over each group's columns (-1 ignored)."""
+    g = int(groups.max()) + 1
+    ok = groups >= 0
+    member = np.zeros((int(ok.sum()), g))
+    member[np.arange(int(ok.sum())), groups[ok]] = 1.0
+    return (np.asarray(x, dtype=np.float64)[:, ok] @ member) / member.sum(0)
+
+
+def tie_ndcg(scores: np.ndarray, gains: np.ndarray, k: int) -> np.ndarray:
+    """Per row NDCG@k of the columns ranked by score (gain = `gains`, discount
+    1/log2(1 + rank)); tied scores share the mean gain of their tie (the expectation over
+    tie orders). NaN for a row without gain."""
+    out = np.full(len(scores), np.nan)
+    disc = 1.0 / np.log2(np.arange(2, scores.shape[1] + 2))[:k]
+    for r, (s, g) in enumerate(zip(np.asarray(scores, float), np.asarray(gains, float))):
+        order = np.argsort(-s, kind="stable")
+        _, start, size = np.unique(-s[order], return_index=True, return_counts=True)
+        mean_gain = np.add.reduceat(g[order], start) / size
+        ranked = np.repeat(mean_gain, size)[:k]
+        ideal = np.sort(g)[::-1][:k] @ disc[:len(ranked)]
+        if ideal > 0:
+            out[r] = ranked @ disc[:len(ranked)] / ideal
+    return out
+
+
+def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row Spearman correlation (average ranks for ties); 0 where a row is constant."""
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(a, axis=1), rankdata(b, axis=1)
+    ra -= ra.mean(1, keepdims=True)
+    rb -= rb.mean(1, keepdims=True)
+    den = np.sqrt((ra ** 2).sum(1) * (rb ** 2).sum(1))
+    return np.where(den > 0, (ra * rb).sum(1) / np.where(den > 0, den, 1.0), 0.0)
 
 
 @hookimpl
