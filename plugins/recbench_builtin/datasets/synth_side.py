@@ -43,6 +43,15 @@ A user's taste is the 16-vector ``T_u = [w_a u_a, w_h u_h]`` and a song's style 
   play counts are then the counts of the non-skipped events (every user keeps at least one play
   and every song at least one listener). At s_t = s_p = 0 skips are independent of taste
   and of the previous track.
+  With ``skip_cause = "aversion"`` (unset or "taste": the above) a skip reveals what the
+  plays do not: each user also has an aversion, a unit direction V_u in the 16-d style
+  space drawn independently of taste (a "sound" the user dislikes, which the platform's
+  exposure, driven by taste and popularity, does not know), and a track is skipped with
+  probability ``sigmoid(logit(skip_rate) + 2 s_t z(V_u . S_i / |S_i|) - 2 s_p z(sim))``:
+  exposure keeps serving songs from the disliked half of song space, the user skips them,
+  and the plays (the counts, the next played track) avoid it. The exposure draws are the
+  same as with "taste"; at s_t = s_p = 0 skips are independent of everything (aversion
+  included): the skip log then carries no signal.
 - **a second item modality** (``modality_strength`` s): ``modalities["tokens"]``, songs x
   300 token counts (about 40 per song) drawn from ``softmax(1.5 * mix(S Q^T, N Q^T, s))`` for
   random token vectors Q and an independent random song vector N: tokens always form
@@ -83,6 +92,9 @@ PARAMS = (
           "events)", min=0.0, max=4.0),
     Param("skip_prev_strength", float, 0.0, "how much skips depend on the previous track "
           "(with skip_strength)", min=0.0, max=4.0),
+    Param("skip_cause", str, "taste", "what skips depend on: taste (the affinity that "
+          "drives exposure) or aversion (a per-user disliked style direction, independent "
+          "of taste; with skip_strength)", choices=("taste", "aversion")),
     Param("skip_rate", float, 0.25, "base skip probability (with skip_strength)",
           min=0.01, max=0.9),
     Param("sessions_per_user", float, 6.0, "mean sessions per user (with skip_strength)",
@@ -109,6 +121,8 @@ def config(options: dict[str, Any]) -> dict[str, Any]:
     cfg = {k: options[k] for k in KNOBS if options.get(k) is not None}
     if "skip_strength" in cfg:
         cfg.update({k: options[k] for k in SESSION_KNOBS})
+        if options.get("skip_cause", "taste") != "taste":  # the default config unchanged
+            cfg["skip_cause"] = options["skip_cause"]
     return cfg
 
 
@@ -322,7 +336,12 @@ def sessions(seed: int, taste: dict[str, Any], world: dict[str, np.ndarray],
     if (~first).any():
         sim[~first] = _z(sim[~first])
     rate = float(cfg["skip_rate"])
-    logit = (np.log(rate / (1 - rate)) - 2.0 * cfg["skip_strength"] * _z(aff)
+    if cfg.get("skip_cause", "taste") == "aversion":
+        cause = aversion(seed, len(t), style, user, song)
+        sign = 1.0  # the more the track lies toward the user's aversion, the more skips
+    else:
+        cause, sign = aff, -1.0  # the less the user likes the track, the more skips
+    logit = (np.log(rate / (1 - rate)) + sign * 2.0 * cfg["skip_strength"] * _z(cause)
              - 2.0 * cfg["skip_prev_strength"] * sim)
     skipped = r.random(len(user)) < 1.0 / (1.0 + np.exp(-logit))
     # timestamps: plays last 2-5 min, skips 5-30 s; a session starts on average two days
@@ -357,6 +376,14 @@ def sessions(seed: int, taste: dict[str, Any], world: dict[str, np.ndarray],
     counts.sum_duplicates()
     counts.sort_indices()
     return events, counts
+
+
+def aversion(seed: int, users: int, style: np.ndarray, user: np.ndarray,
+             song: np.ndarray) -> np.ndarray:
+    """Per event ``V_u . S_i / |S_i|``: the user's aversion direction V_u (users x 16 unit
+    vectors of their own stream, independent of taste) against the song's unit style."""
+    v = _unit(np.random.default_rng([seed, 27]).normal(size=(users, style.shape[1])))
+    return np.einsum("ij,ij->i", v[user], _unit(style)[song])
 
 
 def _cumsum_within(x: np.ndarray, group: np.ndarray) -> np.ndarray:

@@ -17,17 +17,22 @@ Seed 004's term (``skip_loss``, e.g. the ``skip-contrastive`` loss plugin, weigh
 the tracks the user skipped in that track's session (up to ``max_skips``), added to the
 next-item loss. Skipped tracks are never inputs unless ``input_skips``.
 
-Why the term does not raise next-track MRR on synth-msd (issue 14, measured on the small
-preset's log and next-session split): every track of a synthetic session, played or
-skipped, is an i.i.d. draw from the user's taste distribution p; the skip then depends on
-taste (within-user AUC of taste affinity, played over skipped: 0.94 at skip_strength 3,
-0.50 at 0). The next played track is a draw from p (1 - q) (q: skip probability), and the
-training plays are samples of exactly that target, so skips can only add the reweighting by
-1 - q: an oracle that knows p reaches validation MRR 0.400, one that knows p (1 - q) 0.414.
-Skipped songs stay likely future plays (AUC skipped over a random song 0.86 at 3, 0.94 at
-0), so as negatives they push down good candidates: a count model (plays + 0.5 pop -
-lambda skips) goes 0.346 -> 0.343 -> 0.336 (lambda 0, 0.5, 2) at 3 and 0.221 -> 0.208 ->
-0.165 at 0. Hence neutral with taste-driven skips, harmful with random ones.
+Why the term does not raise next-track MRR on synth-msd (issue 14), measured on the small
+preset and next-session split, seed 0 (the suite's settings unless said): with aversion
+skips (``skip_cause = "aversion"``, strength 3) the information is there (validation MRR of
+an oracle knowing the exposure law 0.247, knowing which tracks the user would skip too
+0.299; knowing taste and estimating the aversion from the user's training skips 0.261,
+from the plays 0.248), but SASRec 0.237 vs 0.227 with the term (weight 0.5); reading the
+skipped tracks as inputs (``input_skips``) 0.213 vs 0.222 with the term; at max_len 50,
+with an aversion that follows taste through a fixed map (not kept) 0.239 vs 0.239 / 0.235
+/ 0.232 at weights 0.1 / 0.25 / 0.5 (reading skips: 0.248 vs 0.230); with SASRec's own loss
+(binary cross-entropy, one random negative; not kept) 0.204 vs 0.154, and 0.295 vs 0.244
+with taste-driven skips. The term
+always lowers skip@10 (e.g. 0.168 -> 0.131). Most likely cause: the full softmax already
+scores every skipped track as a negative in proportion to the model's belief; the term
+demands played > skipped within a session with no bound, and a skipped song stays a
+likely play for users whose history looks the same (the aversion is per user and
+invisible in a short play history), so the push moves good candidates down.
 
 ``sasrec-audio``: a song's vector also adds a linear map of its audio statistics (mean and
 standard deviation of each mel band over the clip), and songs without training plays get
