@@ -264,3 +264,29 @@ def test_every_row_states_its_setting_and_the_boards_data_rules():
     html = report.render_html(lb)
     assert "mismatches &lt;kept&gt;" in html
     assert '<td class="setting">cold-item, oracle</td>' in html
+
+
+def test_the_footer_says_what_each_boards_intervals_resample():
+    """Intervals of per-user metrics resample users; the tagging and new-release tasks
+    resample songs, artist clustering artists: the footer names it per board, and per
+    column when a board's columns differ; rows that do not say count as users."""
+    from recbench.leaderboard import board as B
+
+    base = {"columns": ["auc", "pop"], "metric_info": {"auc": {}, "pop": {}}}
+    assert B.ci_over(base) == "users"
+    songs = {"columns": ["tag_auc_macro"],
+             "metric_info": {"tag_auc_macro": {"ci_over": "songs"}}}
+    assert B.ci_over(songs) == "songs"
+    mixed = {"columns": ["ari", "nmi", "genre_accuracy"],
+             "metric_info": {"ari": {"ci_over": "artists"}, "nmi": {"ci_over": "artists"},
+                             "genre_accuracy": {"ci_over": "songs"}}}
+    assert B.ci_over(mixed) == "artists (ari, nmi); songs (genre_accuracy)"
+    rows = [dict(r, metric_info={k: {**v, "ci_over": "songs"} for k, v in INFO.items()})
+            for r in ROWS]
+    md = leaderboard.render_markdown(leaderboard.build(rows, primary_metric="auc"))
+    assert "bootstrap over songs (mean of per-seed bounds)" in md
+    assert "bootstrap over users" not in md
+    page = report.render_html(leaderboard.build(rows, primary_metric="auc"), png=b"")
+    assert "(bootstrap over songs; with several seeds" in page
+    assert "bootstrap over users (mean" in leaderboard.render_markdown(
+        leaderboard.build(ROWS, primary_metric="auc"))

@@ -96,6 +96,7 @@ class MetricInfo(TypedDict, total=False):
     n_users: int  # users with a defined value
     excluded_users: int  # users for whom the metric is undefined
     n_tags: int  # per-tag metrics: tags with both classes among the test songs
+    ci_over: str  # what the bootstrap of its interval resamples: "users", "songs", "artists"
 
 
 _LEGACY_EXTRA_KEYS = ("metric_info", "per_user", "ignored_metrics")

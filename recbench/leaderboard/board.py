@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .. import defaults, results
 from ..components import DiagnosticsTable
 from ..errors import RecbenchError
+from .intervals import ci_label, ci_over
 from .tuning import budget_text, tuning_summary
 
 if TYPE_CHECKING:
@@ -198,14 +199,6 @@ _RATE_NAMES = {"train_examples_per_s": "train ex/s", "scoring_pairs_per_s": "sco
                "songs_embedded_per_s": "songs emb/s"}
 
 
-def ci_label(board: dict[str, Any]) -> str:
-    """'95% CI' from the board's recorded confidence level ('CI' when not recorded)."""
-    level = board.get("ci_level")
-    if isinstance(level, (int, float)) and 0 < level < 1:
-        return f"{level * 100:g}% CI"
-    return "CI"
-
-
 def commit_text(env: dict[str, Any]) -> str:
     """'commit <sha>', or why there is none (e.g. not run from a git checkout)."""
     if env.get("git_commit"):
@@ -294,6 +287,7 @@ def board_context(board: dict[str, Any], suite: str | None) -> dict[str, Any]:
             "primary": board["primary_metric"],
             "env": {k: env.get(k) for k in ("recbench", "torch")}, "commit": commit_text(env),
             "device": (board.get("device") or {}).get("type"), "ci_label": ci_label(board),
+            "ci_over": ci_over(board),
             "lists": [(heading, [json.dumps(f) for f in board[key]])
                       for key, heading in (("failed", "Failed cells"),
                                            ("excluded_other_data",

@@ -92,6 +92,8 @@ class MetricInfoBlock(BaseModel):
     n_users: Optional[int] = None
     excluded_users: Optional[int] = None
     n_tags: Optional[int] = None
+    ci_over: Optional[str] = Field(None, description="what the bootstrap of the interval "
+                                   "resamples (users, songs, artists); absent: users")
 
 
 class ResultRow(_Closed):

@@ -160,22 +160,28 @@ class ArtistClusteringTask(Task):
         cis.update(genre[1])
         info: dict[str, MetricInfo] = {
             "ari": {"label": "Adjusted Rand index (k-means, k = artists)",
-                    "higher_is_better": True, "description": "clustering vs artists"},
+                    "higher_is_better": True, "description": "clustering vs artists",
+                    "ci_over": "artists"},
             "nmi": {"label": "Normalised mutual information", "higher_is_better": True,
-                    "description": "clustering vs artists (arithmetic normalisation)"},
+                    "description": "clustering vs artists (arithmetic normalisation)",
+                    "ci_over": "artists"},
             "verification_auc": {"label": "Verification AUC (same artist, cosine)",
                                  "higher_is_better": True,
-                                 "description": "pairs of tracks: same artist vs not"},
+                                 "description": "pairs of tracks: same artist vs not",
+                                 "ci_over": "artists"},
             WITHIN: {"label": f"Verification AUC within {self.options['within_category']}",
                      "higher_is_better": True,
                      "description": f"pairs of tracks sharing a "
-                                    f"{self.options['within_category']}: same artist vs not"},
+                                    f"{self.options['within_category']}: same artist vs not",
+                     "ci_over": "artists"},
             "genre_accuracy": {"label": "Genre accuracy (logistic regression)",
                                "higher_is_better": True,
-                               "description": "genre of test songs from train songs' vectors"},
+                               "description": "genre of test songs from train songs' vectors",
+                               "ci_over": "songs"},
             "genre_macro_f1": {"label": "Genre macro F1 (logistic regression)",
                                "higher_is_better": True,
-                               "description": "genre of test songs, macro-averaged F1"}}
+                               "description": "genre of test songs, macro-averaged F1",
+                               "ci_over": "songs"}}
         info = {k: v for k, v in info.items() if k in metrics}
         return TaskOutput(metrics=metrics, metrics_ci=cis, throughput={},
                           timing={"eval_s": round(time.perf_counter() - t0, 4)},

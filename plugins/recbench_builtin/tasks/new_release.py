@@ -147,7 +147,7 @@ class NewReleaseTask(Task):
                          "n_users": int(len(values) - n_undefined),
                          "excluded_users": n_undefined,
                          "description": f"per new song, over the candidate users: "
-                                        f"{metric.description}"}
+                                        f"{metric.description}", "ci_over": "songs"}
         for j, col in enumerate(gcols):
             values = np.concatenate(per_song[col]) if per_song[col] else np.array([])
             metrics[col] = float(np.nanmean(values)) if len(values) else float("nan")
@@ -161,7 +161,8 @@ class NewReleaseTask(Task):
                          "excluded_users": 0,
                          "description": f"per new song, the {int(groups.max()) + 1} "
                                         f"{self.options['user_groups']} groups ranked by "
-                                        f"mean member score vs their share of listeners"}
+                                        f"mean member score vs their share of listeners",
+                         "ci_over": "songs"}
         pairs = len(users) * len(evaluated)
         return TaskOutput(
             metrics=metrics, metrics_ci=cis,

@@ -110,7 +110,7 @@ class RecommendationTask(Task):
             n_undefined = int(np.isnan(defined).sum()) if defined.dtype.kind == "f" else 0
             info[col] = {"label": metric.label or col, "higher_is_better": metric.higher_is_better,
                          "n_users": int(len(values) - n_undefined), "excluded_users": n_undefined,
-                         "description": metric.description}
+                         "description": metric.description, "ci_over": "users"}
         diagnostics: dict[str, Any] = {"n_candidates": int(len(songs)),
                                        "n_users": int(len(users))}
         if bucket_of is not None:

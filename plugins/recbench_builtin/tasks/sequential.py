@@ -134,7 +134,8 @@ class SequentialTask(Task):
                 higher_is_better=metric.higher_is_better if metric is not None else False,
                 n_users=int(len(values) - n_bad), excluded_users=n_bad,
                 description=metric.description if metric is not None else
-                "share of the held-out session's skipped tracks ranked in the top K")
+                "share of the held-out session's skipped tracks ranked in the top K",
+                ci_over="users")
         eval_s = time.perf_counter() - t_eval
         pairs = n_steps * len(songs)
         return TaskOutput(

@@ -221,7 +221,7 @@ class TaggingTask(Task):
             "label": "macro tag AUC", "higher_is_better": True,
             "n_tags": int((~np.isnan(per_tag)).sum()),
             "description": "ROC AUC per tag over the test songs, averaged over tags "
-                           "with a positive and a negative"}}
+                           "with a positive and a negative", "ci_over": "songs"}}
         diagnostics: dict[str, Any] = {
             "n_tags": int(tags.shape[1]),
             "n_tags_evaluated": int((~np.isnan(per_tag)).sum()),
