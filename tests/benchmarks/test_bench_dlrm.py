@@ -22,20 +22,23 @@ the run (psutil) and the tables' size. Throughput is a measurement: the ratio re
 bare of examples/s (target >= 0.9) and of examples per CPU-second (less moved by other jobs
 on a shared machine) go into ``extra_info`` and are printed, not asserted.
 
-Measured (commit after 1ebcc57, CPU, the shared 2-core machine at load average 8-10; two
-runs, recbench / bare):
+Measured at b81acc9 (the DLRM path as of f2ba4e9: batch rows gathered with np.take), CPU, the shared 2-core
+machine, one process at a time; recbench / bare examples/s as min / min (paired median of
+the 7 rounds, CPU-time ratio):
 
-========== ================ ================= ============================= ============
-song rows  recbench ex/s    bare ex/s         ratio wall (CPU time)         RSS growth
-========== ================ ================= ============================= ============
-10^5       155k / 185k      139k / 160k       1.11 (1.07) / 1.15 (0.98)     +146 MiB
-10^6       111k / 178k      125k / 190k       0.89 (0.94) / 0.94 (0.92)     +325 MiB
-10^7       297k / 150k      355k / 178k       0.84 (0.84) / 0.84 (0.94)     +3.3 GiB
-========== ================ ================= ============================= ============
+========== =========================== =========================== ===========================
+song rows  idle, run 1                 idle, run 2                 next to 2 busy processes
+========== =========================== =========================== ===========================
+10^5       1.013 (0.873, 1.048)        0.987 (0.961, 1.011)        1.076 (1.043, 1.064)
+10^6       0.950 (0.958, 0.993)        1.031 (1.027, 1.052)        0.940 (0.931, 0.935)
+10^7       0.966 (0.889, 1.039)        0.907 (1.022, 0.944)        1.018 (1.140, 1.018)
+========== =========================== =========================== ===========================
 
-Wall-time throughput moves 2x between runs under that load; the CPU-time ratio is the
-steadier figure (0.84-1.07). The 10^7 RSS holds both nets' 616 MiB of tables, their SGD
-state (none: plain SGD) and the plugin's per-song index and dense rows.
+About 300k-400k examples/s on both paths; RSS growth +146 MiB, +320 MiB and +3.3 GiB
+(the 10^7 figure holds both nets' 616 MiB of tables, no SGD state, and the plugin's per-song
+index and dense rows). Single figures move by 10% between runs; the paired median and the
+CPU-time ratio are the steadier ones. Before f2ba4e9, fancy indexing of the per-song rows
+cost up to 0.4 ms of a ~6 ms step at 10^6 rows on a cold cache.
 """
 
 from __future__ import annotations
