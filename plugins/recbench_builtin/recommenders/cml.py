@@ -57,6 +57,9 @@ CML_PARAMS = (
           help="one draw of K negatives for the whole batch (the 2-stage pool is shared)"),
     Param("sampler", str, "uniform", help="negative sampler plugin (uniform, two-stage...)"),
     Param("sampler_params", dict, {}, help="parameters of the sampler plugin"),
+    Param("informativeness", str, "user-distance",
+          choices=("user-distance", "distance-weighted"),
+          help="2-stage scores: -d(user, song)^2, or log q^-1 of the positive-song distance"),
     Param("batch_size", int, 256, min=1, help="positive pairs per step"),
     Param("optimizer", str, "adam", choices=("sgd", "adam"), help="optimiser"),
     Param("lr", float, 0.01, min=0.0, help="learning rate"),
@@ -131,6 +134,17 @@ class CML(Recommender):
             v = self._items[torch.from_numpy(np.asarray(songs)).to(self._device)]
             return (-M.sq_distances(u, v)).float().cpu().numpy()
 
+    def _distance_weights(self, anchors: np.ndarray, songs: np.ndarray) -> np.ndarray:
+        """(len(anchors), len(songs)) log-weights of the distance-weighted second stage
+        (Tran et al. 2019, section 3, after Wu et al., ICCV 2017): see
+        :func:`_metric.distance_weighted_log_weights` on the songs' points."""
+        import torch
+
+        with torch.no_grad():
+            a = self._items[torch.from_numpy(np.asarray(anchors)).to(self._device)]
+            v = self._items[torch.from_numpy(np.asarray(songs)).to(self._device)]
+            return M.distance_weighted_log_weights(a, v).double().cpu().numpy()
+
     # ------------------------------------------------------------------ training
 
     def fit(self, ctx: FitContext) -> None:
@@ -170,7 +184,7 @@ class CML(Recommender):
             for _ in range(steps):
                 idx = rng.integers(0, len(pair_users), size=bs)
                 u_np, p_np = pair_users[idx], pair_songs[idx]
-                neg_np = self._negatives(sampler, u_np, k, rng, uses_scorer)
+                neg_np = self._negatives(sampler, u_np, p_np, k, rng, uses_scorer)
                 total += self._step(u_np, p_np, neg_np, opt)
                 seen += bs
             entry: dict[str, Any] = {"epoch": epoch, "loss": total / steps}
@@ -217,10 +231,12 @@ class CML(Recommender):
         self._clip()
         return float(loss.detach())
 
-    def _negatives(self, sampler: Any, users: np.ndarray, k: int, rng: np.random.Generator,
-                   uses_scorer: bool) -> np.ndarray:
-        """(B, K) int64 negatives for the batch's users."""
+    def _negatives(self, sampler: Any, users: np.ndarray, pos: np.ndarray, k: int,
+                   rng: np.random.Generator, uses_scorer: bool) -> np.ndarray:
+        """(B, K) int64 negatives for the batch's (user, positive song) pairs."""
         if uses_scorer:
+            if self.options["informativeness"] == "distance-weighted":
+                return sampler.sample(users, k, rng, self._distance_weights, anchors=pos)
             return sampler.sample(users, k, rng, self._pool_scores)
         if self.options["shared_negatives"]:
             return np.broadcast_to(sampler.sample(users[:1], k, rng), (len(users), k)).copy()
