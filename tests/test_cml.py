@@ -248,3 +248,17 @@ def test_two_stage_sample_selection_uses_anchors_and_a_distinct_pool():
         pool = seen["pool"]
         even = [s for s in pool if s % 2 == 0 and s != 0]
         assert len(even) >= 2 and set(out[0]) <= set(even)
+
+
+def test_reference_attention_weights_hand_computed_and_masked():
+    """alpha = softmax(<r_x, u>) over valid references: sums to 1, 0 on masked ones; the
+    output is the alpha-weighted sum (hand-computed with logits 1 and 2)."""
+    rel = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [5.0, 5.0]]])   # (1, R=3, D=2)
+    user = torch.tensor([[1.0, 1.0]])
+    valid = torch.tensor([[True, True, False]])
+    out, alpha = M.reference_attention(rel, user, valid)
+    e1, e2 = np.exp(1.0), np.exp(2.0)
+    np.testing.assert_allclose(alpha.numpy(), [[e1 / (e1 + e2), e2 / (e1 + e2), 0.0]],
+                               rtol=1e-6)
+    np.testing.assert_allclose(alpha.sum(-1).numpy(), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(out.numpy(), [[e1 / (e1 + e2), 2 * e2 / (e1 + e2)]], rtol=1e-6)
