@@ -14,9 +14,13 @@ implemented: CML here is the interactions-only model (warm protocol).
 
 Negatives come from a sampler plugin (``sampler``): ``uniform`` (CML), or ``two-stage``
 (Tran et al. 2019, section 3): a candidate pool of ``pool_size`` songs drawn for the batch
-by popularity (``first_stage = "popularity"``, listeners ** 0.75), the model's distances
-computed for every (user, candidate) pair without gradients, and the ``negatives`` closest
-(the most informative: the largest hinge) kept per user. With ``shared_negatives`` one
+by popularity (``first_stage = "popularity"``, listeners ** 0.75), then per pair the
+``negatives`` most informative ones. ``informativeness = "distance-weighted"`` is the
+paper's second stage (and the authors' code): for each (user, positive song) pair, draw
+without replacement with probability ~ q(d)^-1, d the distance between the positive song
+and the candidate on the unit sphere (Wu et al. 2017; sampler ``selection = "sample"``);
+``"user-distance"`` keeps the candidates closest to the user (hardest negatives, with
+``selection = "top"``); ``"none"`` picks from the pool at random (the second stage off). With ``shared_negatives`` one
 draw serves the whole batch (as in-batch negatives do: the number of negatives a pair sees
 then grows with the batch); the 2-stage pool is always shared.
 
@@ -58,8 +62,9 @@ CML_PARAMS = (
     Param("sampler", str, "uniform", help="negative sampler plugin (uniform, two-stage...)"),
     Param("sampler_params", dict, {}, help="parameters of the sampler plugin"),
     Param("informativeness", str, "user-distance",
-          choices=("user-distance", "distance-weighted"),
-          help="2-stage scores: -d(user, song)^2, or log q^-1 of the positive-song distance"),
+          choices=("user-distance", "distance-weighted", "none"),
+          help="2-stage scores: -d(user, song)^2, log q^-1 of the positive-song distance, "
+               "or none (all 0: the second stage picks at random, its knob at 0)"),
     Param("batch_size", int, 256, min=1, help="positive pairs per step"),
     Param("optimizer", str, "adam", choices=("sgd", "adam"), help="optimiser"),
     Param("lr", float, 0.01, min=0.0, help="learning rate"),
@@ -237,6 +242,8 @@ class CML(Recommender):
         if uses_scorer:
             if self.options["informativeness"] == "distance-weighted":
                 return sampler.sample(users, k, rng, self._distance_weights, anchors=pos)
+            if self.options["informativeness"] == "none":
+                return sampler.sample(users, k, rng, _no_information)
             return sampler.sample(users, k, rng, self._pool_scores)
         if self.options["shared_negatives"]:
             return np.broadcast_to(sampler.sample(users[:1], k, rng), (len(users), k)).copy()
@@ -280,6 +287,12 @@ class CML(Recommender):
     def fit_report(self) -> dict[str, Any]:
         """`fit_info` plus the per-epoch history (training loss, validation AUC)."""
         return {**getattr(self, "fit_info", {}), "history": list(getattr(self, "history", []))}
+
+
+def _no_information(rows: np.ndarray, songs: np.ndarray) -> np.ndarray:
+    """All-zero 2-stage scores: with selection = "sample" the pool is subsampled at random
+    (the informative second stage switched off)."""
+    return np.zeros((len(rows), len(songs)))
 
 
 @hookimpl
