@@ -262,3 +262,22 @@ def test_reference_attention_weights_hand_computed_and_masked():
                                rtol=1e-6)
     np.testing.assert_allclose(alpha.sum(-1).numpy(), 1.0, rtol=1e-6)
     np.testing.assert_allclose(out.numpy(), [[e1 / (e1 + e2), 2 * e2 / (e1 + e2)]], rtol=1e-6)
+
+
+def test_informativeness_none_picks_the_pool_at_random():
+    """CML's knob-0 scorer scores every candidate 0: with selection = "sample" each pool
+    song is then kept with the same frequency (n / pool per draw)."""
+    import scipy.sparse as sp
+
+    from recbench_builtin.recommenders.cml import _no_information
+
+    sampler = build_registry().create("sampler", "two-stage", pool_size=4,
+                                      first_stage="uniform", pool_replacement=False,
+                                      selection="sample")
+    sampler.prepare(sp.csr_matrix(np.ones((1, 4), np.float32)), np.arange(4))
+    assert (_no_information(np.arange(2), np.arange(3)) == 0).all()
+    rng = np.random.default_rng(0)
+    out = np.concatenate([sampler.sample(np.zeros(50, np.int64), 2, rng, _no_information)
+                          for _ in range(200)])
+    np.testing.assert_allclose(np.bincount(out[:, 0], minlength=4) / len(out), 0.25,
+                               atol=0.01)
