@@ -174,3 +174,110 @@ def test_shared_negatives_take_the_matrix_product_path_with_the_same_distances()
     d_pos2, shared = model._distances(users, pos, neg)
     np.testing.assert_allclose(shared.detach().numpy(), per_row.detach().numpy(), atol=1e-6)
     np.testing.assert_allclose(d_pos2.detach().numpy(), d_pos.detach().numpy())
+
+
+def test_select_by_weight_draws_proportionally_without_replacement():
+    """First draws follow exp(log_w) / sum (closed form 0.1, 0.2, 0.3, 0.4); a row never
+    repeats a column; -inf columns come only when fewer than n are finite."""
+    from recbench_builtin.samplers import select_by_weight
+
+    rng = np.random.default_rng(0)
+    lw = np.log(np.tile([1.0, 2.0, 3.0, 4.0], (40000, 1)))
+    out = select_by_weight(lw, 2, rng)
+    freq = np.bincount(out[:, 0], minlength=4) / len(out)
+    np.testing.assert_allclose(freq, [0.1, 0.2, 0.3, 0.4], atol=0.01)
+    assert (out[:, 0] != out[:, 1]).all()
+    # second draw given first = 3 (weight 4): 1/6, 2/6, 3/6
+    second = out[out[:, 0] == 3, 1]
+    np.testing.assert_allclose(np.bincount(second, minlength=4)[:3] / len(second),
+                               [1 / 6, 2 / 6, 3 / 6], atol=0.015)
+    masked = np.array([[0.0, -np.inf, 5.0, -np.inf]] * 50)
+    out = select_by_weight(masked, 3, rng)
+    assert (np.sort(out[:, :2], axis=1) == [0, 2]).all()  # the finite ones first
+    assert set(out[:, 2]) == {1, 3}
+
+
+def test_distance_weighted_log_weights_hand_computed():
+    """D = 4: log q^-1(d) = -(D-2) log d - (D-3)/2 log(1 - d^2/4), d = sqrt(2 - 2 cos)
+    clipped at 0.5; cos <= 0 -> -inf. Scale of the points does not matter (normalised)."""
+    a = torch.tensor([[2.0, 0.0, 0.0, 0.0]])
+    c = torch.tensor([[1.0, 0.0, 0.0, 0.0],             # cos 1 -> d 0 -> clipped 0.5
+                      [0.5, np.sqrt(0.75), 0.0, 0.0],   # cos 0.5 -> d 1
+                      [0.0, 1.0, 0.0, 0.0],             # cos 0 -> masked
+                      [-1.0, 0.0, 0.0, 0.0]], dtype=torch.float32)  # cos -1 -> masked
+    lw = M.distance_weighted_log_weights(a, c).numpy()[0]
+    d0 = 0.5
+    assert lw[0] == pytest.approx(-2 * np.log(d0) - 0.5 * np.log(1 - d0 ** 2 / 4), rel=1e-5)
+    assert lw[1] == pytest.approx(-0.5 * np.log(0.75), rel=1e-4)
+    assert np.isneginf(lw[2]) and np.isneginf(lw[3])
+
+
+def test_two_stage_sample_selection_uses_anchors_and_a_distinct_pool():
+    """selection = "sample", pool without replacement: the scorer sees the anchors (not
+    the users), the pool holds distinct songs, -inf candidates are never drawn while
+    enough others remain, and the user's training positives are excluded."""
+    import scipy.sparse as sp
+
+    sampler = build_registry().create("sampler", "two-stage", pool_size=8,
+                                      first_stage="popularity", pool_replacement=False,
+                                      selection="sample", exclude_positives=True)
+    train = sp.csr_matrix(np.ones((3, 10), np.float32))
+    train[0, 5] = 0.0
+    train[0, 6] = 0.0
+    train.eliminate_zeros()
+    sampler.prepare(train, np.arange(10))
+    seen = {}
+
+    def scorer(rows, pool):
+        seen["rows"], seen["pool"] = rows.copy(), pool.copy()
+        return np.where(pool % 2 == 0, 0.0, -np.inf)[None, :].repeat(len(rows), 0)
+
+    users = np.array([1, 2])
+    out = sampler.sample(users, 2, np.random.default_rng(1), scorer, anchors=np.array([7, 9]))
+    assert list(seen["rows"]) == [7, 9]
+    assert len(set(seen["pool"])) == 8
+    # every song is a positive of users 1 and 2 -> all -inf: falls back to the pool
+    assert out.shape == (2, 2) and set(out.ravel()) <= set(seen["pool"])
+    dense = np.ones((3, 10), np.float32)
+    dense[0, 1:] = 0.0  # user 0 played song 0 only; every song has listeners
+    train2 = sp.csr_matrix(dense)
+    sampler.prepare(train2, np.arange(10))
+    for seed in range(20):
+        out = sampler.sample(np.array([0]), 2, np.random.default_rng(seed), scorer,
+                             anchors=np.array([4]))
+        pool = seen["pool"]
+        even = [s for s in pool if s % 2 == 0 and s != 0]
+        assert len(even) >= 2 and set(out[0]) <= set(even)
+
+
+def test_reference_attention_weights_hand_computed_and_masked():
+    """alpha = softmax(<r_x, u>) over valid references: sums to 1, 0 on masked ones; the
+    output is the alpha-weighted sum (hand-computed with logits 1 and 2)."""
+    rel = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [5.0, 5.0]]])   # (1, R=3, D=2)
+    user = torch.tensor([[1.0, 1.0]])
+    valid = torch.tensor([[True, True, False]])
+    out, alpha = M.reference_attention(rel, user, valid)
+    e1, e2 = np.exp(1.0), np.exp(2.0)
+    np.testing.assert_allclose(alpha.numpy(), [[e1 / (e1 + e2), e2 / (e1 + e2), 0.0]],
+                               rtol=1e-6)
+    np.testing.assert_allclose(alpha.sum(-1).numpy(), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(out.numpy(), [[e1 / (e1 + e2), 2 * e2 / (e1 + e2)]], rtol=1e-6)
+
+
+def test_informativeness_none_picks_the_pool_at_random():
+    """CML's knob-0 scorer scores every candidate 0: with selection = "sample" each pool
+    song is then kept with the same frequency (n / pool per draw)."""
+    import scipy.sparse as sp
+
+    from recbench_builtin.recommenders.cml import _no_information
+
+    sampler = build_registry().create("sampler", "two-stage", pool_size=4,
+                                      first_stage="uniform", pool_replacement=False,
+                                      selection="sample")
+    sampler.prepare(sp.csr_matrix(np.ones((1, 4), np.float32)), np.arange(4))
+    assert (_no_information(np.arange(2), np.arange(3)) == 0).all()
+    rng = np.random.default_rng(0)
+    out = np.concatenate([sampler.sample(np.zeros(50, np.int64), 2, rng, _no_information)
+                          for _ in range(200)])
+    np.testing.assert_allclose(np.bincount(out[:, 0], minlength=4) / len(out), 0.25,
+                               atol=0.01)

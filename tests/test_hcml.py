@@ -1,4 +1,4 @@
-"""Hierarchical CML: its distance against a hand-written formula, the fast ranking path
+"""Hierarchical CML (HLR-E): its distance against a hand-written formula, the fast ranking path
 against the training path, and a fit on a warm low-rank world."""
 
 from __future__ import annotations
@@ -18,30 +18,39 @@ from test_cml import warm_auc, warm_world
 def fitted():
     torch.set_num_threads(1)
     world = warm_world()
-    model = HCML(dim=8, batch_size=32, max_epochs=6, patience=6, history=4, memory_slots=3,
+    model = HCML(dim=8, batch_size=32, max_epochs=12, patience=12, history=4, memory_slots=3,
                  score_block=7)
     model.fit(world.context(0))
     return world, model
 
 
-def test_distance_matches_the_formula(fitted):
-    """d = ||u + r_ui - v_i||^2 + mean_j ||v_j + r_ji - v_i||^2 over the user's history
-    songs j != i, r = softmax((x * y) K^T) M, written out with numpy for one pair."""
-    _, model = fitted
-    ku, mu, ki, mi = (t.detach().numpy().astype(float) for t in model._mem)
+def _np_distance(model, u: int, i: int) -> float:
+    """d = ||u + r_ui - v_i||^2, r_ui = sum_x alpha_x r_xi over the references x (the user
+    point, then its history songs j != i), r_xi = softmax((x * v_i) K^T) M and
+    alpha = softmax_x(<r_xi, u>), written out with numpy for one pair."""
+    keys, mem = (t.detach().numpy().astype(float) for t in model._mem)
     U, V = (t.detach().numpy().astype(float) for t in (model._users, model._items))
     hist = model._hist.numpy()
 
-    def rel(q, k, m):
-        a = np.exp(q @ k.T - (q @ k.T).max())
-        return (a / a.sum()) @ m
+    def rel(q):
+        a = np.exp(q @ keys.T - (q @ keys.T).max())
+        return (a / a.sum()) @ mem
 
-    u, i = 5, 11
-    d = ((U[u] + rel(U[u] * V[i], ku, mu) - V[i]) ** 2).sum()
-    js = [j for j in hist[u] if j >= 0 and j != i]
-    d += np.mean([((V[j] + rel(V[j] * V[i], ki, mi) - V[i]) ** 2).sum() for j in js])
-    got = model.score(np.array([u]), np.array([i]))[0, 0]
-    assert got == pytest.approx(-d, rel=1e-4)
+    refs = [U[u]] + [V[j] for j in hist[u] if j >= 0 and j != i]
+    rels = np.array([rel(x * V[i]) for x in refs])
+    w = rels @ U[u]
+    alpha = np.exp(w - w.max()) / np.exp(w - w.max()).sum()
+    return float(((U[u] + alpha @ rels - V[i]) ** 2).sum())
+
+
+def test_distance_matches_the_formula(fitted):
+    _, model = fitted
+    hist = model._hist.numpy()
+    u = 5
+    inside = int(hist[u][hist[u] >= 0][0])  # a history song: left out of its own refs
+    for i in (11, inside):
+        got = model.score(np.array([u]), np.array([i]))[0, 0]
+        assert got == pytest.approx(-_np_distance(model, u, i), rel=1e-4)
 
 
 def test_ranking_path_equals_training_path(fitted):
@@ -68,13 +77,15 @@ def test_hcml_learns_and_keeps_points_in_the_ball(fitted):
     assert np.linalg.norm(model._v_np, axis=1).max() <= 1.0 + 1e-5
 
 
-def test_item_weight_zero_drops_the_item_item_term():
+def test_history_zero_is_lrml():
+    """history = 0: the user reference only, alpha = 1: d = ||u + r_ui - v_i||^2 with
+    r_ui = softmax((u * v_i) K^T) M (LRML)."""
     torch.set_num_threads(1)
     base = worlds.low_rank_world(seed=1, users=40, songs=30)
     world = worlds.World(base.dataset, WarmSplit().split(base.dataset, 1), None)
-    model = HCML(dim=4, batch_size=16, max_epochs=1, item_weight=0.0, memory_slots=2)
+    model = HCML(dim=4, batch_size=16, max_epochs=1, history=0, memory_slots=2)
     model.fit(world.context(0))
-    ku, mu = (t.detach().numpy().astype(float) for t in model._mem[:2])
+    ku, mu = (t.detach().numpy().astype(float) for t in model._mem)
     U, V = (t.detach().numpy().astype(float) for t in (model._users, model._items))
     q = U[2] * V[7] @ ku.T
     a = np.exp(q - q.max()) / np.exp(q - q.max()).sum()

@@ -5,8 +5,11 @@
   word2vec's unigram distribution): popular songs are harder negatives and popularity is
   not audible, so a content model must learn to discount it.
 - ``two-stage``: a candidate pool drawn uniformly (or by popularity), scored by the model,
-  the n highest kept (after the 2-stage sampling of Tran et al., SIGIR 2019). Without a
-  scorer it falls back to the first stage.
+  then n kept per row: the n highest (``selection = "top"``), or n drawn without
+  replacement with probability proportional to exp(score) (``selection = "sample"``: the
+  scores are log-weights, as the distance-weighted second stage of Tran et al., SIGIR 2019,
+  section 3, needs). ``pool_replacement = false`` draws the pool without replacement (the
+  authors' code). Without a scorer it falls back to the first stage.
 
 All samplers are vectorised numpy. ``exclude_positives`` (default off, for speed) redraws
 negatives that the user played in training; with it off a negative is a positive with
@@ -134,9 +137,12 @@ class PopularitySampler(_Base):
 
 class TwoStageSampler(PopularitySampler):
     """Two-stage sampling: draw one pool of `pool_size` candidate songs for the batch
-    (uniformly by default, or by popularity), score it with ``scorer(users, pool)`` -> (U,
-    pool_size), and keep each user's n highest-scored candidates (hardest negatives).
-    With ``scorer=None`` it returns n first-stage draws per user."""
+    (uniformly by default, or by popularity), score it with ``scorer(rows, pool)`` -> (U,
+    pool_size), rows = `anchors` when given (e.g. the positive songs) else `users`, and keep
+    n candidates per row: the n highest-scored (``selection = "top"``), or n drawn without
+    replacement with probability proportional to exp(score) (``"sample"``; -inf = never,
+    unless fewer than n candidates are finite). With ``scorer=None`` it returns n
+    first-stage draws per user."""
 
     name = "two-stage"
     description = "Pool drawn uniformly, scored by the model; the n highest-scored kept"
@@ -147,6 +153,10 @@ class TwoStageSampler(PopularitySampler):
               help="distribution of the candidate pool"),
         Param("exponent", float, 0.75, min=0.0,
               help="power on listener counts when first_stage = popularity"),
+        Param("pool_replacement", bool, True,
+              help="draw the pool with replacement (false: distinct songs, as Tran et al.)"),
+        Param("selection", str, "top", choices=("top", "sample"),
+              help="keep the n top-scored, or draw n with probability ~ exp(score)"),
         _exclude_param(),
     )
 
@@ -155,24 +165,55 @@ class TwoStageSampler(PopularitySampler):
             return super()._draw(shape, rng)
         return _Base._draw(self, shape, rng)
 
+    def _pool(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """One pool of `size` songs from the first-stage distribution; without replacement
+        by Gumbel-top-k on the log-probabilities (Efraimidis-Spirakis)."""
+        if self.options["pool_replacement"]:
+            return self._draw((1, size), rng)[0]
+        if self.options["first_stage"] == "popularity":
+            with np.errstate(divide="ignore"):
+                logp = np.log(self.probabilities)
+        else:
+            logp = np.zeros(len(self.songs))
+        size = min(size, int(np.isfinite(logp).sum()))
+        keys = logp + rng.gumbel(size=len(logp))
+        return self.songs[np.argsort(-keys, kind="stable")[:size]]
+
     def sample(self, users: np.ndarray, n: int, rng: np.random.Generator,
-               scorer: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-               ) -> np.ndarray:
-        """Song indices (len(users), n): per user, the n top-scored songs of the pool."""
+               scorer: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+               anchors: np.ndarray | None = None) -> np.ndarray:
+        """Song indices (len(users), n): per user, n songs of the pool chosen by their
+        scores (see the class docstring)."""
         users = np.asarray(users)
         if scorer is None:
             return self._sample_first_stage(users, n, rng)
-        pool = self._draw((1, max(self.options["pool_size"], n)), rng)[0]
-        scores = np.array(scorer(users, pool), dtype=np.float64, copy=True)
+        pool = self._pool(max(self.options["pool_size"], n), rng)
+        if len(pool) < n:  # fewer songs with listeners than n: pad by uniform draws
+            pool = np.concatenate([pool, _Base._draw(self, (1, n - len(pool)), rng)[0]])
+        rows = users if anchors is None else np.asarray(anchors)
+        scores = np.array(scorer(rows, pool), dtype=np.float64, copy=True)
         if scores.shape != (len(users), len(pool)):
             raise ValueError(f"sampler.two-stage: scorer returned {scores.shape}, expected "
                              f"{(len(users), len(pool))}")
         if self._pos_keys is not None:
             scores[self._is_positive(users, np.broadcast_to(pool, scores.shape))] = -np.inf
+        if self.options["selection"] == "sample":
+            return pool[select_by_weight(scores, n, rng)]
         top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
         # Highest first, ties broken by pool position: deterministic.
         order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
         return pool[np.take_along_axis(top, order, axis=1)]
+
+
+def select_by_weight(log_w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(R, n) column indices drawn per row without replacement with probability
+    proportional to exp(log_w) (Gumbel-top-k; successive draws are the sequential
+    weighted draws without replacement). -inf entries come last: drawn only when a row has
+    fewer than n finite ones (then uniformly among them)."""
+    g = rng.gumbel(size=log_w.shape)
+    fin = np.isfinite(log_w)
+    keys = np.where(fin, log_w + g, g)  # among -inf entries: a uniform order
+    return np.lexsort((-keys, ~fin), axis=-1)[:, :n]
 
 
 @hookimpl

@@ -5,7 +5,9 @@
   rank weight (Hsieh et al., WWW 2017, eq. 3-4);
 - :func:`covariance_penalty`: the CML covariance regulariser (section 3.4);
 - :func:`clip_rows_`: projection of rows onto the unit ball (the constraint of eq. 5);
-- :func:`memory_attention`: memory-based attention translation vectors (LRML / HCML).
+- :func:`memory_attention`: memory-based attention translation vectors (LRML / HCML);
+- :func:`reference_attention`: HCML's user-driven attention over relation vectors;
+- :func:`distance_weighted_log_weights`: the 2-stage sampler's second-stage weights.
 
 torch is imported inside the functions so that importing this module stays cheap.
 """
@@ -64,6 +66,24 @@ def cml_hinge(d_pos: Any, d_neg: Any, margin: float, n_items: int, *,
     return per.mean()
 
 
+def distance_weighted_log_weights(anchors: Any, cands: Any, cutoff: float = 0.5) -> Any:
+    """(A, C) log-weights log q(d)^-1 of distance-weighted sampling (Wu et al., ICCV 2017,
+    eq. 4; the second stage of Tran et al., SIGIR 2019): rows of anchors (A, D) and cands
+    (C, D) are L2-normalised, d = ||a - c|| on the unit sphere (d^2 = 2 - 2 cos), clipped
+    below at `cutoff` (Wu et al.'s 0.5), and q(d) = d^(D-2) (1 - d^2/4)^((D-3)/2) is the
+    density of d for uniform points; candidates with cos <= 0 get -inf (never drawn while
+    others remain, as the authors' code masks them)."""
+    import torch
+
+    dim = anchors.shape[-1]
+    a = torch.nn.functional.normalize(anchors, dim=-1)
+    c = torch.nn.functional.normalize(cands, dim=-1)
+    cos = a @ c.T
+    d = torch.sqrt(torch.clamp(2.0 - 2.0 * cos, min=0.0)).clamp_min(cutoff)
+    log_w = -(dim - 2) * torch.log(d) - 0.5 * (dim - 3) * torch.log1p(-d * d / 4.0)
+    return torch.where(cos > 0, log_w, torch.full_like(log_w, float("-inf")))
+
+
 def covariance_penalty(x: Any) -> Any:
     """De-correlation of the D dimensions of the rows of `x` (N, D): the sum of squared
     off-diagonal entries of the covariance C = (x - mean)^T (x - mean) / N, divided by N
@@ -98,6 +118,21 @@ def memory_attention(query: Any, keys: Any, memories: Any) -> tuple[Any, Any]:
 
     a = torch.softmax(query @ keys.T, dim=-1)
     return a @ memories, a
+
+
+def reference_attention(relations: Any, user: Any, valid: Any) -> tuple[Any, Any]:
+    """The user-driven attention of HCML (Tran et al. 2021, section 3.3) over R relation
+    vectors: weights ``alpha = softmax(<relations, user>)`` over the valid references
+    (invalid ones get weight 0; a row with none valid gets all zeros) and their weighted
+    sum. relations (..., R, D), user broadcastable to (..., D), valid (..., R) bool.
+    Returns (sum (..., D), alpha (..., R))."""
+    import torch
+
+    logits = (relations * user[..., None, :]).sum(-1)
+    logits = logits.masked_fill(~valid, float("-inf"))
+    alpha = torch.softmax(logits, dim=-1)
+    alpha = torch.nan_to_num(alpha, nan=0.0)  # rows without a valid reference
+    return (alpha[..., None] * relations).sum(-2), alpha
 
 
 def init_points(n: int, dim: int, gen: Any) -> Any:

@@ -14,9 +14,13 @@ implemented: CML here is the interactions-only model (warm protocol).
 
 Negatives come from a sampler plugin (``sampler``): ``uniform`` (CML), or ``two-stage``
 (Tran et al. 2019, section 3): a candidate pool of ``pool_size`` songs drawn for the batch
-by popularity (``first_stage = "popularity"``, listeners ** 0.75), the model's distances
-computed for every (user, candidate) pair without gradients, and the ``negatives`` closest
-(the most informative: the largest hinge) kept per user. With ``shared_negatives`` one
+by popularity (``first_stage = "popularity"``, listeners ** 0.75), then per pair the
+``negatives`` most informative ones. ``informativeness = "distance-weighted"`` is the
+paper's second stage (and the authors' code): for each (user, positive song) pair, draw
+without replacement with probability ~ q(d)^-1, d the distance between the positive song
+and the candidate on the unit sphere (Wu et al. 2017; sampler ``selection = "sample"``);
+``"user-distance"`` keeps the candidates closest to the user (hardest negatives, with
+``selection = "top"``); ``"none"`` picks from the pool at random (the second stage off). With ``shared_negatives`` one
 draw serves the whole batch (as in-batch negatives do: the number of negatives a pair sees
 then grows with the batch); the 2-stage pool is always shared.
 
@@ -57,6 +61,10 @@ CML_PARAMS = (
           help="one draw of K negatives for the whole batch (the 2-stage pool is shared)"),
     Param("sampler", str, "uniform", help="negative sampler plugin (uniform, two-stage...)"),
     Param("sampler_params", dict, {}, help="parameters of the sampler plugin"),
+    Param("informativeness", str, "user-distance",
+          choices=("user-distance", "distance-weighted", "none"),
+          help="2-stage scores: -d(user, song)^2, log q^-1 of the positive-song distance, "
+               "or none (all 0: the second stage picks at random, its knob at 0)"),
     Param("batch_size", int, 256, min=1, help="positive pairs per step"),
     Param("optimizer", str, "adam", choices=("sgd", "adam"), help="optimiser"),
     Param("lr", float, 0.01, min=0.0, help="learning rate"),
@@ -131,6 +139,17 @@ class CML(Recommender):
             v = self._items[torch.from_numpy(np.asarray(songs)).to(self._device)]
             return (-M.sq_distances(u, v)).float().cpu().numpy()
 
+    def _distance_weights(self, anchors: np.ndarray, songs: np.ndarray) -> np.ndarray:
+        """(len(anchors), len(songs)) log-weights of the distance-weighted second stage
+        (Tran et al. 2019, section 3, after Wu et al., ICCV 2017): see
+        :func:`_metric.distance_weighted_log_weights` on the songs' points."""
+        import torch
+
+        with torch.no_grad():
+            a = self._items[torch.from_numpy(np.asarray(anchors)).to(self._device)]
+            v = self._items[torch.from_numpy(np.asarray(songs)).to(self._device)]
+            return M.distance_weighted_log_weights(a, v).double().cpu().numpy()
+
     # ------------------------------------------------------------------ training
 
     def fit(self, ctx: FitContext) -> None:
@@ -170,7 +189,7 @@ class CML(Recommender):
             for _ in range(steps):
                 idx = rng.integers(0, len(pair_users), size=bs)
                 u_np, p_np = pair_users[idx], pair_songs[idx]
-                neg_np = self._negatives(sampler, u_np, k, rng, uses_scorer)
+                neg_np = self._negatives(sampler, u_np, p_np, k, rng, uses_scorer)
                 total += self._step(u_np, p_np, neg_np, opt)
                 seen += bs
             entry: dict[str, Any] = {"epoch": epoch, "loss": total / steps}
@@ -217,10 +236,14 @@ class CML(Recommender):
         self._clip()
         return float(loss.detach())
 
-    def _negatives(self, sampler: Any, users: np.ndarray, k: int, rng: np.random.Generator,
-                   uses_scorer: bool) -> np.ndarray:
-        """(B, K) int64 negatives for the batch's users."""
+    def _negatives(self, sampler: Any, users: np.ndarray, pos: np.ndarray, k: int,
+                   rng: np.random.Generator, uses_scorer: bool) -> np.ndarray:
+        """(B, K) int64 negatives for the batch's (user, positive song) pairs."""
         if uses_scorer:
+            if self.options["informativeness"] == "distance-weighted":
+                return sampler.sample(users, k, rng, self._distance_weights, anchors=pos)
+            if self.options["informativeness"] == "none":
+                return sampler.sample(users, k, rng, _no_information)
             return sampler.sample(users, k, rng, self._pool_scores)
         if self.options["shared_negatives"]:
             return np.broadcast_to(sampler.sample(users[:1], k, rng), (len(users), k)).copy()
@@ -264,6 +287,12 @@ class CML(Recommender):
     def fit_report(self) -> dict[str, Any]:
         """`fit_info` plus the per-epoch history (training loss, validation AUC)."""
         return {**getattr(self, "fit_info", {}), "history": list(getattr(self, "history", []))}
+
+
+def _no_information(rows: np.ndarray, songs: np.ndarray) -> np.ndarray:
+    """All-zero 2-stage scores: with selection = "sample" the pool is subsampled at random
+    (the informative second stage switched off)."""
+    return np.zeros((len(rows), len(songs)))
 
 
 @hookimpl
