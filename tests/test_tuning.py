@@ -224,7 +224,7 @@ def test_the_validation_view_puts_valid_in_the_test_place():
 
 def test_the_leaderboard_shows_each_rows_budget():
     from recbench.leaderboard.board import build, render_markdown
-    from tests.test_leaderboard import row
+    from test_leaderboard import row
 
     tuned = []
     for seed, (trials, chosen) in enumerate([(4, 0.01), (4, 0.02)]):
