@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import random
 import time
 import traceback
 from typing import Any, Callable
@@ -19,6 +18,7 @@ from ..registry import default_registry
 from ..suite import Suite
 from ..split.cache import load_dataset, load_split
 from .plan import CellPlan, FitUnit
+from .seeding import seed_everything
 
 log = logging.getLogger("recbench")
 
@@ -33,17 +33,6 @@ def _progress_fn(show: bool) -> Callable[..., Any]:
         kw.setdefault("dynamic_ncols", True)
         return tqdm(it, **kw)
     return progress
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def _one_line(exc: BaseException) -> str:
@@ -159,7 +148,7 @@ def run_fit_unit(unit: FitUnit) -> list[dict[str, Any]]:
         fit_ctx = FitContext(dataset=dataset, split=split, seed=seed, device=device,
                              create=registry.create, features=features, progress=progress,
                              oracle=bool(model_entry.cls.uses_test_interactions))
-        _seed_everything(seed)
+        seed_everything(seed)
         t0 = time.perf_counter()
         model.fit(fit_ctx)
         fit_s = time.perf_counter() - t0

@@ -6,13 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
-
 from ..errors import RecbenchError
+from ..run.seeding import seed_everything
 from .protocol import fit_view, trial_dataset, validation_view
 from .study import SearchOutcome, run_search
 
@@ -31,17 +29,6 @@ def search_id(unit: FitUnit) -> str:
         "features": suite.features, "limit": unit.limit,
     }, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def make_objective(unit: FitUnit, dataset: Dataset, split: Split,
@@ -70,7 +57,7 @@ def make_objective(unit: FitUnit, dataset: Dataset, split: Split,
         model = registry.create("recommender", spec.name, **{**spec.options, **params})
         ctx = FitContext(dataset=data, split=seen_split, seed=unit.seed, device=unit.device,
                          create=registry.create, features=features, progress=progress)
-        _seed_everything(unit.seed)
+        seed_everything(unit.seed)
         model.fit(ctx)
         cell = CellContext(dataset=data, split=eval_split, model=model,
                            metrics=[(metric.column, registry.create("metric", metric.name),
