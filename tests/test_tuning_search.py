@@ -333,7 +333,7 @@ sampler = "random"
 trials = 5
 [[models]]
 name = "example-inverse-popularity"
-sleep_s = 0.5
+sleep_s = 2.0                 # the poller below must see 2 trials finish before the 5th
 [models.search]
 power = {low = 0.0, high = 2.0}
 """
