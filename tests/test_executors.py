@@ -4,6 +4,7 @@ and run a real suite to exactly the same metrics and CIs as `local`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -217,6 +218,37 @@ def test_ctrl_c_on_the_cli_keeps_finished_cells_and_leaves_no_workers(tmp_path, 
     kept = [json.loads(p.read_text())["model"]["id"] for p in out.glob("cells/*.json")]
     assert kept == ["popularity"]
     assert not wait_gone(workers, 10)
+
+
+@pytest.mark.slow
+def test_a_sigkilled_run_leaves_no_process_workers_behind(tmp_path):
+    """SIGKILL gives the run no chance to stop its pool: the workers notice that their
+    parent is gone and end themselves instead of finishing a 120 s fit for nobody."""
+    suite = suite_text(seeds=[0], models=()) + textwrap.dedent("""
+        [[models]]
+        name = "example-inverse-popularity"
+        id = "slow"
+        sleep_s = 120
+    """)
+    (tmp_path / "s.toml").write_text(suite)
+    proc = subprocess.Popen([sys.executable, "-m", "recbench", "run", str(tmp_path / "s.toml"),
+                             "-o", str(tmp_path / "out"), "-q", "--executor", "process",
+                             "--workers", "2"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        workers: set[int] = set()
+        while time.time() < deadline and not workers:
+            time.sleep(0.2)
+            workers = worker_pids(proc.pid)
+        assert workers, "no process worker started"
+        time.sleep(2)  # the unit is running in a worker (its fit sleeps 120 s)
+        os.kill(proc.pid, signal.SIGKILL)  # the run only, not its process group
+        proc.wait(timeout=30)
+        assert not wait_gone(workers, 15)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 # --------------------------------------------------------------------------- end to end

@@ -54,14 +54,32 @@ def apply_thread_budget(threads: int) -> None:
     configure_process(threads)
 
 
-def _init_process_worker(threads: int) -> None:
-    """ProcessPoolExecutor initializer: thread budget; Ctrl-C is the parent's to handle.
+def _init_process_worker(threads: int, parent: int | None = None) -> None:
+    """ProcessPoolExecutor initializer: thread budget; Ctrl-C is the parent's to handle;
+    with `parent` (the run's pid), the worker ends itself when that process is gone.
     Passive waiting is in place before torch loads here: the spawned worker inherits the
     parent's environment and `import recbench` (to unpickle this function) sets it."""
     # The terminal sends SIGINT to the whole process group; the parent cancels and ends
     # the workers itself, so a worker must not die half-way through pickling a result.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     apply_thread_budget(threads)
+    if parent is not None:
+        _exit_with_parent(parent)
+
+
+def _exit_with_parent(parent: int, every_s: float = 0.5) -> None:
+    """A daemon thread that ends this process (exit status 1) once its parent is no longer
+    `parent`: a run killed with SIGKILL cannot stop its workers, which would otherwise
+    finish their fits (minutes of CPU) for nobody. Nothing is lost: a cell's result is
+    only written by the run itself, and `--resume` reruns the unfinished ones."""
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="recbench-exit-with-parent", daemon=True).start()
 
 
 def call_with_threads(fn: Callable[[Any], Any], threads: int, item: Any) -> Any:
@@ -148,7 +166,8 @@ class ProcessExecutor(Executor):
             self._pool = ProcessPoolExecutor(
                 max_workers=min(self.workers, len(indexed)),
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_process_worker, initargs=(self.options["threads"],))
+                initializer=_init_process_worker,
+                initargs=(self.options["threads"], os.getpid()))
         futures = {self._pool.submit(fn, item): (i, item) for i, item in indexed}
         self._pending = set(futures)
         try:
