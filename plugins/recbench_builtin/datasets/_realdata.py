@@ -16,10 +16,17 @@ import numpy as np
 
 from recbench import dataio
 from recbench.errors import DataError
-from recbench_builtin.datasets.folder import resolve_path
 
 TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S",
                 "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d")
+
+
+def resolve_path(path: str, base: str | os.PathLike | None) -> Path:
+    """`path` with ~ expanded, relative paths taken from `base` (default: cwd)."""
+    p = Path(os.path.expanduser(path))
+    if not p.is_absolute() and base is not None:
+        p = Path(base) / p
+    return p
 
 
 def one_line(exc: BaseException, limit: int = 200) -> str:

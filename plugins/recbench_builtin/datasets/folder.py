@@ -27,7 +27,6 @@ so reordering the lines of a table does not change the fingerprint.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +39,9 @@ from recbench.data import Dataset
 from recbench.errors import DataError
 from recbench.params import Param
 
+from ._realdata import check_clips, index_audio, resolve_path
+
 DEFAULT_AUDIO_EXT = ["wav", "flac", "mp3", "ogg"]
-
-
-def resolve_path(path: str, base: str | os.PathLike | None) -> Path:
-    """`path` with ~ expanded, relative paths taken from `base` (default: cwd)."""
-    p = Path(os.path.expanduser(path))
-    if not p.is_absolute() and base is not None:
-        p = Path(base) / p
-    return p
 
 
 class FolderDataset(DatasetLoader):
@@ -387,8 +380,6 @@ class FolderDataset(DatasetLoader):
         `write_dataset` gives ids that are not file-safe); `keep` loses the songs without
         a readable one (named and counted)."""
         from recbench.dataio import audio_file_name
-
-        from ._realdata import check_clips, index_audio
 
         index = index_audio(audio_dir, self.options["audio_ext"])
         unreadable = ((meta or {}).get("audio") or {}).get("unreadable") or {}

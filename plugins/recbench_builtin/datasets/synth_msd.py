@@ -49,14 +49,12 @@ from recbench.errors import ConfigError
 from recbench.params import Param
 
 from . import synth_side
-from .synth_side import make_taste
+from .synth_side import GENRES, make_taste
 
 GENERATOR_VERSION = "synth-msd-v1"  # bump whenever generated content changes
 
 N_AUDIBLE = 8  # tempo, onset rate, register, key (2 dims: an angle), brightness, percussion, density
 N_HIDDEN = 8
-GENRES = ("rock", "pop", "electronic", "hip-hop", "jazz", "folk", "metal", "soul", "ambient",
-          "reggae", "classical", "punk")
 ACOUSTIC_TAGS = (  # (factor column, high-end tag, low-end tag)
     (0, "fast", "slow"), (1, "busy", "sparse"), (2, "high-pitched", "bass-heavy"),
     (5, "bright", "mellow"), (6, "percussive", "smooth"), (7, "dense-rhythm", "laid-back"))

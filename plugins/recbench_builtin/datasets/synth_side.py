@@ -72,6 +72,9 @@ from scipy.special import ndtr
 from recbench.data import Events
 from recbench.params import Param
 
+#: The world's genres (synth_msd's genre centres and tags, and the `genre` category).
+GENRES = ("rock", "pop", "electronic", "hip-hop", "jazz", "folk", "metal", "soul", "ambient",
+          "reggae", "classical", "punk")
 USER_FEATURES = ("age", "registration_year", "daily_minutes", "mobile_share",
                  "followed_artists", "night_share")
 AGE_BANDS = ("<18", "18-24", "25-34", "35-49", "50+")
@@ -155,8 +158,6 @@ def restyle(cfg: dict[str, Any], world: dict[str, np.ndarray]):
                             "category_names": {}}
     timbre: dict[str, Any] = {}
     if "artist_style_strength" in cfg:
-        from .synth_msd import GENRES  # here: synth_msd imports this module
-
         world, timbre, cats = artist_style(cfg["seed"], world, cfg["artist_style_strength"])
         side["song_categories"].update(cats)
         side["category_names"]["song:genre"] = list(GENRES)
