@@ -116,6 +116,11 @@ def test_task_on_a_hand_computed_log():
     # the task's own policy from the model's scores: greedy on popularity = song 0 only
     greedy = _run(EpsilonGreedyPopularity(epsilon=0.4), policy="greedy")
     assert greedy.metrics["ips"] == pytest.approx(2 / 3)  # w = 2 on the played song 0
+    chart = OffPolicyTask.diagnostics_chart([{"label": "eps", "extra": out.diagnostics}])
+    assert chart.groups == ["IPS", "SNIPS"]
+    assert chart.series["eps"] == pytest.approx([2.2 / 3, 2.2 / 2.6])
+    table = OffPolicyTask.diagnostics_table([{"label": "eps", "extra": out.diagnostics}])
+    assert table.rows[0][:5] == ["eps", 2, 3, pytest.approx(2 / 3), pytest.approx(1.4)]
     boot = _run(BoltzmannPopularity(), bootstrap=200)
     low, high = boot.metrics_ci["snips"]
     assert low <= boot.metrics["snips"] <= high

@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 
 from recbench import hookimpl
-from recbench.components import CellContext, DiagnosticsTable, MetricInfo, Task, TaskOutput
+from recbench.components import (CellContext, DiagnosticsChart, DiagnosticsTable, MetricInfo,
+                                 Task, TaskOutput)
 from recbench.errors import DataError
 from recbench.params import Param
 
@@ -205,6 +206,7 @@ class OffPolicyTask(Task):
             "logged_value": float((~ev.skipped[all_slots]).mean()),
             "policy": o["policy"], "oracle": oracle is not None,
             "weight_max": w_max}
+        diag["estimates"] = {c: metrics[c] for c in cols if c != "ess"}
         if oracle is not None:
             diag["ips_bias"] = metrics["ips"] - metrics["true_value"]
             diag["snips_bias"] = metrics["snips"] - metrics["true_value"]
@@ -224,17 +226,33 @@ class OffPolicyTask(Task):
             if "n_slots" not in d:
                 continue
             rows.append([e["label"], d.get("n_users"), d.get("n_slots"),
-                         d.get("logged_value"), d.get("ips_bias"), d.get("snips_bias")])
+                         d.get("logged_value"), d.get("weight_max"), d.get("ips_bias"),
+                         d.get("snips_bias")])
         if not rows:
             return None
         return DiagnosticsTable(
             caption="**Off-policy diagnostics** (first seed). Slots: the test users' logged "
                     "first-session exposures; logged value: their mean reward under the "
-                    "logging policy (the platform); bias: estimate minus the oracle's true "
-                    "value (synthetic data only; within the interval when the estimator "
-                    "is unbiased).",
-            header=["model", "users", "slots", "logged value", "IPS - true", "SNIPS - true"],
+                    "logging policy (the platform); largest weight: max pi / p over the "
+                    "slots; bias: estimate minus the oracle's true value (synthetic data "
+                    "only). A few effective slots (column ess) make an estimate "
+                    "unreliable, whatever its interval says.",
+            header=["model", "users", "slots", "logged value", "largest weight",
+                    "IPS - true", "SNIPS - true"],
             rows=rows)
+
+    @classmethod
+    def diagnostics_chart(cls, entries: list[dict[str, Any]]) -> DiagnosticsChart | None:
+        """Per model: IPS, SNIPS and (synthetic data) the oracle's true value, side by side."""
+        names = {"ips": "IPS", "snips": "SNIPS", "true_value": "oracle"}
+        found = [(e["label"], (e.get("extra") or {}).get("estimates") or {}) for e in entries]
+        keys = [k for k in names if any(k in est for _, est in found)]
+        if not keys:
+            return None
+        return DiagnosticsChart(
+            title="Estimated vs true value per slot (first seed)", ylabel="reward per slot",
+            groups=[names[k] for k in keys],
+            series={label: [est.get(k) for k in keys] for label, est in found if est})
 
 
 @hookimpl
