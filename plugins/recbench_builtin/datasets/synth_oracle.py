@@ -14,8 +14,8 @@ section 4), a slot is drawn from ``(1 - e) P + e / n_songs``: the worst propensi
 at least e / n_songs, which bounds the importance weights. It reads the user's hidden taste: the evaluation needs only the logged
 track's probability, never the policy itself. The few "orphan" events (a song nobody
 played, given to its best-matching user in a last session of its own, not drawn) get the
-same law's probability of that (user, song) pair; off-policy evaluation of first sessions
-never meets them.
+same law's probability of that (user, song) pair, and ``RewardOracle.drawn`` marks them
+(the off-policy task leaves them out of the log).
 
 :func:`play_probability` is the reward law, the simulator's own probability that a user
 plays (does not skip) a track shown in a slot, for any candidate track: the skip logit of
@@ -100,7 +100,8 @@ class RewardOracle:
         # the regular (drawn) events: sessions numbered before the orphans' own sessions
         r = np.random.default_rng([cfg["seed"], 24])
         n_sess = 1 + r.poisson(max(cfg["sessions_per_user"] - 1, 0), size=cfg["users"])
-        reg = np.flatnonzero(ev.session < int(n_sess.sum()))
+        self.drawn = ev.session < int(n_sess.sum())  # False: an orphan event (not drawn)
+        reg = np.flatnonzero(self.drawn)
         self.events = ev
         self.prev = np.full(len(ev), -1, dtype=np.int64)  # previous event of the session
         same = np.r_[False, ev.session[1:] == ev.session[:-1]]

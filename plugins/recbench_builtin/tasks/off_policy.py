@@ -27,7 +27,8 @@ p_j over the n logged slots:
 - ``true_value`` (synth-msd only; an ORACLE diagnostic, not an estimate): the expected
   reward per slot computed from the simulator's own probabilities, mean over the same slots
   of ``sum_i pi(i | u_j) P(play | slot j, i)`` (:mod:`recbench_builtin.datasets.synth_oracle`),
-  so that the board shows whether the estimators find it.
+  so that the board shows whether the estimators find it. There the few events the
+  generator added without drawing them (``RewardOracle.drawn``) are left out of the log.
 
 Intervals: percentile bootstrap over users (a user's slots stay together). The diagnostics
 give the logging policy's own value (the mean reward of the log) and the bias of each
@@ -134,19 +135,20 @@ class OffPolicyTask(Task):
         Param("oracle", bool, True, "the true value from the simulator (synth-msd only)"),
     )
 
-    def _log(self, ctx: CellContext) -> tuple[np.ndarray, np.ndarray]:
-        """(users, slot event indices per user): the test users' first sessions."""
+    def _log(self, ctx: CellContext, drawn: np.ndarray | None
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """(users, slot event indices per user): the test users' first sessions (only the
+        events the logging policy drew, when `drawn` says which)."""
         ev = ctx.dataset.events
-        if ev is None or ev.propensity is None:
-            raise DataError(f"task off-policy: dataset {ctx.dataset.name!r} has no logging "
-                            f"propensities (events.propensity); synth-msd: set "
-                            f"log_propensities = true with skip_strength")
         users, slots = [], []
         for u in np.asarray(ctx.split.test_users, dtype=np.int64):
             s = ev.sessions_of(int(u))[:self.options["sessions"]]
-            if s:
+            idx = np.concatenate(s) if s else np.zeros(0, np.int64)
+            if drawn is not None:
+                idx = idx[drawn[idx]]
+            if len(idx):
                 users.append(u)
-                slots.append(np.concatenate(s))
+                slots.append(idx)
         if not users:
             raise DataError("task off-policy: no test user has a logged session")
         return np.asarray(users, np.int64), np.asarray(slots, dtype=object)
@@ -163,17 +165,21 @@ class OffPolicyTask(Task):
 
         t0 = time.perf_counter()
         ev, o = ctx.dataset.events, self.options
-        users, slots = self._log(ctx)
-        songs = (np.arange(ctx.dataset.n_songs) if o["candidates"] == "all"
-                 else np.asarray(ctx.split.train_songs, dtype=np.int64))
-        col = np.full(ctx.dataset.n_songs, -1)
-        col[songs] = np.arange(len(songs))
+        if ev is None or ev.propensity is None:
+            raise DataError(f"task off-policy: dataset {ctx.dataset.name!r} has no logging "
+                            f"propensities (events.propensity); synth-msd: set "
+                            f"log_propensities = true with skip_strength")
         oracle = None
         if o["oracle"]:
             from recbench_builtin.datasets import synth_oracle
 
             if synth_oracle.supports(ctx.dataset):
                 oracle = synth_oracle.RewardOracle(ctx.dataset)
+        users, slots = self._log(ctx, None if oracle is None else oracle.drawn)
+        songs = (np.arange(ctx.dataset.n_songs) if o["candidates"] == "all"
+                 else np.asarray(ctx.split.train_songs, dtype=np.int64))
+        col = np.full(ctx.dataset.n_songs, -1)
+        col[songs] = np.arange(len(songs))
         sums = np.zeros((len(users), 5))
         score_s, w_max = 0.0, 0.0
         for start in range(0, len(users), ctx.chunk_users):
