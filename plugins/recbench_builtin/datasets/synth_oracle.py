@@ -11,11 +11,11 @@ a softmax over every song, so every song has p > 0 (full support, what inverse p
 scoring needs). With ``logging_uniform = e`` (a randomised logging policy, as a platform
 that serves a share of its traffic at random to evaluate offline: Li et al., WWW 2010,
 section 4), a slot is drawn from ``(1 - e) P + e / n_songs``: the worst propensity is then
-at least e / n_songs, which bounds the importance weights. It reads the user's hidden taste: the evaluation needs only the logged
-track's probability, never the policy itself. The few "orphan" events (a song nobody
-played, given to its best-matching user in a last session of its own, not drawn) get the
-same law's probability of that (user, song) pair, and ``RewardOracle.drawn`` marks them
-(the off-policy task leaves them out of the log).
+at least e / n_songs, which bounds the importance weights. The law reads the user's hidden
+taste: the evaluation needs only the logged track's probability, never the policy itself.
+The few "orphan" events (a song nobody played, given to its best-matching user in a last
+session of its own, not drawn) get the same law's probability of that (user, song) pair,
+and ``RewardOracle.drawn`` marks them (the off-policy task leaves them out of the log).
 
 :func:`play_probability` is the reward law, the simulator's own probability that a user
 plays (does not skip) a track shown in a slot, for any candidate track: the skip logit of
