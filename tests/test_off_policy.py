@@ -162,3 +162,11 @@ def test_propensity_enters_the_fingerprint_only_when_set():
                  without._side_hash_parts()]
     assert list(ev.parts()) == [ev.user, ev.song, ev.timestamp, ev.session, ev.skipped]
     assert hash_arrays(*old_parts) == without.fingerprint
+
+
+def test_events_select_keeps_the_propensities_aligned():
+    ds, _ = _world(True)
+    sub = ds.events.select(ds.events.skipped == 0)
+    np.testing.assert_array_equal(sub.song, [0, 0, 3])
+    np.testing.assert_array_equal(sub.propensity, [0.5, 0.5, 0.125])
+    assert _world(False)[0].events.select(np.array([0, 4])).propensity is None

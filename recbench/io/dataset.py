@@ -153,6 +153,14 @@ class Events:
         _, first = np.unique(sess, return_index=True)
         return [idx[sess == sess[f]] for f in sorted(first)]
 
+    def select(self, keep: np.ndarray) -> Events:
+        """The events where the bool mask (or index array) `keep` selects, every array
+        (the propensities too, when set) indexed alike."""
+        return Events(user=self.user[keep], song=self.song[keep],
+                      timestamp=self.timestamp[keep], session=self.session[keep],
+                      skipped=self.skipped[keep],
+                      propensity=None if self.propensity is None else self.propensity[keep])
+
     def parts(self) -> tuple[Any, ...]:
         """The arrays, in a fixed order (for hashing); the propensities, named, only when
         set."""

@@ -17,7 +17,7 @@ from recbench_builtin.recommenders.exploration import (BoltzmannPopularity,
 from recbench_builtin.splits_users import ColdUserKSplit
 from recbench_builtin.tasks.off_policy import OffPolicyTask
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from users14_data import synth  # noqa: E402
 
 KNOBS = {"skip_strength": 1.0, "log_propensities": True, "logging_uniform": 0.2}
