@@ -75,6 +75,9 @@ class Events:
     timestamp:  float64, seconds since the epoch or any monotone unit.
     session:    int64 session id, unique per user session.
     skipped:    bool; True = the user skipped the track (an explicit negative).
+    propensity: float64 in (0, 1], the probability with which the logging policy showed
+                that track (for off-policy evaluation), or None when unknown. It enters the
+                fingerprint only when set, so logs without it hash as they always did.
     """
 
     user: np.ndarray
@@ -82,6 +85,7 @@ class Events:
     timestamp: np.ndarray
     session: np.ndarray
     skipped: np.ndarray
+    propensity: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(len(self.user))
@@ -100,6 +104,8 @@ class Events:
                                  f"got {len(a)}")
             if a.dtype.kind not in kind:
                 raise ValueError(f"events.{name}: expected dtype kind in {kind!r}, got {a.dtype}")
+        if self.propensity is not None:
+            self._validate_propensity(n)
         for name, bound in (("user", n_users), ("song", n_songs)):
             a = getattr(self, name)
             if n and (a.min() < 0 or a.max() >= bound):
@@ -123,6 +129,20 @@ class Events:
                 raise ValueError(f"events.session: expected ids unique per user session, "
                                  f"id {int(dup)} is used by several users")
 
+    def _validate_propensity(self, n: int) -> None:
+        p = self.propensity
+        if not isinstance(p, np.ndarray) or p.ndim != 1 or len(p) != n:
+            raise ValueError(f"events.propensity: expected a 1-D numpy array of length {n} "
+                             f"(as events.user), got {type(p).__name__} of shape "
+                             f"{getattr(p, 'shape', None)}")
+        if p.dtype != np.float64:
+            raise ValueError(f"events.propensity: expected dtype float64, got {p.dtype}")
+        bad = ~((p > 0.0) & (p <= 1.0))  # NaN fails both
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"events.propensity[{i}] = {float(p[i])!r}: expected a "
+                             f"probability in (0, 1]")
+
     def sessions_of(self, user: int) -> list[np.ndarray]:
         """The event indices of `user`'s sessions, each in time order, sessions by start time."""
         lo, hi = np.searchsorted(self.user, [user, user + 1])
@@ -133,9 +153,19 @@ class Events:
         _, first = np.unique(sess, return_index=True)
         return [idx[sess == sess[f]] for f in sorted(first)]
 
-    def parts(self) -> tuple[np.ndarray, ...]:
-        """The arrays, in a fixed order (for hashing)."""
-        return (self.user, self.song, self.timestamp, self.session, self.skipped)
+    def select(self, keep: np.ndarray) -> Events:
+        """The events where the bool mask (or index array) `keep` selects, every array
+        (the propensities too, when set) indexed alike."""
+        return Events(user=self.user[keep], song=self.song[keep],
+                      timestamp=self.timestamp[keep], session=self.session[keep],
+                      skipped=self.skipped[keep],
+                      propensity=None if self.propensity is None else self.propensity[keep])
+
+    def parts(self) -> tuple[Any, ...]:
+        """The arrays, in a fixed order (for hashing); the propensities, named, only when
+        set."""
+        base = (self.user, self.song, self.timestamp, self.session, self.skipped)
+        return base if self.propensity is None else (*base, "propensity", self.propensity)
 
 
 @dataclass

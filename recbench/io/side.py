@@ -13,7 +13,9 @@ by id, so other tools can write them in any row order::
                             <name> is %-quoted where a file name cannot hold it
     events.tsv              user<TAB>song<TAB>timestamp<TAB>session<TAB>skipped, one
                             listening event per line (skipped: 1 or 0; session: an integer
-                            id unique per user session; timestamp: any monotone number)
+                            id unique per user session; timestamp: any monotone number),
+                            and optionally a sixth column ``propensity``: the probability
+                            in (0, 1] with which the logging policy showed the track
 
 ``dataset.json`` holds, under ``"side"``, the files written and the names of the codes
 (``category_names``, keyed ``"user:<category>"`` / ``"song:<category>"``), which tools
@@ -47,6 +49,7 @@ SONG_CATEGORIES = "song_categories.tsv"
 MODALITIES_DIR = "modalities"
 EVENTS = "events.tsv"
 EVENT_COLUMNS = ("user", "song", "timestamp", "session", "skipped")
+PROPENSITY = "propensity"  # the optional events column (off-policy evaluation)
 _UNSAFE = re.compile(r"[\t\r\n]")
 
 
@@ -115,11 +118,13 @@ def write_side(dataset: Dataset, out: Path, user_ids: list[str], song_ids: list[
         files["modalities"] = mods
     if dataset.events is not None:
         ev = dataset.events
-        write_tsv(out / EVENTS, list(EVENT_COLUMNS),
+        prop = [] if ev.propensity is None else [
+            np.char.mod("%.17g", ev.propensity.astype(np.float64)).astype(object)]
+        write_tsv(out / EVENTS, list(EVENT_COLUMNS) + [PROPENSITY] * len(prop),
                    [uids[ev.user], sids[ev.song],
                     np.char.mod("%.17g", ev.timestamp.astype(np.float64)).astype(object),
                     ev.session.astype(np.int64).astype(str).astype(object),
-                    ev.skipped.astype(np.int64).astype(str).astype(object)])
+                    ev.skipped.astype(np.int64).astype(str).astype(object), *prop])
         files["events"] = {"file": EVENTS, "n_events": len(ev)}
     return {"parts": dataset.side_parts(), "files": files,
             "category_names": {k: list(map(str, v))
@@ -286,11 +291,15 @@ def _read_events(path: Path, user_ids: np.ndarray, song_ids: np.ndarray, problem
     from .tables import TableReader
     from .text import parse_numbers
 
-    reader = TableReader(path, list(EVENT_COLUMNS), problems=problems)
+    reader = TableReader(path, [*EVENT_COLUMNS, PROPENSITY], optional=[PROPENSITY],
+                         problems=problems)
+    has_prop = PROPENSITY in reader.present
     user_set, song_set = _value_set(user_ids), _value_set(song_ids)
-    parts: dict[str, list[np.ndarray]] = {c: [] for c in EVENT_COLUMNS}
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in (*EVENT_COLUMNS, PROPENSITY)}
     for row0, cols in reader:
         ts, ok_t = parse_numbers(cols["timestamp"])
+        prop, ok_p = (parse_numbers(cols[PROPENSITY]) if has_prop
+                      else (np.ones(len(ts)), np.ones(len(ts), dtype=bool)))
         sess, ok_s = parse_numbers(cols["session"])
         ok_s &= sess == np.round(sess)
         skip_txt = pcc.utf8_lower(pcc.utf8_trim_whitespace(cols["skipped"]))
@@ -298,16 +307,17 @@ def _read_events(path: Path, user_ids: np.ndarray, song_ids: np.ndarray, problem
             zero_copy_only=False)
         is_false = pcc.is_in(skip_txt, value_set=_pa_strings(["0", "false"])).to_numpy(
             zero_copy_only=False)
-        bad = ~(ok_t & ok_s & (is_true | is_false))
+        bad = ~(ok_t & ok_s & ok_p & (is_true | is_false))
         report_bad_rows(problems, reader, row0, bad,
                         lambda p: "expected a number timestamp, an integer session and "
-                                  "skipped 0/1")
+                                  "skipped 0/1" + (" and a number propensity" if has_prop
+                                                   else ""))
         u, s = _positions(cols["user"], user_set), _positions(cols["song"], song_set)
         unknown = ~bad & ((u < 0) | (s < 0))
         problems.drop("side_unknown_ids.events", int(unknown.sum()))
         good = ~bad & ~unknown
         for name, arr in (("user", u), ("song", s), ("timestamp", ts),
-                          ("session", sess), ("skipped", is_true)):
+                          ("session", sess), ("skipped", is_true), (PROPENSITY, prop)):
             parts[name].append(arr[good])
     cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in parts.items()}
     order = np.lexsort((cat["timestamp"], cat["user"]))  # stable: file order breaks ties
@@ -315,7 +325,8 @@ def _read_events(path: Path, user_ids: np.ndarray, song_ids: np.ndarray, problem
                 song=cat["song"].astype(np.int64)[order],
                 timestamp=cat["timestamp"].astype(np.float64)[order],
                 session=cat["session"].astype(np.int64)[order],
-                skipped=cat["skipped"].astype(bool)[order])
+                skipped=cat["skipped"].astype(bool)[order],
+                propensity=cat[PROPENSITY].astype(np.float64)[order] if has_prop else None)
     try:
         ev.validate(len(user_ids), len(song_ids))
     except ValueError as exc:

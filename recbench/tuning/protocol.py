@@ -91,7 +91,6 @@ def trial_dataset(dataset: Dataset, split: Split) -> Dataset:
     if events is not None and len(events):
         test = split.test.tocsr()
         keep = np.asarray(test[events.user, events.song]).ravel() == 0
-        events = dataclasses.replace(events, **{f.name: getattr(events, f.name)[keep]
-                                                for f in dataclasses.fields(events)})
+        events = events.select(keep)
     return dataclasses.replace(dataset, counts=counts, events=events,
                                _fingerprint=fingerprint)

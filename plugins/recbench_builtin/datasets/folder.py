@@ -17,7 +17,8 @@ Bad input is handled by documented rules, all counted in `Dataset.manifest`:
   interactions by this are dropped too (`dropped.users_without_interactions`);
 - nothing left: DataError.
 Side parts (user_features.tsv, user_categories.tsv, song_categories.tsv, modalities/,
-events.tsv; the files of :mod:`recbench.io.side`) are read when present, keyed by id, with
+events.tsv with an optional ``propensity`` column for off-policy evaluation; the files of
+:mod:`recbench.io.side`) are read when present, keyed by id, with
 the rules listed there. `embeddings` attaches pretrained per-song embeddings as
 ``features["embedding"]`` (:mod:`recbench.features.pretrained`): their identity enters the
 fingerprint.

@@ -18,7 +18,12 @@ Generated deterministically from a seed:
 - 50 tags (genres, acoustic attributes, moods from the audible factors; era/scene tags
   from the hidden ones) with label noise;
 - optional side information (user features, artists and genres, sessions with skips, a
-  tokens modality, categorical features), each with its own strength: see synth_side.py.
+  tokens modality, categorical features), each with its own strength: see synth_side.py;
+  ``log_propensities = true`` (with sessions) records on each event the probability with
+  which the platform's exposure law showed that track (``events.propensity``; the logging
+  policy of off-policy evaluation, see synth_oracle.py), and ``logging_uniform`` (with
+  it) draws that share of the exposures uniformly at random (a platform that randomises
+  part of its traffic). Unset / 0: no column / the platform's own law, data unchanged.
 
 Presets (param ``preset``; every other param overrides the preset's value):
 
@@ -357,6 +362,12 @@ class SynthMSD(DatasetLoader):
         Param("taste_scale", float, 2.5, "strength of taste against popularity", min=0.0),
         Param("label_noise", float, 0.1, "tag label noise", min=0.0, max=0.5),
         *synth_side.PARAMS,  # issue 12 side mechanisms
+        Param("log_propensities", bool, False, "record on each event the probability with "
+              "which the exposure law showed it (events.propensity, for off-policy "
+              "evaluation; with skip_strength; false: no column, data unchanged)"),
+        Param("logging_uniform", float, 0.0, "with log_propensities: share of exposures "
+              "drawn uniformly at random over all songs (a randomised logging policy; 0: "
+              "the platform's own exposure law, data unchanged)", min=0.0, max=1.0),
     )
 
     def config(self) -> dict[str, Any]:
@@ -368,6 +379,10 @@ class SynthMSD(DatasetLoader):
         for k in ("seed", "audible_share", "taste_scale", "label_noise", "preset"):
             cfg[k] = o[k]
         cfg.update(synth_side.config(o))  # only the knobs set: the default is unchanged
+        if o.get("log_propensities"):  # like the knobs: in the config only when on
+            cfg["log_propensities"] = True
+            if o.get("logging_uniform"):
+                cfg["logging_uniform"] = float(o["logging_uniform"])
         fp = dict(preset["feature_params"])
         fp["sample_rate"], fp["clip_s"] = int(cfg["sample_rate"]), float(cfg["clip_s"])
         if fp["window_s"] > cfg["clip_s"]:
@@ -380,6 +395,13 @@ class SynthMSD(DatasetLoader):
         if cfg["plays_per_user"] > cfg["songs"]:
             raise ConfigError(f"plays_per_user ({cfg['plays_per_user']}) exceeds songs "
                               f"({cfg['songs']})", key="dataset.synth-msd.plays_per_user")
+        if cfg.get("log_propensities") and "skip_strength" not in cfg:
+            raise ConfigError("log_propensities needs the event log: set skip_strength",
+                              key="dataset.synth-msd.log_propensities")
+        if self.options.get("logging_uniform") and not cfg.get("log_propensities"):
+            raise ConfigError("logging_uniform is the logging policy of log_propensities: "
+                              "set log_propensities = true", key="dataset.synth-msd."
+                              "logging_uniform")
 
     def provides(self, suite_dir: str | None = None) -> tuple[str, ...]:
         """interactions, audio, tags, and the side parts whose knobs are set."""

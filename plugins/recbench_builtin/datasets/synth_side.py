@@ -325,6 +325,9 @@ def sessions(seed: int, taste: dict[str, Any], world: dict[str, np.ndarray],
         a = t[rows] @ style.T
         logits = cfg["taste_scale"] * a + world["log_pop"][None, :]
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        if cfg.get("logging_uniform"):  # a share of uniformly random exposures (synth_oracle)
+            u_share = cfg["logging_uniform"]
+            p = (1.0 - u_share) * p / p.sum(axis=1, keepdims=True) + u_share / songs
         cdf = np.cumsum(p, axis=1)
         cdf /= cdf[:, -1:]
         for k, u in enumerate(rows):
@@ -368,9 +371,15 @@ def sessions(seed: int, taste: dict[str, Any], world: dict[str, np.ndarray],
         order = np.lexsort((stamp, user))
         user, song, stamp, session, skipped = (x[order] for x in
                                                (user, song, stamp, session, skipped))
+    prop = None
+    if cfg.get("log_propensities"):  # each shown track's probability under the exposure law
+        from .synth_oracle import exposure_probability
+
+        prop = exposure_probability(t, style, world["log_pop"], cfg["taste_scale"], user, song,
+                                    cfg.get("logging_uniform", 0.0))
     events = Events(user=user.astype(np.int64), song=song.astype(np.int64),
                     timestamp=stamp.astype(np.float64), session=session.astype(np.int64),
-                    skipped=skipped.astype(bool))
+                    skipped=skipped.astype(bool), propensity=prop)
     keep = ~events.skipped
     counts = sp.csr_matrix((np.ones(int(keep.sum()), dtype=np.float32),
                             (events.user[keep], events.song[keep])), shape=(users, songs))
