@@ -348,3 +348,10 @@ class ArtistClusteringTask(Task):
 @hookimpl
 def recbench_register_tasks(register):
     register(ArtistClusteringTask)
+
+
+@hookimpl
+def recbench_register_splits(register):
+    from .artist_split import ColdArtistSplit
+
+    register(ColdArtistSplit)
