@@ -4,13 +4,16 @@ Moussallam, "Disambiguating music artists at scale with audio metric learning", 
 Both models train an audio backbone (``conv1d`` by default) over random log-mel windows
 of the TRAINING songs, using only their artist labels (``song_categories["artist"]``);
 a song's vector is the mean of the network's outputs over its consecutive windows
-(``_training.embed_songs``), so the test songs' (unseen) artists are never seen.
+(``_training.embed_songs``). Under the ``cold-artist`` split the test songs' artists are
+unseen, as in the paper; under ``cold-item`` other songs of a test song's artist may be
+training songs.
 
 - ``artist-triplet`` (the paper's system, section 3, "metric learning"): triplets (anchor,
   positive, negative) of windows of training songs, the positive another song of the
   anchor's artist, the negative a song of another artist; loss on L2-normalised
   embeddings ``max(0, ||a - p||^2 - ||a - n||^2 + margin)`` (the triplet loss of Schroff
-  et al. 2015 the paper uses). ``negatives = "same-genre"``: the paper's negative sampling
+  et al. 2015 the paper uses; margin 0.2 by default, Schroff et al.'s value; random
+triplets, no hard mining). ``negatives = "same-genre"``: the paper's negative sampling
   with side information (section 3, "negative sampling": negatives drawn among the songs
   of the anchor's genre, ``song_categories["genre"]``, so that they are harder than
   random ones); ``"random"``: any other artist's song.
@@ -21,10 +24,11 @@ a song's vector is the mean of the network's outputs over its consecutive window
 
 Early stopping watches the verification AUC (same artist vs not, cosine) of the
 validation songs' vectors, over all their pairs or (``valid_pairs = "same-genre"``) over
-the pairs of one genre, the within-genre disambiguation the paper targets. ``score`` (so that the models run in recommendation suites) is
-content-profile-style: the cosine between a song's vector and the user's mean vector of
-the songs they played in training. ``item_vectors`` gives the song embeddings (what the
-``artist-clustering`` task evaluates).
+the pairs of one genre, the within-genre disambiguation the paper targets. ``score`` (so
+that the models run in recommendation suites) is content-profile-style: the cosine
+between a song's vector and the user's mean vector of the songs they played in training.
+``item_vectors`` gives the song embeddings (what the ``artist-clustering`` task
+evaluates).
 """
 
 from __future__ import annotations

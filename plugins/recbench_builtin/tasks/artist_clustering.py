@@ -36,10 +36,10 @@ groups also report the mixed-genre control (``ari_mixed``, ``nmi_mixed``,
 with groups. Diagnostics count the groups and how many evaluated artists have training
 songs (the cold-item split holds out songs, not artists).
 
-Intervals (``groups = "all"``): percentile bootstrap over artists (the clustering is computed once; each
-resample scores the songs of the resampled artists, an artist drawn twice counting as two
-artists; widened to contain the point estimate if it falls outside). The suite's ranking
-metrics are not used (`ignored_metrics`).
+Intervals (``groups = "all"``): percentile bootstrap over artists (the clustering is
+computed once; each resample scores the songs of the resampled artists, an artist drawn
+twice counting as two artists; widened to contain the point estimate if it falls
+outside). The suite's ranking metrics are not used (`ignored_metrics`).
 """
 
 from __future__ import annotations
