@@ -179,3 +179,79 @@ def test_task_within_category_metric():
     assert "verification_auc_within" not in ArtistClusteringTask().run(ctx).metrics
     with pytest.raises(DataError, match="within_category 'label'"):
         ArtistClusteringTask(within_category="label").run(ctx)
+
+
+# ------------------------------------------------------------------ groups of artists
+
+
+def test_artist_groups_partition_within_genres_and_mixed():
+    from recbench_builtin.tasks.artist_groups import artist_groups
+
+    artists = np.arange(10)
+    genres = np.array([0, 0, 0, 0, 0, 0, 0, 1, 1, 2])  # 7, 2 and 1 artists
+    rng = np.random.default_rng(0)
+    same = artist_groups(artists, genres, 3, "same-genre", rng)
+    # genre 0: 3 + 4 (the seventh joins the second group); genre 1: one group of 2;
+    # genre 2: its single artist gives no group
+    assert sorted(len(g) for g in same) == [2, 3, 4]
+    for g in same:
+        assert len(np.unique(genres[g])) == 1
+    assert sorted(np.concatenate(same).tolist()) == list(range(9))
+    mixed = artist_groups(artists, genres, 3, "mixed", rng)
+    assert sorted(len(g) for g in mixed) == [3, 3, 4]
+    assert sorted(np.concatenate(mixed).tolist()) == list(range(10))
+
+
+def test_group_scores_match_sklearn_per_group():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, roc_auc_score
+
+    from recbench_builtin.tasks.artist_groups import group_intervals, group_scores
+
+    # group A: artists 0, 1 far apart (perfect); group B: artists 2, 3 on the same spot
+    # except one song of artist 3 (hand case below)
+    ang = np.deg2rad([0, 5, 90, 95, 180, 184, 187, 270])
+    x = np.stack([np.cos(ang), np.sin(ang)], 1)
+    artists = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    per = group_scores(x, artists, [np.array([0, 1]), np.array([2, 3])], 10, 0)
+    assert per[0] == pytest.approx([1.0, 1.0, 1.0])
+    idx = np.arange(4, 8)
+    clusters = KMeans(2, n_init=10, random_state=0).fit_predict(x[idx])
+    np.testing.assert_array_equal(clusters == clusters[3], [False, False, False, True])
+    i, j = np.triu_indices(4, k=1)
+    lab = artists[idx]
+    assert per[1] == pytest.approx([adjusted_rand_score(lab, clusters),
+                                    normalized_mutual_info_score(lab, clusters),
+                                    roc_auc_score(lab[i] == lab[j],
+                                                  (x[idx][i] * x[idx][j]).sum(1))])
+    # same-artist pairs at 4 and 83 degrees; different-artist pairs at 7, 3, 90 and 86:
+    # the first beats 3 of the 4, the second 2 of them -> AUC 5/8
+    assert per[1, 2] == pytest.approx(5 / 8)
+    # bootstrap of the mean over groups: every resample mean lies between the two groups
+    lo, hi = group_intervals(per, 200, 0.95, np.random.default_rng(0))[0]
+    assert per[1, 0] <= lo <= per[:, 0].mean() <= hi <= 1.0
+    assert group_intervals(per, 0, 0.95, np.random.default_rng(0))[0] == [None, None]
+
+
+def test_task_groups_on_a_perfect_embedding_and_on_noise():
+    w, artists = _world()
+    genre = artists % 4
+    ds = replace(w.dataset, song_categories={"artist": artists, "genre": genre})
+
+    def run(model, **opts):
+        ctx = CellContext(dataset=ds, split=w.split, model=model, metrics=[], fit=None,
+                          seed=0, bootstrap=50)
+        return ArtistClusteringTask(groups="same-genre", group_size=2, **opts).run(ctx)
+
+    out = run(_ArtistVectors(artists))
+    for m in ("ari", "nmi", "verification_auc", "ari_mixed", "verification_auc_mixed"):
+        assert out.metrics[m] == pytest.approx(1.0)
+    assert out.metric_info["ari"]["ci_over"] == "groups"
+    assert out.diagnostics["n_groups"] >= 2
+    noise = run(_ArtistVectors(artists, noise=100.0))
+    assert noise.metrics["ari"] < 0.5 and noise.metrics["verification_auc"] < 0.8
+    for col, (lo, hi) in noise.metrics_ci.items():
+        assert lo <= noise.metrics[col] <= hi
+    mixed = ArtistClusteringTask(groups="mixed").run(CellContext(
+        dataset=ds, split=w.split, model=_ArtistVectors(artists), metrics=[], fit=None, seed=0))
+    assert "ari_mixed" not in mixed.metrics and mixed.metrics["ari"] == pytest.approx(1.0)

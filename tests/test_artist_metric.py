@@ -116,3 +116,22 @@ def test_same_genre_share_mixes_in_random_negatives():
     # so out-of-genre songs 6..11 take 0.5 * 6/10 = 0.3 of their negatives
     out = ~np.isin(n[artist[a] == 0], [2, 3, 4, 5])
     assert out.mean() == pytest.approx(0.3, abs=0.05)
+
+
+def test_valid_pairs_same_genre_stops_on_the_within_genre_auc():
+    """The recorded validation AUC of the restored (best) epoch is the verification AUC of
+    the final validation vectors over same-genre pairs only, not over all pairs."""
+    w = _world()
+    model = ArtistTriplet(**{**SMALL, "max_epochs": 2}, negatives="random",
+                          valid_pairs="same-genre")
+    model.fit(w.context(0))
+    rep = model.fit_report()
+    best = rep["history"][rep["best_epoch"] - 1]["valid_verification_auc"]
+    valid = np.asarray(w.split.valid_songs)
+    x = model.item_vectors(valid).astype(np.float64)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    genre = w.dataset.song_categories["genre"][valid]
+    rng = np.random.default_rng(0)
+    within = verification_auc(x, w.classes[valid], 20_000, rng, genre)
+    assert best == pytest.approx(within, abs=1e-6)
+    assert within != pytest.approx(verification_auc(x, w.classes[valid], 20_000, rng))

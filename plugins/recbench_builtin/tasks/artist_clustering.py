@@ -23,10 +23,23 @@ songs' vectors and genres predicts the genre of every test song with a known gen
 ``genre_accuracy`` and ``genre_macro_f1`` (scikit-learn's, over the classes present in the
 test labels or predictions), intervals from a percentile bootstrap over test songs.
 
-Intervals: percentile bootstrap over artists (the clustering is computed once; each
-resample scores the songs of the resampled artists, an artist drawn twice counting as two
-artists; widened to contain the point estimate if it falls outside). The suite's ranking
-metrics are not used (`ignored_metrics`).
+Groups (``groups = "same-genre"`` or ``"mixed"``; the paper's setting, section 4: small
+sets of homonymous artists, in practice often of one genre, to be told apart): the
+evaluated artists are partitioned at random (seeded) into groups of ``group_size`` (a
+leftover artist joins the last group; sizes 2..group_size + 1), within each genre
+(``genre_category``, an artist's majority genre among its evaluated songs) or regardless
+of genre; each group's songs are clustered alone (k-means, k = the group's artists) and
+``ari``, ``nmi`` and ``verification_auc`` (pairs inside the group) are means over groups,
+their intervals a percentile bootstrap over groups (``ci_over = "groups"``). Same-genre
+groups also report the mixed-genre control (``ari_mixed``, ``nmi_mixed``,
+``verification_auc_mixed``, new groups of the same size). ``within_category`` is not used
+with groups. Diagnostics count the groups and how many evaluated artists have training
+songs (the cold-item split holds out songs, not artists).
+
+Intervals (``groups = "all"``): percentile bootstrap over artists (the clustering is
+computed once; each resample scores the songs of the resampled artists, an artist drawn
+twice counting as two artists; widened to contain the point estimate if it falls
+outside). The suite's ranking metrics are not used (`ignored_metrics`).
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ from recbench.components import CellContext, MetricInfo, Recommender, Task, Task
 from recbench.errors import DataError
 from recbench.params import Param
 
+from .artist_groups import GROUP_METRICS, artist_groups, group_intervals, group_scores, majority
 from .tagging import provides_item_vectors
 
 
@@ -114,6 +128,11 @@ class ArtistClusteringTask(Task):
         Param("genre_category", str, "genre",
               help="song category for the genre classification (used when the dataset "
                    "has it; '' = off)"),
+        Param("groups", str, "all", choices=("all", "same-genre", "mixed"),
+              help="all: one clustering of every evaluated artist; same-genre / mixed: "
+                   "small groups of artists (of one genre / of any), each clustered alone"),
+        Param("group_size", int, 3, min=2, help="artists per group (a leftover artist "
+                                                "joins the last group)"),
     )
 
     def applies_to(self, model: Recommender) -> bool:
@@ -137,38 +156,39 @@ class ArtistClusteringTask(Task):
         return songs[keep], codes[keep]
 
     def run(self, ctx: CellContext) -> TaskOutput:
-        from sklearn.cluster import KMeans
-
         t0 = time.perf_counter()
         songs, artists = self._songs(ctx)
         x = np.asarray(ctx.model.item_vectors(songs), dtype=np.float64)
         x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-        k = len(np.unique(artists))
-        clusters = KMeans(n_clusters=k, n_init=self.options["n_init"],
-                          random_state=ctx.seed).fit_predict(x)
         rng = np.random.default_rng(ctx.seed)
-        ari, nmi = clustering_scores(artists, clusters)
-        auc = verification_auc(x, artists, self.options["max_pairs"], rng)
-        metrics = {"ari": ari, "nmi": nmi, "verification_auc": auc}
-        within = self._within(ctx, songs)
-        if within is not None:
-            metrics[WITHIN] = verification_auc(x, artists, self.options["max_pairs"], rng,
-                                               within)
-        cis = self._bootstrap(ctx, x, artists, clusters, rng, metrics, within)
+        if self.options["groups"] == "all":
+            metrics, cis, diag = self._all(ctx, songs, x, artists, rng)
+        else:
+            metrics, cis, diag = self._grouped(ctx, songs, x, artists, rng)
+        train_artists = self._artist_codes(ctx)[np.asarray(ctx.split.train_songs, np.int64)]
+        diag["n_artists_in_training"] = int(np.isin(np.unique(artists), train_artists).sum())
         genre = self._genres(ctx, rng)
         metrics.update(genre[0])
         cis.update(genre[1])
+        over = "artists" if self.options["groups"] == "all" else "groups"
+        scope = {"all": "k-means, k = artists",
+                 "same-genre": "mean over same-genre groups, k = artists of the group",
+                 "mixed": "mean over mixed-genre groups, k = artists of the group"}
         info: dict[str, MetricInfo] = {
-            "ari": {"label": "Adjusted Rand index (k-means, k = artists)",
+            "ari": {"label": f"Adjusted Rand index ({scope[self.options['groups']]})",
                     "higher_is_better": True, "description": "clustering vs artists",
-                    "ci_over": "artists"},
+                    "ci_over": over},
             "nmi": {"label": "Normalised mutual information", "higher_is_better": True,
                     "description": "clustering vs artists (arithmetic normalisation)",
-                    "ci_over": "artists"},
+                    "ci_over": over},
             "verification_auc": {"label": "Verification AUC (same artist, cosine)",
                                  "higher_is_better": True,
                                  "description": "pairs of tracks: same artist vs not",
-                                 "ci_over": "artists"},
+                                 "ci_over": over},
+            **{f"{m}_mixed": {"label": f"{m} over mixed-genre groups (control)",
+                              "higher_is_better": True,
+                              "description": "the same over groups of artists of any genre",
+                              "ci_over": "groups"} for m in GROUP_METRICS},
             WITHIN: {"label": f"Verification AUC within {self.options['within_category']}",
                      "higher_is_better": True,
                      "description": f"pairs of tracks sharing a "
@@ -186,8 +206,63 @@ class ArtistClusteringTask(Task):
         return TaskOutput(metrics=metrics, metrics_ci=cis, throughput={},
                           timing={"eval_s": round(time.perf_counter() - t0, 4)},
                           metric_info=info,
-                          diagnostics={"n_songs": int(len(songs)), "n_artists": int(k)},
-                          ignored_metrics=[m[0] for m in ctx.metrics])
+                          diagnostics=diag, ignored_metrics=[m[0] for m in ctx.metrics])
+
+    def _all(self, ctx: CellContext, songs: np.ndarray, x: np.ndarray, artists: np.ndarray,
+             rng: np.random.Generator) -> tuple[dict[str, float],
+                                                dict[str, list[float | None]], dict]:
+        """One k-means over every evaluated artist (intervals over artists)."""
+        from sklearn.cluster import KMeans
+
+        k = len(np.unique(artists))
+        clusters = KMeans(n_clusters=k, n_init=self.options["n_init"],
+                          random_state=ctx.seed).fit_predict(x)
+        ari, nmi = clustering_scores(artists, clusters)
+        auc = verification_auc(x, artists, self.options["max_pairs"], rng)
+        metrics = {"ari": ari, "nmi": nmi, "verification_auc": auc}
+        within = self._within(ctx, songs)
+        if within is not None:
+            metrics[WITHIN] = verification_auc(x, artists, self.options["max_pairs"], rng,
+                                               within)
+        cis = self._bootstrap(ctx, x, artists, clusters, rng, metrics, within)
+        return metrics, cis, {"n_songs": int(len(songs)), "n_artists": int(k)}
+
+    def _grouped(self, ctx: CellContext, songs: np.ndarray, x: np.ndarray,
+                 artists: np.ndarray, rng: np.random.Generator
+                 ) -> tuple[dict[str, float], dict[str, list[float | None]], dict]:
+        """Means over small groups of artists, each clustered alone (intervals over
+        groups); with same-genre groups also the mixed-genre control (``*_mixed``)."""
+        key = self.options["genre_category"] or "genre"
+        cats = getattr(ctx.dataset, "song_categories", None) or {}
+        if key not in cats:
+            raise DataError(f"task artist-clustering: groups = "
+                            f"{self.options['groups']!r} needs the song category {key!r} "
+                            f"(genre_category); dataset {ctx.dataset.name!r} has none")
+        uniq = np.unique(artists)
+        genre_of = majority(np.asarray(cats[key], dtype=np.int64)[songs], artists, uniq)
+        modes = [self.options["groups"]] + (["mixed"] if self.options["groups"] ==
+                                            "same-genre" else [])
+        metrics: dict[str, float] = {}
+        cis: dict[str, list[float | None]] = {}
+        diag: dict = {"n_songs": int(len(songs)), "n_artists": int(len(uniq))}
+        for mode in modes:
+            groups = artist_groups(uniq, genre_of, self.options["group_size"], mode, rng)
+            if not groups:
+                raise DataError(f"task artist-clustering: no {mode} group of 2+ artists "
+                                f"among the {len(uniq)} evaluated artists")
+            per = group_scores(x, artists, groups, self.options["n_init"], ctx.seed)
+            suffix = "" if mode == self.options["groups"] else "_mixed"
+            bounds = group_intervals(per, min(ctx.bootstrap, 1000), ctx.confidence, rng)
+            for j, m in enumerate(GROUP_METRICS):
+                metrics[m + suffix] = float(per[:, j].mean())
+                cis[m + suffix] = bounds[j]
+            diag[f"n_groups{suffix}"] = len(groups)
+            diag[f"group_artists{suffix}"] = float(np.mean([len(g) for g in groups]))
+        return metrics, cis, diag
+
+    def _artist_codes(self, ctx: CellContext) -> np.ndarray:
+        cats = getattr(ctx.dataset, "song_categories", None) or {}
+        return np.asarray(cats[self.options["category"]], dtype=np.int64)
 
     def _within(self, ctx: CellContext, songs: np.ndarray) -> np.ndarray | None:
         """The `within_category` code of each evaluated song (None when off)."""
@@ -273,3 +348,10 @@ class ArtistClusteringTask(Task):
 @hookimpl
 def recbench_register_tasks(register):
     register(ArtistClusteringTask)
+
+
+@hookimpl
+def recbench_register_splits(register):
+    from .artist_split import ColdArtistSplit
+
+    register(ColdArtistSplit)
