@@ -281,3 +281,18 @@ def test_informativeness_none_picks_the_pool_at_random():
                           for _ in range(200)])
     np.testing.assert_allclose(np.bincount(out[:, 0], minlength=4) / len(out), 0.25,
                                atol=0.01)
+
+
+def test_valid_users_early_stops_on_that_subset_of_users():
+    """The best validation AUC recorded is the restored model's AUC on the fixed subset of
+    `valid_users` users (validation_data's max_users), not on all users."""
+    torch.set_num_threads(1)
+    world = warm_world()
+    sub = M.validation_data(world.split, max_users=15)
+    full = M.validation_data(world.split)
+    assert len(sub[0]) == 15 < len(full[0])
+    model = CML(dim=8, batch_size=64, max_epochs=3, patience=3, valid_users=15)
+    model.fit(world.context(0))
+    best = model.fit_info["best_valid_auc"]
+    assert best == pytest.approx(M.valid_auc(model._score_np, sub), abs=1e-9)
+    assert best != pytest.approx(M.valid_auc(model._score_np, full), abs=1e-6)

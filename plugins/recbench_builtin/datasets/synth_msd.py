@@ -17,6 +17,20 @@ Generated deterministically from a seed:
   depends on the audio, and popularity is never audible;
 - 50 tags (genres, acoustic attributes, moods from the audible factors; era/scene tags
   from the hidden ones) with label noise;
+- optional niche listeners (``niche_share`` n, unset = absent, bit for bit): a share n of
+  the users, drawn at random (stream ``[seed, 15]``), are niche listeners whose plays ignore
+  popularity (drawn with probability proportional to ``exp(taste_scale * affinity)``); the
+  others are unchanged. Popular songs then stay frequent in the logs (the mainstream users
+  play them) without every user's plays following popularity: the premise of popularity-
+  drawn negatives (Tran et al., SIGIR 2019). At 0 every user is mainstream (the unset data);
+- optional artist loyalty (``artist_loyalty`` l, unset = absent, bit for bit): each of a
+  user's plays is, with probability l, a *follow-up*: it is replaced by a song, drawn
+  uniformly, of the artist of another of the user's plays (one the user kept, drawn
+  uniformly), one the user has not played yet (no such song: the play stays). Having played
+  an artist's song raises the chance of its other songs whatever the user's taste: an
+  item-item structure (same-artist co-listening) that is not low-rank user taste, since
+  which artists a user follows depends on the draws, over about songs / 4 artists. At 0 no
+  play is replaced (the unset data). Its own random stream ``[seed, 14]``;
 - optional side information (user features, artists and genres, sessions with skips, a
   tokens modality, categorical features), each with its own strength: see synth_side.py;
   ``log_propensities = true`` (with sessions) records on each event the probability with
@@ -130,7 +144,8 @@ def make_songs(seed: int, songs: int) -> dict[str, np.ndarray]:
 
 
 def make_counts(seed: int, users: int, world: dict[str, np.ndarray], audible_share: float,
-                plays_per_user: float, taste_scale: float = 2.5, chunk: int = 1000):
+                plays_per_user: float, taste_scale: float = 2.5, chunk: int = 1000,
+                niche_share: float | None = None):
     """Users x songs play counts (CSR float32) from the latent world.
 
     Each user plays n_u songs (log-normal around `plays_per_user`, at least 5, at most half
@@ -139,6 +154,7 @@ def make_counts(seed: int, users: int, world: dict[str, np.ndarray], audible_sha
     sqrt(audible_share) * a + sqrt(1 - audible_share) * h and a, h are the standardised
     dot products of unit-normalised user and song vectors (:func:`make_taste`). Play counts
     are 1 + Poisson. Every song gets at least one listener (its best-matching user).
+    `niche_share` (None: absent): that share of the users drop the log_pop term.
     """
     import scipy.sparse as sp
 
@@ -151,12 +167,18 @@ def make_counts(seed: int, users: int, world: dict[str, np.ndarray], audible_sha
     def affinity(rows: slice | np.ndarray, cols=slice(None)) -> np.ndarray:
         return w_a * (u_a[rows] @ s_a[cols].T) + w_h * (u_h[rows] @ s_h[cols].T)
 
+    pop_w = np.ones(users)
+    if niche_share is not None:
+        pop_w[np.random.default_rng([seed, 15]).random(users) < niche_share] = 0.0
     rg = np.random.default_rng([seed, 5])
     rows_l, cols_l, vals_l = [], [], []
     for start in range(0, users, chunk):
         rows = np.arange(start, min(start + chunk, users))
         aff = affinity(rows)
-        keys = taste_scale * aff + world["log_pop"][None, :] + rg.gumbel(size=aff.shape)
+        log_pop = world["log_pop"][None, :]
+        if niche_share is not None:
+            log_pop = pop_w[rows, None] * log_pop
+        keys = taste_scale * aff + log_pop + rg.gumbel(size=aff.shape)
         k = n_u[rows]
         kmax = int(k.max())
         top = np.argpartition(-keys, kmax - 1, axis=1)[:, :kmax]
@@ -178,6 +200,40 @@ def make_counts(seed: int, users: int, world: dict[str, np.ndarray], audible_sha
     counts = sp.csr_matrix((v.astype(np.float32), (r, c)), shape=(users, songs))
     counts.sort_indices()
     return counts
+
+
+def add_loyalty(seed: int, counts, artist: np.ndarray, share: float):
+    """`counts` with a share of each user's plays turned into artist follow-ups (see the
+    module docstring, ``artist_loyalty``); the replaced play's count is kept. CSR float32."""
+    import scipy.sparse as sp
+
+    counts = counts.tocsr()
+    if share <= 0:
+        return counts
+    rng = np.random.default_rng([seed, 14])
+    order = np.argsort(artist, kind="stable")
+    starts = np.searchsorted(artist[order], np.arange(artist.max() + 2))
+    rows, cols, vals = [], [], []
+    for u in range(counts.shape[0]):
+        lo, hi = counts.indptr[u], counts.indptr[u + 1]
+        songs, v = counts.indices[lo:hi].copy(), counts.data[lo:hi]
+        follow = np.flatnonzero(rng.random(len(songs)) < share)
+        kept = np.setdiff1d(np.arange(len(songs)), follow)
+        played = set(songs.tolist())
+        for j in follow if len(kept) else ():
+            a = artist[songs[kept[rng.integers(len(kept))]]]
+            free = [s for s in order[starts[a]:starts[a + 1]] if s not in played]
+            if free:
+                played.discard(int(songs[j]))
+                songs[j] = free[rng.integers(len(free))]
+                played.add(int(songs[j]))
+        rows.append(np.full(len(songs), u))
+        cols.append(songs)
+        vals.append(v)
+    out = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                        shape=counts.shape, dtype=np.float32)
+    out.sort_indices()
+    return out
 
 
 def acoustic_params(world: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -361,6 +417,10 @@ class SynthMSD(DatasetLoader):
               "median songs per user (default: the preset's)", min=1.0),
         Param("taste_scale", float, 2.5, "strength of taste against popularity", min=0.0),
         Param("label_noise", float, 0.1, "tag label noise", min=0.0, max=0.5),
+        Param("niche_share", float, None, "share of users whose plays ignore popularity "
+              "(unset: none)", min=0.0, max=1.0),
+        Param("artist_loyalty", float, None, "share of plays that follow up another "
+              "played song's artist, beyond taste (unset: none)", min=0.0, max=1.0),
         *synth_side.PARAMS,  # issue 12 side mechanisms
         Param("log_propensities", bool, False, "record on each event the probability with "
               "which the exposure law showed it (events.propensity, for off-policy "
@@ -378,6 +438,9 @@ class SynthMSD(DatasetLoader):
                if k != "feature_params"}
         for k in ("seed", "audible_share", "taste_scale", "label_noise", "preset"):
             cfg[k] = o[k]
+        for k in ("niche_share", "artist_loyalty"):  # unset: the default config unchanged
+            if o.get(k) is not None:
+                cfg[k] = o[k]
         cfg.update(synth_side.config(o))  # only the knobs set: the default is unchanged
         if o.get("log_propensities"):  # like the knobs: in the config only when on
             cfg["log_propensities"] = True
@@ -414,7 +477,10 @@ class SynthMSD(DatasetLoader):
         world = make_songs(seed, cfg["songs"])
         world, side, timbre = synth_side.restyle(cfg, world)
         counts = make_counts(seed, cfg["users"], world, cfg["audible_share"],
-                             cfg["plays_per_user"], cfg["taste_scale"])
+                             cfg["plays_per_user"], cfg["taste_scale"],
+                             niche_share=cfg.get("niche_share"))
+        if "artist_loyalty" in cfg:
+            counts = add_loyalty(seed, counts, world["artist"], cfg["artist_loyalty"])
         if synth_side.needs_taste(cfg):
             taste = make_taste(seed, cfg["users"], world, cfg["audible_share"])
             counts = synth_side.add_parts(cfg, world, taste, side, counts)

@@ -74,6 +74,8 @@ CML_PARAMS = (
     Param("patience", int, 3, min=1,
           help="epochs without a better validation AUC before stopping"),
     Param("max_minutes", float, None, min=0.0, help="training time budget (None = none)"),
+    Param("valid_users", int, None, min=1,
+          help="validate on a fixed random subset of this many users (None = all)"),
 )
 
 
@@ -176,7 +178,7 @@ class CML(Recommender):
         self._optimizer = opt
         self._prepare_training(ctx, train)
 
-        valid = M.validation_data(ctx.split)
+        valid = M.validation_data(ctx.split, max_users=o["valid_users"])
         stopper = EarlyStopping(o["patience"])
         bs, k = o["batch_size"], o["negatives"]
         steps = o["steps_per_epoch"] or max(1, len(pair_users) // bs)

@@ -16,8 +16,9 @@ sample drawn once at fit; the candidate itself is left out of its own references
   (cml.py), and ranked on (score = -d).
 
 ``history = 0`` leaves the user reference only: LRML (user-item relations only). The
-item-item relations carry signal only when co-listened songs share structure (in synth-msd:
-``artist_style_strength``, songs of an artist sharing a genre).
+item-item relations carry signal beyond CML's user-item distances when co-listening has
+structure that low-rank taste does not hold (in synth-msd: ``artist_loyalty``, plays that
+follow up a played song's artist; suites/metric_learning.toml).
 """
 
 from __future__ import annotations
