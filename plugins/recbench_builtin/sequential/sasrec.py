@@ -49,8 +49,10 @@ import numpy as np
 
 from recbench import hookimpl
 from recbench.components import FitContext, Recommender
+from recbench.errors import ConfigError
 from recbench.params import Param
 from recbench_builtin._training import EarlyStopping, make_optimizer
+from recbench_builtin.sequential._net import build_net
 from recbench_builtin.sequential._data import (SequentialMixin, session_ids,
                                                training_histories)
 
@@ -68,68 +70,19 @@ PARAMS = (
     Param("patience", int, 4, "epochs without a better validation MRR before stopping",
           min=1),
     Param("input_skips", bool, False, "also read skipped tracks (with a skip flag embedding)"),
+    Param("skip_summary", bool, False, "read skipped tracks beside the played ones (an "
+          "attention summary added to each position; not with input_skips)"),
+    Param("summary_skips", int, 32, "most recent skipped tracks the summary reads", min=1),
     Param("skip_loss", str, None, "loss plugin of the skip term, e.g. skip-contrastive "
           "(unset: next-item loss only)", plugin="loss"),
     Param("skip_loss_params", dict, None, "parameters of the skip loss"),
     Param("skip_weight", float, 1.0, "weight of the skip term", min=0.0),
     Param("max_skips", int, 8, "skipped tracks per position in the skip term", min=1),
+    Param("skip_detach_items", bool, False, "the skip term moves only the representations, "
+          "not the song vectors and biases (a skip is one listener's, in one session)"),
     Param("valid_users", int, 500, "users whose validation session drives early stopping",
           min=1),
 )
-
-
-def build_net(n_songs: int, o: dict[str, Any], encoder: str, audio_dim: int = 0):
-    """The torch module: song / position / skip embeddings, the encoder, the output head."""
-    import torch
-    import torch.nn as nn
-
-    class SeqNet(nn.Module):
-        """Sequence -> a representation per position (causal)."""
-
-        def __init__(self):
-            super().__init__()
-            d = o["dim"]
-            self.d, self.encoder = d, encoder
-            self.item = nn.Embedding(n_songs, d)
-            nn.init.normal_(self.item.weight, std=d ** -0.5)
-            self.bias = nn.Parameter(torch.zeros(n_songs))
-            self.pos = nn.Embedding(o["max_len"], d)
-            self.skip = nn.Embedding(2, d)
-            self.audio = nn.Linear(audio_dim, d) if audio_dim else None
-            self.drop = nn.Dropout(o["dropout"])
-            if encoder == "transformer":
-                layer = nn.TransformerEncoderLayer(d, o["heads"], d, o["dropout"],
-                                                   batch_first=True, norm_first=True)
-                self.enc = nn.TransformerEncoder(layer, o["layers"], enable_nested_tensor=False)
-            else:
-                self.enc = nn.GRU(d, d, num_layers=o["layers"], batch_first=True)
-            self.norm = nn.LayerNorm(d)
-            self.register_buffer("feats", torch.zeros(n_songs, max(audio_dim, 1)))
-            self.register_buffer("id_on", torch.ones(n_songs, 1))
-
-        def vectors(self, idx=None):
-            """Song vectors (the input and output embedding), (n, d) or idx-shaped."""
-            w = self.item.weight * self.id_on
-            if self.audio is not None:
-                w = w + self.audio(self.feats)
-            return w if idx is None else w[idx]
-
-        def forward(self, seq, skips=None):
-            """seq (B, L) song positions, right-padded with -1 -> (B, L, d)."""
-            L = seq.shape[1]
-            x = self.vectors(seq.clamp(min=0)) * math.sqrt(self.d)
-            x = x + self.pos(torch.arange(L, device=seq.device))[None]
-            if skips is not None:
-                x = x + self.skip(skips.long())
-            x = self.drop(x * (seq >= 0).unsqueeze(-1))
-            if self.encoder == "transformer":
-                mask = nn.Transformer.generate_square_subsequent_mask(L, device=seq.device)
-                h = self.enc(x, mask=mask, is_causal=True)
-            else:
-                h, _ = self.enc(x)
-            return self.norm(h)
-
-    return SeqNet()
 
 
 class SASRec(SequentialMixin, Recommender):
@@ -148,6 +101,9 @@ class SASRec(SequentialMixin, Recommender):
         import torch
 
         o, t_start = self.options, time.perf_counter()
+        if o["skip_summary"] and o["input_skips"]:
+            raise ConfigError(f"model {self.name}: skip_summary reads skipped tracks beside "
+                              "the played ones; it excludes input_skips", key="models")
         torch.manual_seed(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
         self._device = torch.device(ctx.device)
@@ -212,14 +168,16 @@ class SASRec(SequentialMixin, Recommender):
         return songs[keep], skipped[keep]
 
     def _windows(self, hist, sess):
-        """(inputs, targets, skip flags, skip negatives) arrays of the training windows."""
+        """(inputs, targets, skip flags, skip negatives, summary skips, their `at`) arrays
+        of the training windows (see :meth:`_summary_skips`)."""
         o = self.options
         L, M = o["max_len"], o["max_skips"]
-        xs, ys, ks, negs = [], [], [], []
+        xs, ys, ks, negs, sss, ats = [], [], [], [], [], []
         for u, (songs, skipped) in enumerate(hist):
             s_in, k_in = self._inputs(songs, skipped)
             if len(s_in) < 2:
                 continue
+            plays_before = np.cumsum(~skipped) - ~skipped  # played tracks before each event
             # the session's skipped songs for each input position's next played track
             s_of = sess[u] if sess is not None else np.zeros(len(songs), np.int64)
             keep = np.ones(len(songs), bool) if o["input_skips"] else ~skipped
@@ -239,19 +197,34 @@ class SASRec(SequentialMixin, Recommender):
                     sk = skip_songs.get(int(sw[i + 1]), ())
                     neg[i, :len(sk)] = sk
                     neg[i][neg[i] == y[i]] = -1  # skipped and replayed: not a negative
+                ss, at = self._summary_skips(songs, skipped, plays_before, start, end - 1)
                 xs.append(x), ys.append(y), ks.append(k), negs.append(neg)
+                sss.append(ss), ats.append(at)
         if not xs:
             z = np.zeros((0, L), np.int64)
-            return z, z, z.astype(bool), np.zeros((0, L, M), np.int64)
-        return np.stack(xs), np.stack(ys), np.stack(ks), np.stack(negs)
+            zs = np.zeros((0, o["summary_skips"]), np.int64)
+            return z, z, z.astype(bool), np.zeros((0, L, M), np.int64), zs, zs
+        return (np.stack(xs), np.stack(ys), np.stack(ks), np.stack(negs), np.stack(sss),
+                np.stack(ats))
+
+    def _summary_skips(self, songs, skipped, plays_before, start: int, last: int):
+        """The skip summary's input for a window whose first input is played track `start`
+        (counted over the history's played tracks) and whose last target is played track
+        `last`: the most recent `summary_skips` skipped tracks logged before that target
+        (-1 pads) and, for each, the played tracks before it minus `start`."""
+        m = self.options["summary_skips"]
+        out, at = np.full(m, -1, np.int64), np.zeros(m, np.int64)
+        idx = np.flatnonzero(skipped & (plays_before <= last))[-m:]
+        out[:len(idx)], at[:len(idx)] = songs[idx], plays_before[idx] - start
+        return out, at
 
     def _step(self, windows, b, skip_loss, opt) -> tuple[float, float]:
         import torch
         import torch.nn.functional as F
 
         dev = self._device
-        x, y, k, neg = (torch.as_tensor(a[b], device=dev) for a in windows)
-        h = self.net(x, k if self.options["input_skips"] else None)
+        x, y, k, neg, ss, at = (torch.as_tensor(a[b], device=dev) for a in windows)
+        h = self.net(x, k if self.options["input_skips"] else None, (ss, at))
         valid = y >= 0
         if not bool(valid.any()):
             return 0.0, 0.0
@@ -261,10 +234,13 @@ class SASRec(SequentialMixin, Recommender):
         loss = F.cross_entropy(logits, y[valid])
         skip_val = 0.0
         if skip_loss is not None:
+            nv, yv = neg[valid].clamp(min=0), y[valid]
+            tv, tb = vecs, self.net.bias
+            if self.options["skip_detach_items"]:
+                tv, tb = tv.detach(), tb.detach()
+            pos = (hv * tv[yv]).sum(-1) + tb[yv]
+            ns = torch.einsum("bd,bmd->bm", hv, tv[nv]) + tb[nv]
             nv = neg[valid]
-            pos = logits.gather(1, y[valid][:, None])[:, 0]
-            ns = torch.einsum("bd,bmd->bm", hv, vecs[nv.clamp(min=0)]) + \
-                self.net.bias[nv.clamp(min=0)]
             ns = ns.masked_fill(nv < 0, float("-inf"))
             extra = skip_loss(pos, ns)
             loss = loss + self.options["skip_weight"] * extra
@@ -283,8 +259,13 @@ class SASRec(SequentialMixin, Recommender):
         if not users:
             return None
         users = rng.permutation(users)[:self.options["valid_users"]]
-        return [hist[u] for u in users], np.array([vhist[u][0][~vhist[u][1]][0]
-                                                   for u in users])
+        out, targets = [], []
+        for u in users:  # the history, then the session's skips before its first play
+            first = int(np.argmax(~vhist[u][1]))
+            out.append((np.r_[hist[u][0], vhist[u][0][:first]],
+                        np.r_[hist[u][1], vhist[u][1][:first]]))
+            targets.append(vhist[u][0][first])
+        return out, np.array(targets)
 
     def _valid_mrr(self, valid) -> float:
         hists, targets = valid
@@ -298,19 +279,27 @@ class SASRec(SequentialMixin, Recommender):
         """(B, d) representation after each history (zeros for an empty one)."""
         import torch
 
-        L = self.options["max_len"]
+        L, m = self.options["max_len"], self.options["summary_skips"]
         x = np.full((len(histories), L), -1, np.int64)
         k = np.zeros((len(histories), L), bool)
+        ss, at = np.full((len(histories), m), -1, np.int64), np.zeros((len(histories), m),
+                                                                       np.int64)
         last = np.full(len(histories), -1)
         for i, (songs, skipped) in enumerate(histories):
-            s, f = self._inputs(np.asarray(songs), np.asarray(skipped, bool))
+            songs, skipped = np.asarray(songs), np.asarray(skipped, bool)
+            s, f = self._inputs(songs, skipped)
+            start = max(len(s) - L, 0)
             s, f = s[-L:], f[-L:]
             x[i, :len(s)], k[i, :len(s)], last[i] = s, f, len(s) - 1
+            if self.options["skip_summary"]:  # the target is played track len(plays)
+                ss[i], at[i] = self._summary_skips(songs, skipped, np.cumsum(~skipped) -
+                                                   ~skipped, start, start + len(s))
         net = self._scoring_net()
+        dev = self._device
         with torch.no_grad():
-            h = net(torch.as_tensor(x, device=self._device),
-                    torch.as_tensor(k, device=self._device)
-                    if self.options["input_skips"] else None)
+            h = net(torch.as_tensor(x, device=dev),
+                    torch.as_tensor(k, device=dev) if self.options["input_skips"] else None,
+                    (torch.as_tensor(ss, device=dev), torch.as_tensor(at, device=dev)))
             out = h[torch.arange(len(x)), torch.as_tensor(last.clip(min=0))]
         out = out.cpu().numpy()
         out[last < 0] = 0.0
