@@ -143,7 +143,7 @@ def test_training_windows_by_hand():
     songs = np.array([1, 9, 2, 3, 8, 3, 4])
     skipped = np.array([0, 1, 0, 0, 1, 0, 0], bool)
     sess = [np.array([0, 0, 0, 1, 1, 1, 1])]
-    x, y, k, neg, ss, at = model._windows([(songs, skipped)], sess)
+    x, y, k, neg, ss, ts = model._windows([(songs, skipped)], sess)
     # played: 1 2 | 3 3 4 (sessions 0 | 1); one window of max_len + 1 = 5 tracks
     assert x.tolist() == [[1, 2, 3, 3]] and y.tolist() == [[2, 3, 3, 4]]
     assert not k.any()
@@ -151,7 +151,11 @@ def test_training_windows_by_hand():
     assert (neg[0, :, 1] == -1).all()
     # the summary's skips: 9 after one played track, 8 after three (age 0 at the position
     # whose target follows them: positions 0 and 2)
-    assert ss[0, :3].tolist() == [9, 8, -1] and at[0, :2].tolist() == [1, 3]
+    assert ss[0, 0, :3].tolist() == [9, 8, -1] and ss[0, 1, :2].tolist() == [1, 3]
+    assert ss[0, 2, :2].tolist() == [0, 1] and ts[0].tolist() == [0, 1, 1, 1]
+    # skip_negatives = before: 8 comes after the first 3 of session 1, before the second
+    model.options["skip_negatives"] = "before"
+    assert model._windows([(songs, skipped)], sess)[3][0, :, 0].tolist() == [9, -1, 8, 8]
     again = model._windows([(np.array([1, 5, 5]), np.array([0, 1, 0], bool))],
                            [np.zeros(3, np.int64)])
     assert again[3][0, 0].tolist() == [-1, -1]  # 5 skipped, then played next: no negative
@@ -162,14 +166,15 @@ def _summary_net(seed=0):
     o.update(dim=8, layers=1, max_len=6, dropout=0.0, skip_summary=True)
     torch.manual_seed(seed)
     net = build_net(30, o, "transformer").eval()
-    torch.nn.init.normal_(net.summary.out.weight)  # zero at initialisation: make it act
+    torch.nn.init.normal_(net.summary.w)  # zero at initialisation: make it act
     return net
 
 
 def test_skip_summary_sees_only_skips_logged_before_each_target():
     """A skip logged after `at` played tracks changes the positions whose target comes
     after it (positions at - 1 on) and none before; with no skip visible the summary adds
-    nothing (the plain net's output); the played-track window is the same either way."""
+    nothing (the plain net's output); a skip of another session than the target's goes
+    to another bucket (another output)."""
     net = _summary_net()
     seq = torch.tensor([[3, 4, 5, 6, 7, 8]])
     plain = {**{p.name: p.default for p in PARAMS}, "dim": 8, "layers": 1, "max_len": 6,
@@ -177,35 +182,47 @@ def test_skip_summary_sees_only_skips_logged_before_each_target():
     base_net = build_net(30, plain, "transformer").eval()
     base_net.load_state_dict({k: v for k, v in net.state_dict().items()
                               if not k.startswith("summary.")})
-    none = (torch.tensor([[-1, -1]]), torch.zeros(1, 2, dtype=torch.long))
+    one = torch.ones(1, 6, dtype=torch.long)
+    none = (torch.tensor([[-1, -1]]), torch.zeros(1, 2, dtype=torch.long),
+            torch.ones(1, 2, dtype=torch.long), one)
     with torch.no_grad():
         h0 = net(seq, None, none)
         torch.testing.assert_close(h0, base_net(seq), rtol=0, atol=1e-6)
         for at in range(1, 6):
-            h = net(seq, None, (torch.tensor([[12, -1]]), torch.tensor([[at, 0]])))
+            skip = (torch.tensor([[12, -1]]), torch.tensor([[at, 0]]),
+                    torch.ones(1, 2, dtype=torch.long), one)
+            h = net(seq, None, skip)
             torch.testing.assert_close(h[:, :at - 1], h0[:, :at - 1], rtol=0, atol=1e-6)
             assert (h[:, at - 1:] - h0[:, at - 1:]).abs().amax(dim=-1).min() > 1e-4
+            other = net(seq, None, (skip[0], skip[1], torch.zeros(1, 2, dtype=torch.long),
+                                    one))
+            assert (other[:, at - 1:] - h[:, at - 1:]).abs().amax(dim=-1).min() > 1e-4
 
 
 def test_scoring_reads_the_skips_of_the_history_as_training_does():
     """represent() gives the history's last position the skips logged before the next
-    track with the same `at` as a training window would: the skip after the last play has
-    age 0, and a history's skips change its score only with skip_summary."""
+    track with the same `at` as a training window would (the skip after the last play
+    has age 0) and marks those of the session it continues (the history's third array);
+    a history's skips change its score only with skip_summary."""
     model = default_registry().create("recommender", "sasrec", max_len=3, dim=8,
                                       skip_summary=True, summary_skips=4)
     model.net, model._device, model._scorer = _summary_net(), torch.device("cpu"), None
     model.options["max_len"] = 6
     songs = np.array([3, 20, 4, 5, 21])
     skipped = np.array([0, 1, 0, 0, 1], bool)
+    now = np.array([0, 0, 0, 1, 1], bool)
     pb = np.cumsum(~skipped) - ~skipped
-    ss, at = model._summary_skips(songs, skipped, pb, 0, 3)
+    ss, at, ses = model._summary_skips(songs, skipped, pb, 0, 3, now)
     assert ss[:3].tolist() == [20, 21, -1] and at[:2].tolist() == [1, 3]
-    with_skips = model.represent([(songs, skipped)])
+    assert ses[:2].tolist() == [0, 1]
+    with_skips = model.represent([(songs, skipped, now)])
+    earlier = model.represent([(songs, skipped)])  # both skips from earlier sessions
     without = model.represent([(songs[~skipped], skipped[~skipped])])
     assert np.abs(with_skips - without).max() > 1e-4
+    assert np.abs(with_skips - earlier).max() > 1e-4
     model.options["skip_summary"] = False
     model._scorer = None
-    np.testing.assert_allclose(model.represent([(songs, skipped)]), without, atol=1e-6)
+    np.testing.assert_allclose(model.represent([(songs, skipped, now)]), without, atol=1e-6)
 
 
 @pytest.mark.parametrize("detach", [True, False])

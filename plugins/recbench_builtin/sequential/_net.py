@@ -4,11 +4,13 @@
   self-attention blocks or a GRU), the layer norm, and optionally the skip summary.
 - :func:`skip_summary` (``skip_summary``): reads the user's skipped tracks beside the played
   ones instead of among them, so that skips take no position of the played-track window.
-  At position t (whose target is the next played track) it attends over the skipped tracks
-  logged before that target, the query from the position's representation, keys and values
-  from the skipped track's vector plus an embedding of its age (played tracks between the
-  skip and the target, capped), with a learned "no skip" slot; the result, through a linear
-  map initialised at zero (the net starts as plain SASRec), is added to the representation.
+  At position t (whose target is the next played track) the skipped tracks logged before
+  that target are grouped: those of the target's session by age (played tracks between
+  the skip and the target: 0, 1, ..., 6 and older), those of earlier sessions together;
+  each group's mean song vector goes through its own linear map (zero at initialisation:
+  the net starts as plain SASRec) and the sum is added to the representation. A skip in
+  this session and one sessions ago can so mean opposite things (not now / a sound the
+  user is served, so likes).
 
 torch is imported inside the builders so that the plugin modules import cheaply.
 """
@@ -59,9 +61,10 @@ def build_net(n_songs: int, o: dict[str, Any], encoder: str, audio_dim: int = 0)
 
         def forward(self, seq, skips=None, skipped=None):
             """seq (B, L) song positions, right-padded with -1 -> (B, L, d). `skips`: (B, L)
-            skip flags of the inputs (``input_skips``); `skipped`: (songs (B, M), -1 pads;
-            played tracks before each, counted from the window's first input (B, M)) for
-            the skip summary."""
+            skip flags of the inputs (``input_skips``); `skipped`, for the skip summary:
+            (songs (B, M), -1 pads; played tracks before each, counted from the window's
+            first input (B, M); their sessions (B, M); each position's target session
+            (B, L))."""
             L = seq.shape[1]
             x = self.vectors(seq.clamp(min=0)) * math.sqrt(self.d)
             x = x + self.pos(torch.arange(L, device=seq.device))[None]
@@ -75,44 +78,41 @@ def build_net(n_songs: int, o: dict[str, Any], encoder: str, audio_dim: int = 0)
                 h, _ = self.enc(x)
             h = self.norm(h)
             if self.summary is not None and skipped is not None:
-                songs, at = skipped
-                h = h + self.summary(h, self.vectors(songs.clamp(min=0)), at, songs >= 0)
+                songs, at, ses, target_ses = skipped
+                same = ses[:, None, :] == target_ses[:, :, None]  # (B, L, M)
+                h = h + self.summary(h, self.vectors(songs.clamp(min=0)), at, songs >= 0,
+                                     same)
             return h
 
     return SeqNet()
 
 
 def skip_summary(d: int, ages: int = 8):
-    """The skip summary module (see the module docstring); `ages`: age buckets."""
+    """The skip summary module (see the module docstring); `ages`: buckets (ages 0 to
+    ages - 2 within the target's session, the last for every earlier session)."""
     import torch
     import torch.nn as nn
 
     class _SkipSummary(nn.Module):
-        """(h (B, L, d), skipped vectors (B, M, d), at (B, M), valid (B, M)) -> (B, L, d)."""
+        """(h (B, L, d), skipped vectors (B, M, d), at (B, M), valid (B, M), same (B, L,
+        M): the skip is in the session of the position's target) -> (B, L, d): sum over
+        buckets a of W_a (mean vector of the skips in bucket a) + c_a."""
 
         def __init__(self):
             super().__init__()
-            self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
-            self.age_k, self.age_v = nn.Embedding(ages, d), nn.Embedding(ages, d)
-            self.null_k = nn.Parameter(torch.zeros(d))
-            self.out = nn.Linear(d, d)
-            nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
+            self.w = nn.Parameter(torch.zeros(ages, d, d))
+            self.c = nn.Parameter(torch.zeros(ages, d))
 
-        def forward(self, h, vecs, at, valid):
+        def forward(self, h, vecs, at, valid, same):
             L = h.shape[1]
             age = torch.arange(1, L + 1, device=h.device)[None, :, None] - at[:, None, :]
             seen = valid[:, None, :] & (age >= 0)  # logged before the position's target
-            bucket = nn.functional.one_hot(age.clamp(0, ages - 1), ages).to(h.dtype)
-            q = self.q(h)
-            # q . (k(v_j) + age_k(age_ij)) without the (B, L, M, d) keys
-            logit = (torch.einsum("bld,bmd->blm", q, self.k(vecs))
-                     + torch.einsum("bla,blma->blm", q @ self.age_k.weight.T, bucket))
-            logit = (logit / math.sqrt(d)).masked_fill(~seen, float("-inf"))
-            null = (q @ self.null_k / math.sqrt(d))[..., None]
-            w = torch.softmax(torch.cat([null, logit], dim=-1), dim=-1)[..., 1:]
-            a = (torch.einsum("blm,bmd->bld", w, self.v(vecs))
-                 + torch.einsum("blm,blma->bla", w, bucket) @ self.age_v.weight)
-            return self.out(a)
+            bucket = torch.where(same, age.clamp(0, ages - 2), ages - 1)
+            hot = nn.functional.one_hot(bucket.clamp(min=0), ages).to(h.dtype)
+            hot = hot * seen[..., None].to(h.dtype)  # (B, L, M, ages)
+            n = hot.sum(dim=2)  # (B, L, ages)
+            mean = torch.einsum("blma,bmd->blad", hot, vecs) / n.clamp(min=1)[..., None]
+            return (torch.einsum("blad,ade->ble", mean, self.w)
+                    + (n > 0).to(h.dtype) @ self.c)
 
     return _SkipSummary()

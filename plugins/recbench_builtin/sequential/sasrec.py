@@ -78,6 +78,9 @@ PARAMS = (
     Param("skip_loss_params", dict, None, "parameters of the skip loss"),
     Param("skip_weight", float, 1.0, "weight of the skip term", min=0.0),
     Param("max_skips", int, 8, "skipped tracks per position in the skip term", min=1),
+    Param("skip_negatives", str, "session", "the skip term's negatives at a position: every "
+          "skipped track of its target's session, or those logged before the target",
+          choices=("session", "before")),
     Param("skip_detach_items", bool, False, "the skip term moves only the representations, "
           "not the song vectors and biases (a skip is one listener's, in one session)"),
     Param("valid_users", int, 500, "users whose validation session drives early stopping",
@@ -168,8 +171,9 @@ class SASRec(SequentialMixin, Recommender):
         return songs[keep], skipped[keep]
 
     def _windows(self, hist, sess):
-        """(inputs, targets, skip flags, skip negatives, summary skips, their `at`) arrays
-        of the training windows (see :meth:`_summary_skips`)."""
+        """(inputs, targets, skip flags, skip negatives, summary skips (songs, at,
+        sessions; see :meth:`_summary_skips`), each position's target session) arrays of
+        the training windows."""
         o = self.options
         L, M = o["max_len"], o["max_skips"]
         xs, ys, ks, negs, sss, ats = [], [], [], [], [], []
@@ -182,7 +186,9 @@ class SASRec(SequentialMixin, Recommender):
             s_of = sess[u] if sess is not None else np.zeros(len(songs), np.int64)
             keep = np.ones(len(songs), bool) if o["input_skips"] else ~skipped
             sess_in = s_of[keep]
-            skip_songs = {int(s): songs[(s_of == s) & skipped][:M] for s in np.unique(s_of)}
+            ev_in = np.flatnonzero(keep)  # event index of each input
+            skip_ev = {int(s): np.flatnonzero((s_of == s) & skipped) for s in np.unique(s_of)}
+            before = o["skip_negatives"] == "before"
             for end in range(len(s_in), 1, -L):
                 start = max(0, end - L - 1)
                 w, kw, sw = s_in[start:end], k_in[start:end], sess_in[start:end]
@@ -194,37 +200,46 @@ class SASRec(SequentialMixin, Recommender):
                 x[:n], y[:n], k[:n] = w[:-1], w[1:], kw[:-1]
                 y[:n][kw[1:]] = -1  # a skipped next track is not a target
                 for i in range(n):
-                    sk = skip_songs.get(int(sw[i + 1]), ())
+                    sk = skip_ev.get(int(sw[i + 1]), np.zeros(0, np.int64))
+                    if before:  # only the skips logged before the target
+                        sk = sk[sk < ev_in[start + i + 1]]
+                    sk = songs[sk[-M:] if before else sk[:M]]
                     neg[i, :len(sk)] = sk
                     neg[i][neg[i] == y[i]] = -1  # skipped and replayed: not a negative
-                ss, at = self._summary_skips(songs, skipped, plays_before, start, end - 1)
+                ss, at, ses = self._summary_skips(songs, skipped, plays_before, start,
+                                                  end - 1, s_of)
+                ts = np.full(L, -2, np.int64)  # each position's target session
+                ts[:n] = sw[1:]
                 xs.append(x), ys.append(y), ks.append(k), negs.append(neg)
-                sss.append(ss), ats.append(at)
+                sss.append(np.stack([ss, at, ses])), ats.append(ts)
         if not xs:
             z = np.zeros((0, L), np.int64)
-            zs = np.zeros((0, o["summary_skips"]), np.int64)
-            return z, z, z.astype(bool), np.zeros((0, L, M), np.int64), zs, zs
+            zs = np.zeros((0, 3, o["summary_skips"]), np.int64)
+            return z, z, z.astype(bool), np.zeros((0, L, M), np.int64), zs, z
         return (np.stack(xs), np.stack(ys), np.stack(ks), np.stack(negs), np.stack(sss),
                 np.stack(ats))
 
-    def _summary_skips(self, songs, skipped, plays_before, start: int, last: int):
+    def _summary_skips(self, songs, skipped, plays_before, start: int, last: int, sess):
         """The skip summary's input for a window whose first input is played track `start`
         (counted over the history's played tracks) and whose last target is played track
         `last`: the most recent `summary_skips` skipped tracks logged before that target
-        (-1 pads) and, for each, the played tracks before it minus `start`."""
+        (-1 pads), for each the played tracks before it minus `start`, and its session
+        (`sess`: per event)."""
         m = self.options["summary_skips"]
-        out, at = np.full(m, -1, np.int64), np.zeros(m, np.int64)
+        out, at, ses = np.full(m, -1, np.int64), np.zeros(m, np.int64), np.full(m, -1, np.int64)
         idx = np.flatnonzero(skipped & (plays_before <= last))[-m:]
         out[:len(idx)], at[:len(idx)] = songs[idx], plays_before[idx] - start
-        return out, at
+        ses[:len(idx)] = sess[idx]
+        return out, at, ses
 
     def _step(self, windows, b, skip_loss, opt) -> tuple[float, float]:
         import torch
         import torch.nn.functional as F
 
         dev = self._device
-        x, y, k, neg, ss, at = (torch.as_tensor(a[b], device=dev) for a in windows)
-        h = self.net(x, k if self.options["input_skips"] else None, (ss, at))
+        x, y, k, neg, ss, ts = (torch.as_tensor(a[b], device=dev) for a in windows)
+        h = self.net(x, k if self.options["input_skips"] else None,
+                     (ss[:, 0], ss[:, 1], ss[:, 2], ts))
         valid = y >= 0
         if not bool(valid.any()):
             return 0.0, 0.0
@@ -263,7 +278,8 @@ class SASRec(SequentialMixin, Recommender):
         for u in users:  # the history, then the session's skips before its first play
             first = int(np.argmax(~vhist[u][1]))
             out.append((np.r_[hist[u][0], vhist[u][0][:first]],
-                        np.r_[hist[u][1], vhist[u][1][:first]]))
+                        np.r_[hist[u][1], vhist[u][1][:first]],
+                        np.r_[np.zeros(len(hist[u][0]), bool), np.ones(first, bool)]))
             targets.append(vhist[u][0][first])
         return out, np.array(targets)
 
@@ -282,24 +298,28 @@ class SASRec(SequentialMixin, Recommender):
         L, m = self.options["max_len"], self.options["summary_skips"]
         x = np.full((len(histories), L), -1, np.int64)
         k = np.zeros((len(histories), L), bool)
-        ss, at = np.full((len(histories), m), -1, np.int64), np.zeros((len(histories), m),
-                                                                       np.int64)
+        ss = np.zeros((len(histories), 3, m), np.int64)
+        ss[:, 0] = -1
         last = np.full(len(histories), -1)
-        for i, (songs, skipped) in enumerate(histories):
-            songs, skipped = np.asarray(songs), np.asarray(skipped, bool)
+        for i, hist in enumerate(histories):
+            songs, skipped = np.asarray(hist[0]), np.asarray(hist[1], bool)
+            # session 1: the one the next track continues (the history's third array)
+            now = (np.asarray(hist[2], np.int64) if len(hist) > 2
+                   else np.zeros(len(songs), np.int64))
             s, f = self._inputs(songs, skipped)
             start = max(len(s) - L, 0)
             s, f = s[-L:], f[-L:]
             x[i, :len(s)], k[i, :len(s)], last[i] = s, f, len(s) - 1
             if self.options["skip_summary"]:  # the target is played track len(plays)
-                ss[i], at[i] = self._summary_skips(songs, skipped, np.cumsum(~skipped) -
-                                                   ~skipped, start, start + len(s))
+                ss[i] = self._summary_skips(songs, skipped, np.cumsum(~skipped) - ~skipped,
+                                            start, start + len(s), now)
         net = self._scoring_net()
         dev = self._device
         with torch.no_grad():
             h = net(torch.as_tensor(x, device=dev),
                     torch.as_tensor(k, device=dev) if self.options["input_skips"] else None,
-                    (torch.as_tensor(ss, device=dev), torch.as_tensor(at, device=dev)))
+                    (*torch.as_tensor(ss, device=dev).unbind(1),
+                     torch.ones(x.shape, dtype=torch.long, device=dev)))
             out = h[torch.arange(len(x)), torch.as_tensor(last.clip(min=0))]
         out = out.cpu().numpy()
         out[last < 0] = 0.0
