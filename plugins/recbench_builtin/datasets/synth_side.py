@@ -59,9 +59,11 @@ A user's taste is the 16-vector ``T_u = [w_a u_a, w_h u_h]`` and a song's style 
   skipped with probability ``sigmoid(logit(skip_rate) + 2 s_t z(1[genre_i = mood genre])
   - 2 s_p z(sim))`` (z of the indicator over the log): on the small preset at s_t = 3 the
   mood genre holds a third of the events, its tracks are skipped with probability 0.9996,
-  the others with 0.005 (skip rate 0.33), and the session's next plays avoid the genre. A skip earlier in the session names the genre; the plays show it
-  only by its absence. Exposure draws are the same as with the other causes; at
-  s_t = s_p = 0 skips are independent of everything (the mood included).
+  the others with 0.005 (skip rate 0.33), and the session's next plays avoid the genre.
+  A skip earlier in the session names the genre; the plays show it only by its absence
+  (the sequential task tells models which events belong to the session). Exposure draws
+  are the same as with the other causes; at s_t = s_p = 0 skips are independent of
+  everything (the mood included).
 - **a second item modality** (``modality_strength`` s): ``modalities["tokens"]``, songs x
   300 token counts (about 40 per song) drawn from ``softmax(1.5 * mix(S Q^T, N Q^T, s))`` for
   random token vectors Q and an independent random song vector N: tokens always form

@@ -14,25 +14,35 @@ keeps the rest.
 
 Seed 004's term (``skip_loss``, e.g. the ``skip-contrastive`` loss plugin, weight
 ``skip_weight``): at each position, the score of the played next track against those of
-the tracks the user skipped in that track's session (up to ``max_skips``), added to the
-next-item loss. Skipped tracks are never inputs unless ``input_skips``.
+the tracks the user skipped in that track's session (``skip_negatives = "session"``, up to
+``max_skips``; ``"before"``: only those logged before the target), added to the next-item
+loss; ``skip_detach_items``: its gradient reaches the representations only, not the song
+biases and output vectors. Skipped tracks are inputs with ``input_skips`` (a skip flag
+embedding; they then take positions of the window) or, with ``skip_summary``, are read
+beside the played tracks (see sequential/_net.py; the history's third array, which the
+task passes, flags the events of the session the next track continues).
 
-Why the term does not raise next-track MRR on synth-msd (issue 14), measured on the small
-preset and next-session split, seed 0 (the suite's settings unless said): with aversion
-skips (``skip_cause = "aversion"``, strength 3) the information is there (validation MRR of
-an oracle knowing the exposure law 0.247, knowing which tracks the user would skip too
-0.299; knowing taste and estimating the aversion from the user's training skips 0.261,
-from the plays 0.248), but SASRec 0.237 vs 0.227 with the term (weight 0.5); reading the
-skipped tracks as inputs (``input_skips``) 0.213 vs 0.222 with the term; at max_len 50,
-with an aversion that follows taste through a fixed map (not kept) 0.239 vs 0.239 / 0.235
-/ 0.232 at weights 0.1 / 0.25 / 0.5 (reading skips: 0.248 vs 0.230); with SASRec's own loss
-(binary cross-entropy, one random negative; not kept) 0.204 vs 0.154, and 0.295 vs 0.244
-with taste-driven skips. The term
-always lowers skip@10 (e.g. 0.168 -> 0.131). Most likely cause: the full softmax already
-scores every skipped track as a negative in proportion to the model's belief; the term
-demands played > skipped within a session with no bound, and a skipped song stays a
-likely play for users whose history looks the same (the aversion is per user and
-invisible in a short play history), so the push moves good candidates down.
+What was tried (issue 14; small preset, next-session split, seed 0, test MRR / skip@10;
+weight 0.5 unless said). Aversion skips (``skip_cause = "aversion"``, strength 3, first
+attempt): SASRec 0.237, + term 0.227, skips as inputs 0.213 (+ term 0.222); an oracle
+estimating the aversion from training skips 0.261, from plays 0.248 (validation). Mood
+skips (``skip_cause = "mood"``, strength 3), oracle knowing the exposure law on the held-out
+sessions' first 5 plays: 0.186, + the true mood 0.250, + its posterior from the session's
+skips 0.224, plays 0.221, both 0.236. Models:
+  SASRec (plays only)                                          0.157 / 0.370
+    + term (plays only); detached                              0.133 / 0.269; 0.145 / 0.307
+  skips read, attention over skips, no session flag            0.163 / 0.415
+    + term; detached (0.5 / 0.2); negatives "before"           0.141; 0.141 / 0.148; 0.141
+  skips read, age buckets, no flag; + term "before" (600 users) 0.156; 0.135 (SASRec 0.160)
+  sasrec-audio 0.153; + summary (no flag) 0.149; + term 0.116
+  skip_summary (age buckets + session flag; kept)              0.171 / 0.322
+    + term, "session" / "before"                               0.160 / 0.166 (skip@10 0.13)
+    + term weight 0.1, "session" / "before" (valid 0.188)      0.171 / 0.169 (skip@10 0.19)
+
+Without the session flag a model cannot tell a skip of this session (not now) from one
+of an earlier session (a genre the platform serves the user, so one they like): the term
+taught it to avoid both. With it, reading skips gains about 0.014 MRR, and the term only
+lowers skip@10 (3-seed boards alike: results/README.md).
 
 ``sasrec-audio``: a song's vector also adds a linear map of its audio statistics (mean and
 standard deviation of each mel band over the clip), and songs without training plays get
