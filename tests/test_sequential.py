@@ -257,3 +257,34 @@ def test_detached_skip_term_leaves_song_vectors_to_the_next_item_loss(detach):
     assert (p0 - p1).abs().max() > 1e-6  # the term does act on the representations
     assert torch.allclose(i0[[8, 9]], i1[[8, 9]], atol=1e-7) == detach
     assert torch.allclose(b0, b1, atol=1e-7) == detach
+
+
+def test_task_flags_the_events_of_the_held_out_session(session_world):
+    """Each step's history ends with the held-out session's earlier events, flagged by the
+    third array (True exactly for them), and its target is the next played track."""
+    ds, split = session_world
+    task = default_registry().create("task", "sequential", max_steps=3)
+    ev, part = ds.events, split.event_part
+    users = np.asarray(split.test_users)[:20]
+    n = 0
+    for u, steps, _ in task._cases(CellContext(dataset=ds, split=split, model=None,
+                                               metrics=[], fit=None, seed=0,
+                                               bootstrap=0), users):
+        lo, hi = np.searchsorted(ev.user, [u, u + 1])
+        test = [e for e in range(lo, hi) if part[e] == 2]
+        for (songs, skipped, now), target in steps:
+            j = int(now.sum())
+            assert now[-j:].all() if j else not now.any()
+            assert not now[:len(now) - j].any()
+            assert songs[len(now) - j:].tolist() == ev.song[test[:j]].tolist()
+            assert target == ev.song[test[j]] and not ev.skipped[test[j]]
+            n += 1
+    assert n > 10
+
+
+def test_skip_summary_excludes_input_skips(session_world):
+    from recbench.errors import ConfigError
+
+    ds, split = session_world
+    with pytest.raises(ConfigError, match="input_skips"):
+        _run(ds, split, "sasrec", skip_summary=True, input_skips=True, max_epochs=1)
