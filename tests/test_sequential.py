@@ -143,12 +143,148 @@ def test_training_windows_by_hand():
     songs = np.array([1, 9, 2, 3, 8, 3, 4])
     skipped = np.array([0, 1, 0, 0, 1, 0, 0], bool)
     sess = [np.array([0, 0, 0, 1, 1, 1, 1])]
-    x, y, k, neg = model._windows([(songs, skipped)], sess)
+    x, y, k, neg, ss, ts = model._windows([(songs, skipped)], sess)
     # played: 1 2 | 3 3 4 (sessions 0 | 1); one window of max_len + 1 = 5 tracks
     assert x.tolist() == [[1, 2, 3, 3]] and y.tolist() == [[2, 3, 3, 4]]
     assert not k.any()
     assert neg[0, :, 0].tolist() == [9, 8, 8, 8]  # session 0 skipped 9, session 1 skipped 8
     assert (neg[0, :, 1] == -1).all()
+    # the summary's skips: 9 after one played track, 8 after three (age 0 at the position
+    # whose target follows them: positions 0 and 2)
+    assert ss[0, 0, :3].tolist() == [9, 8, -1] and ss[0, 1, :2].tolist() == [1, 3]
+    assert ss[0, 2, :2].tolist() == [0, 1] and ts[0].tolist() == [0, 1, 1, 1]
+    # skip_negatives = before: 8 comes after the first 3 of session 1, before the second
+    model.options["skip_negatives"] = "before"
+    assert model._windows([(songs, skipped)], sess)[3][0, :, 0].tolist() == [9, -1, 8, 8]
     again = model._windows([(np.array([1, 5, 5]), np.array([0, 1, 0], bool))],
                            [np.zeros(3, np.int64)])
     assert again[3][0, 0].tolist() == [-1, -1]  # 5 skipped, then played next: no negative
+
+
+def _summary_net(seed=0):
+    o = {p.name: p.default for p in PARAMS}
+    o.update(dim=8, layers=1, max_len=6, dropout=0.0, skip_summary=True)
+    torch.manual_seed(seed)
+    net = build_net(30, o, "transformer").eval()
+    torch.nn.init.normal_(net.summary.w)  # zero at initialisation: make it act
+    return net
+
+
+def test_skip_summary_sees_only_skips_logged_before_each_target():
+    """A skip logged after `at` played tracks changes the positions whose target comes
+    after it (positions at - 1 on) and none before; with no skip visible the summary adds
+    nothing (the plain net's output); a skip of another session than the target's goes
+    to another bucket (another output)."""
+    net = _summary_net()
+    seq = torch.tensor([[3, 4, 5, 6, 7, 8]])
+    plain = {**{p.name: p.default for p in PARAMS}, "dim": 8, "layers": 1, "max_len": 6,
+             "dropout": 0.0}
+    base_net = build_net(30, plain, "transformer").eval()
+    base_net.load_state_dict({k: v for k, v in net.state_dict().items()
+                              if not k.startswith("summary.")})
+    one = torch.ones(1, 6, dtype=torch.long)
+    none = (torch.tensor([[-1, -1]]), torch.zeros(1, 2, dtype=torch.long),
+            torch.ones(1, 2, dtype=torch.long), one)
+    with torch.no_grad():
+        h0 = net(seq, None, none)
+        torch.testing.assert_close(h0, base_net(seq), rtol=0, atol=1e-6)
+        for at in range(1, 6):
+            skip = (torch.tensor([[12, -1]]), torch.tensor([[at, 0]]),
+                    torch.ones(1, 2, dtype=torch.long), one)
+            h = net(seq, None, skip)
+            torch.testing.assert_close(h[:, :at - 1], h0[:, :at - 1], rtol=0, atol=1e-6)
+            assert (h[:, at - 1:] - h0[:, at - 1:]).abs().amax(dim=-1).min() > 1e-4
+            other = net(seq, None, (skip[0], skip[1], torch.zeros(1, 2, dtype=torch.long),
+                                    one))
+            assert (other[:, at - 1:] - h[:, at - 1:]).abs().amax(dim=-1).min() > 1e-4
+
+
+def test_scoring_reads_the_skips_of_the_history_as_training_does():
+    """represent() gives the history's last position the skips logged before the next
+    track with the same `at` as a training window would (the skip after the last play
+    has age 0) and marks those of the session it continues (the history's third array);
+    a history's skips change its score only with skip_summary."""
+    model = default_registry().create("recommender", "sasrec", max_len=3, dim=8,
+                                      skip_summary=True, summary_skips=4)
+    model.net, model._device, model._scorer = _summary_net(), torch.device("cpu"), None
+    model.options["max_len"] = 6
+    songs = np.array([3, 20, 4, 5, 21])
+    skipped = np.array([0, 1, 0, 0, 1], bool)
+    now = np.array([0, 0, 0, 1, 1], bool)
+    pb = np.cumsum(~skipped) - ~skipped
+    ss, at, ses = model._summary_skips(songs, skipped, pb, 0, 3, now)
+    assert ss[:3].tolist() == [20, 21, -1] and at[:2].tolist() == [1, 3]
+    assert ses[:2].tolist() == [0, 1]
+    with_skips = model.represent([(songs, skipped, now)])
+    earlier = model.represent([(songs, skipped)])  # both skips from earlier sessions
+    without = model.represent([(songs[~skipped], skipped[~skipped])])
+    assert np.abs(with_skips - without).max() > 1e-4
+    assert np.abs(with_skips - earlier).max() > 1e-4
+    model.options["skip_summary"] = False
+    model._scorer = None
+    np.testing.assert_allclose(model.represent([(songs, skipped, now)]), without, atol=1e-6)
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_detached_skip_term_leaves_song_vectors_to_the_next_item_loss(detach):
+    """With skip_detach_items the term's gradient reaches the representations only: the
+    biases' gradients and those of the skipped songs' vectors (9 and 8, never inputs here)
+    equal those of the next-item loss alone (without it they differ: the check can fail).
+    Songs read as inputs still get the term's gradient through the representation."""
+    reg = default_registry()
+    grads = []
+    for weight in (0.0, 1.0):
+        model = reg.create("recommender", "sasrec", max_len=4, max_skips=2, dim=8,
+                           dropout=0.0, skip_loss="skip-contrastive", skip_weight=weight,
+                           skip_detach_items=detach)
+        torch.manual_seed(0)
+        model.net, model._device = build_net(12, model.options, "transformer"), "cpu"
+        songs = np.array([1, 9, 2, 3, 8, 3, 4])
+        skipped = np.array([0, 1, 0, 0, 1, 0, 0], bool)
+        windows = model._windows([(songs, skipped)], [np.array([0, 0, 0, 1, 1, 1, 1])])
+
+        class Keep:
+            def zero_grad(self):
+                model.net.zero_grad()
+
+            def step(self):
+                grads.append((model.net.item.weight.grad.clone(),
+                              model.net.bias.grad.clone(),
+                              model.net.pos.weight.grad.clone()))
+
+        model._step(windows, np.array([0]), reg.create("loss", "skip-contrastive"), Keep())
+    (i0, b0, p0), (i1, b1, p1) = grads
+    assert (p0 - p1).abs().max() > 1e-6  # the term does act on the representations
+    assert torch.allclose(i0[[8, 9]], i1[[8, 9]], atol=1e-7) == detach
+    assert torch.allclose(b0, b1, atol=1e-7) == detach
+
+
+def test_task_flags_the_events_of_the_held_out_session(session_world):
+    """Each step's history ends with the held-out session's earlier events, flagged by the
+    third array (True exactly for them), and its target is the next played track."""
+    ds, split = session_world
+    task = default_registry().create("task", "sequential", max_steps=3)
+    ev, part = ds.events, split.event_part
+    users = np.asarray(split.test_users)[:20]
+    n = 0
+    for u, steps, _ in task._cases(CellContext(dataset=ds, split=split, model=None,
+                                               metrics=[], fit=None, seed=0,
+                                               bootstrap=0), users):
+        lo, hi = np.searchsorted(ev.user, [u, u + 1])
+        test = [e for e in range(lo, hi) if part[e] == 2]
+        for (songs, skipped, now), target in steps:
+            j = int(now.sum())
+            assert now[-j:].all() if j else not now.any()
+            assert not now[:len(now) - j].any()
+            assert songs[len(now) - j:].tolist() == ev.song[test[:j]].tolist()
+            assert target == ev.song[test[j]] and not ev.skipped[test[j]]
+            n += 1
+    assert n > 10
+
+
+def test_skip_summary_excludes_input_skips(session_world):
+    from recbench.errors import ConfigError
+
+    ds, split = session_world
+    with pytest.raises(ConfigError, match="input_skips"):
+        _run(ds, split, "sasrec", skip_summary=True, input_skips=True, max_epochs=1)

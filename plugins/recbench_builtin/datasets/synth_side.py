@@ -52,6 +52,18 @@ A user's taste is the 16-vector ``T_u = [w_a u_a, w_h u_h]`` and a song's style 
   and the plays (the counts, the next played track) avoid it. The exposure draws are the
   same as with "taste"; at s_t = s_p = 0 skips are independent of everything (aversion
   included): the skip log then carries no signal.
+  With ``skip_cause = "mood"`` skips carry session-level information: each session has a
+  mood genre the listener is not in the mood for (that of a song drawn, stream
+  ``[seed, 28]``, from the user's own exposure law, so it is a genre the platform does
+  serve them, and a new one each session, unknown to the platform), and a track is
+  skipped with probability ``sigmoid(logit(skip_rate) + 2 s_t z(1[genre_i = mood genre])
+  - 2 s_p z(sim))`` (z of the indicator over the log): on the small preset at s_t = 3 the
+  mood genre holds a third of the events, its tracks are skipped with probability 0.9996,
+  the others with 0.005 (skip rate 0.33), and the session's next plays avoid the genre.
+  A skip earlier in the session names the genre; the plays show it only by its absence
+  (the sequential task tells models which events belong to the session). Exposure draws
+  are the same as with the other causes; at s_t = s_p = 0 skips are independent of
+  everything (the mood included).
 - **a second item modality** (``modality_strength`` s): ``modalities["tokens"]``, songs x
   300 token counts (about 40 per song) drawn from ``softmax(1.5 * mix(S Q^T, N Q^T, s))`` for
   random token vectors Q and an independent random song vector N: tokens always form
@@ -97,7 +109,7 @@ PARAMS = (
           "(with skip_strength)", min=0.0, max=4.0),
     Param("skip_cause", str, "taste", "what skips depend on: taste (the affinity that "
           "drives exposure) or aversion (a per-user disliked style direction, independent "
-          "of taste; with skip_strength)", choices=("taste", "aversion")),
+          "of taste; with skip_strength)", choices=("taste", "aversion", "mood")),
     Param("skip_rate", float, 0.25, "base skip probability (with skip_strength)",
           min=0.01, max=0.9),
     Param("sessions_per_user", float, 6.0, "mean sessions per user (with skip_strength)",
@@ -340,9 +352,14 @@ def sessions(seed: int, taste: dict[str, Any], world: dict[str, np.ndarray],
     if (~first).any():
         sim[~first] = _z(sim[~first])
     rate = float(cfg["skip_rate"])
-    if cfg.get("skip_cause", "taste") == "aversion":
+    cause_name = cfg.get("skip_cause", "taste")
+    if cause_name == "aversion":
         cause = aversion(seed, len(t), style, user, song)
         sign = 1.0  # the more the track lies toward the user's aversion, the more skips
+    elif cause_name == "mood":
+        cause = mood(seed, t, style, world["genre"], (cfg["taste_scale"], world["log_pop"]),
+                     sess_user, session, song)
+        sign = 1.0  # the closer the track to the sound the session is not in the mood for
     else:
         cause, sign = aff, -1.0  # the less the user likes the track, the more skips
     logit = (np.log(rate / (1 - rate)) + sign * 2.0 * cfg["skip_strength"] * _z(cause)
@@ -394,6 +411,24 @@ def aversion(seed: int, users: int, style: np.ndarray, user: np.ndarray,
     vectors of their own stream, independent of taste) against the song's unit style."""
     v = _unit(np.random.default_rng([seed, 27]).normal(size=(users, style.shape[1])))
     return np.einsum("ij,ij->i", v[user], _unit(style)[song])
+
+
+def mood(seed: int, t: np.ndarray, style: np.ndarray, genre: np.ndarray,
+         law: tuple[float, np.ndarray], sess_user: np.ndarray, session: np.ndarray,
+         song: np.ndarray) -> np.ndarray:
+    """Per event, 1.0 when the song's genre is the session's mood genre, else 0.0. The mood
+    genre is that of a song drawn (stream [seed, 28]) from the session user's exposure law
+    ``exp(law[0] * T_u . S + law[1])`` (`t`: users x 16, `style`: songs x 16). `sess_user`
+    (sorted): each session's user; `session`, `song`: per event."""
+    r = np.random.default_rng([seed, 28])
+    pick = np.empty(len(sess_user), np.int64)
+    bounds = np.searchsorted(sess_user, np.arange(len(t) + 1))
+    for u in range(len(t)):
+        logits = law[0] * (style @ t[u]) + law[1]
+        p = np.exp(logits - logits.max())
+        pick[bounds[u]:bounds[u + 1]] = r.choice(len(p), size=bounds[u + 1] - bounds[u],
+                                                 p=p / p.sum())
+    return (genre[pick][session] == genre[song]).astype(np.float64)
 
 
 def _cumsum_within(x: np.ndarray, group: np.ndarray) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Listening histories for sequential models and the sequential task.
 
-A history is a pair ``(songs, skipped)`` of 1-D arrays in time order. What a model may
+A history is a pair ``(songs, skipped)`` of 1-D arrays in time order, or a triple
+``(songs, skipped, now)`` whose boolean ``now`` flags the events of the session that the
+next track continues (the sequential task passes it; absent: none). What a model may
 train on:
 
 - with a :class:`recbench_builtin.splits_users.SessionSplit` (``next-session``): the
@@ -16,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-History = tuple[np.ndarray, np.ndarray]
+History = tuple[np.ndarray, ...]
 
 
 class SequentialMixin:

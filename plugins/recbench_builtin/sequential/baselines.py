@@ -55,8 +55,8 @@ class LastItemSimilarity(_HistoryModel):
         """Similarity of each candidate with the history's last played track."""
         songs = np.asarray(songs)
         last = np.array([s[~k][-1] if (~k).any() else -1
-                         for s, k in ((np.asarray(a), np.asarray(b, bool))
-                                      for a, b in histories)], dtype=np.int64)
+                         for s, k in ((np.asarray(h[0]), np.asarray(h[1], bool))
+                                      for h in histories)], dtype=np.int64)
         out = np.zeros((len(histories), len(songs)), np.float32)
         has = last >= 0
         if has.any():

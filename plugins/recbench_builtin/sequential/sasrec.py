@@ -14,25 +14,35 @@ keeps the rest.
 
 Seed 004's term (``skip_loss``, e.g. the ``skip-contrastive`` loss plugin, weight
 ``skip_weight``): at each position, the score of the played next track against those of
-the tracks the user skipped in that track's session (up to ``max_skips``), added to the
-next-item loss. Skipped tracks are never inputs unless ``input_skips``.
+the tracks the user skipped in that track's session (``skip_negatives = "session"``, up to
+``max_skips``; ``"before"``: only those logged before the target), added to the next-item
+loss; ``skip_detach_items``: its gradient reaches the representations only, not the song
+biases and output vectors. Skipped tracks are inputs with ``input_skips`` (a skip flag
+embedding; they then take positions of the window) or, with ``skip_summary``, are read
+beside the played tracks (see sequential/_net.py; the history's third array, which the
+task passes, flags the events of the session the next track continues).
 
-Why the term does not raise next-track MRR on synth-msd (issue 14), measured on the small
-preset and next-session split, seed 0 (the suite's settings unless said): with aversion
-skips (``skip_cause = "aversion"``, strength 3) the information is there (validation MRR of
-an oracle knowing the exposure law 0.247, knowing which tracks the user would skip too
-0.299; knowing taste and estimating the aversion from the user's training skips 0.261,
-from the plays 0.248), but SASRec 0.237 vs 0.227 with the term (weight 0.5); reading the
-skipped tracks as inputs (``input_skips``) 0.213 vs 0.222 with the term; at max_len 50,
-with an aversion that follows taste through a fixed map (not kept) 0.239 vs 0.239 / 0.235
-/ 0.232 at weights 0.1 / 0.25 / 0.5 (reading skips: 0.248 vs 0.230); with SASRec's own loss
-(binary cross-entropy, one random negative; not kept) 0.204 vs 0.154, and 0.295 vs 0.244
-with taste-driven skips. The term
-always lowers skip@10 (e.g. 0.168 -> 0.131). Most likely cause: the full softmax already
-scores every skipped track as a negative in proportion to the model's belief; the term
-demands played > skipped within a session with no bound, and a skipped song stays a
-likely play for users whose history looks the same (the aversion is per user and
-invisible in a short play history), so the push moves good candidates down.
+What was tried (issue 14; small preset, next-session split, seed 0, test MRR / skip@10;
+weight 0.5 unless said). Aversion skips (``skip_cause = "aversion"``, strength 3, first
+attempt): SASRec 0.237, + term 0.227, skips as inputs 0.213 (+ term 0.222); an oracle
+estimating the aversion from training skips 0.261, from plays 0.248 (validation). Mood
+skips (``skip_cause = "mood"``, strength 3), oracle knowing the exposure law on the held-out
+sessions' first 5 plays: 0.186, + the true mood 0.250, + its posterior from the session's
+skips 0.224, plays 0.221, both 0.236. Models:
+  SASRec (plays only)                                          0.157 / 0.370
+    + term (plays only); detached                              0.133 / 0.269; 0.145 / 0.307
+  skips read, attention over skips, no session flag            0.163 / 0.415
+    + term; detached (0.5 / 0.2); negatives "before"           0.141; 0.141 / 0.148; 0.141
+  skips read, age buckets, no flag; + term "before" (600 users) 0.156; 0.135 (SASRec 0.160)
+  sasrec-audio 0.153; + summary (no flag) 0.149; + term 0.116
+  skip_summary (age buckets + session flag; kept)              0.171 / 0.322
+    + term, "session" / "before"                               0.160 / 0.166 (skip@10 0.13)
+    + term weight 0.1, "session" / "before" (valid 0.188)      0.171 / 0.169 (skip@10 0.19)
+
+Without the session flag a model cannot tell a skip of this session (not now) from one
+of an earlier session (a genre the platform serves the user, so one they like): the term
+taught it to avoid both. With it, reading skips gains about 0.014 MRR, and the term only
+lowers skip@10 (3-seed boards alike: results/README.md).
 
 ``sasrec-audio``: a song's vector also adds a linear map of its audio statistics (mean and
 standard deviation of each mel band over the clip), and songs without training plays get
@@ -49,8 +59,10 @@ import numpy as np
 
 from recbench import hookimpl
 from recbench.components import FitContext, Recommender
+from recbench.errors import ConfigError
 from recbench.params import Param
 from recbench_builtin._training import EarlyStopping, make_optimizer
+from recbench_builtin.sequential._net import build_net
 from recbench_builtin.sequential._data import (SequentialMixin, session_ids,
                                                training_histories)
 
@@ -68,68 +80,22 @@ PARAMS = (
     Param("patience", int, 4, "epochs without a better validation MRR before stopping",
           min=1),
     Param("input_skips", bool, False, "also read skipped tracks (with a skip flag embedding)"),
+    Param("skip_summary", bool, False, "read skipped tracks beside the played ones (an "
+          "attention summary added to each position; not with input_skips)"),
+    Param("summary_skips", int, 32, "most recent skipped tracks the summary reads", min=1),
     Param("skip_loss", str, None, "loss plugin of the skip term, e.g. skip-contrastive "
           "(unset: next-item loss only)", plugin="loss"),
     Param("skip_loss_params", dict, None, "parameters of the skip loss"),
     Param("skip_weight", float, 1.0, "weight of the skip term", min=0.0),
     Param("max_skips", int, 8, "skipped tracks per position in the skip term", min=1),
+    Param("skip_negatives", str, "session", "the skip term's negatives at a position: every "
+          "skipped track of its target's session, or those logged before the target",
+          choices=("session", "before")),
+    Param("skip_detach_items", bool, False, "the skip term moves only the representations, "
+          "not the song vectors and biases (a skip is one listener's, in one session)"),
     Param("valid_users", int, 500, "users whose validation session drives early stopping",
           min=1),
 )
-
-
-def build_net(n_songs: int, o: dict[str, Any], encoder: str, audio_dim: int = 0):
-    """The torch module: song / position / skip embeddings, the encoder, the output head."""
-    import torch
-    import torch.nn as nn
-
-    class SeqNet(nn.Module):
-        """Sequence -> a representation per position (causal)."""
-
-        def __init__(self):
-            super().__init__()
-            d = o["dim"]
-            self.d, self.encoder = d, encoder
-            self.item = nn.Embedding(n_songs, d)
-            nn.init.normal_(self.item.weight, std=d ** -0.5)
-            self.bias = nn.Parameter(torch.zeros(n_songs))
-            self.pos = nn.Embedding(o["max_len"], d)
-            self.skip = nn.Embedding(2, d)
-            self.audio = nn.Linear(audio_dim, d) if audio_dim else None
-            self.drop = nn.Dropout(o["dropout"])
-            if encoder == "transformer":
-                layer = nn.TransformerEncoderLayer(d, o["heads"], d, o["dropout"],
-                                                   batch_first=True, norm_first=True)
-                self.enc = nn.TransformerEncoder(layer, o["layers"], enable_nested_tensor=False)
-            else:
-                self.enc = nn.GRU(d, d, num_layers=o["layers"], batch_first=True)
-            self.norm = nn.LayerNorm(d)
-            self.register_buffer("feats", torch.zeros(n_songs, max(audio_dim, 1)))
-            self.register_buffer("id_on", torch.ones(n_songs, 1))
-
-        def vectors(self, idx=None):
-            """Song vectors (the input and output embedding), (n, d) or idx-shaped."""
-            w = self.item.weight * self.id_on
-            if self.audio is not None:
-                w = w + self.audio(self.feats)
-            return w if idx is None else w[idx]
-
-        def forward(self, seq, skips=None):
-            """seq (B, L) song positions, right-padded with -1 -> (B, L, d)."""
-            L = seq.shape[1]
-            x = self.vectors(seq.clamp(min=0)) * math.sqrt(self.d)
-            x = x + self.pos(torch.arange(L, device=seq.device))[None]
-            if skips is not None:
-                x = x + self.skip(skips.long())
-            x = self.drop(x * (seq >= 0).unsqueeze(-1))
-            if self.encoder == "transformer":
-                mask = nn.Transformer.generate_square_subsequent_mask(L, device=seq.device)
-                h = self.enc(x, mask=mask, is_causal=True)
-            else:
-                h, _ = self.enc(x)
-            return self.norm(h)
-
-    return SeqNet()
 
 
 class SASRec(SequentialMixin, Recommender):
@@ -148,6 +114,9 @@ class SASRec(SequentialMixin, Recommender):
         import torch
 
         o, t_start = self.options, time.perf_counter()
+        if o["skip_summary"] and o["input_skips"]:
+            raise ConfigError(f"model {self.name}: skip_summary reads skipped tracks beside "
+                              "the played ones; it excludes input_skips", key="models")
         torch.manual_seed(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
         self._device = torch.device(ctx.device)
@@ -212,19 +181,24 @@ class SASRec(SequentialMixin, Recommender):
         return songs[keep], skipped[keep]
 
     def _windows(self, hist, sess):
-        """(inputs, targets, skip flags, skip negatives) arrays of the training windows."""
+        """(inputs, targets, skip flags, skip negatives, summary skips (songs, at,
+        sessions; see :meth:`_summary_skips`), each position's target session) arrays of
+        the training windows."""
         o = self.options
         L, M = o["max_len"], o["max_skips"]
-        xs, ys, ks, negs = [], [], [], []
+        xs, ys, ks, negs, sss, ats = [], [], [], [], [], []
         for u, (songs, skipped) in enumerate(hist):
             s_in, k_in = self._inputs(songs, skipped)
             if len(s_in) < 2:
                 continue
+            plays_before = np.cumsum(~skipped) - ~skipped  # played tracks before each event
             # the session's skipped songs for each input position's next played track
             s_of = sess[u] if sess is not None else np.zeros(len(songs), np.int64)
             keep = np.ones(len(songs), bool) if o["input_skips"] else ~skipped
             sess_in = s_of[keep]
-            skip_songs = {int(s): songs[(s_of == s) & skipped][:M] for s in np.unique(s_of)}
+            ev_in = np.flatnonzero(keep)  # event index of each input
+            skip_ev = {int(s): np.flatnonzero((s_of == s) & skipped) for s in np.unique(s_of)}
+            before = o["skip_negatives"] == "before"
             for end in range(len(s_in), 1, -L):
                 start = max(0, end - L - 1)
                 w, kw, sw = s_in[start:end], k_in[start:end], sess_in[start:end]
@@ -236,22 +210,46 @@ class SASRec(SequentialMixin, Recommender):
                 x[:n], y[:n], k[:n] = w[:-1], w[1:], kw[:-1]
                 y[:n][kw[1:]] = -1  # a skipped next track is not a target
                 for i in range(n):
-                    sk = skip_songs.get(int(sw[i + 1]), ())
+                    sk = skip_ev.get(int(sw[i + 1]), np.zeros(0, np.int64))
+                    if before:  # only the skips logged before the target
+                        sk = sk[sk < ev_in[start + i + 1]]
+                    sk = songs[sk[-M:] if before else sk[:M]]
                     neg[i, :len(sk)] = sk
                     neg[i][neg[i] == y[i]] = -1  # skipped and replayed: not a negative
+                ss, at, ses = self._summary_skips(songs, skipped, plays_before, start,
+                                                  end - 1, s_of)
+                ts = np.full(L, -2, np.int64)  # each position's target session
+                ts[:n] = sw[1:]
                 xs.append(x), ys.append(y), ks.append(k), negs.append(neg)
+                sss.append(np.stack([ss, at, ses])), ats.append(ts)
         if not xs:
             z = np.zeros((0, L), np.int64)
-            return z, z, z.astype(bool), np.zeros((0, L, M), np.int64)
-        return np.stack(xs), np.stack(ys), np.stack(ks), np.stack(negs)
+            zs = np.zeros((0, 3, o["summary_skips"]), np.int64)
+            return z, z, z.astype(bool), np.zeros((0, L, M), np.int64), zs, z
+        return (np.stack(xs), np.stack(ys), np.stack(ks), np.stack(negs), np.stack(sss),
+                np.stack(ats))
+
+    def _summary_skips(self, songs, skipped, plays_before, start: int, last: int, sess):
+        """The skip summary's input for a window whose first input is played track `start`
+        (counted over the history's played tracks) and whose last target is played track
+        `last`: the most recent `summary_skips` skipped tracks logged before that target
+        (-1 pads), for each the played tracks before it minus `start`, and its session
+        (`sess`: per event)."""
+        m = self.options["summary_skips"]
+        out, at, ses = np.full(m, -1, np.int64), np.zeros(m, np.int64), np.full(m, -1, np.int64)
+        idx = np.flatnonzero(skipped & (plays_before <= last))[-m:]
+        out[:len(idx)], at[:len(idx)] = songs[idx], plays_before[idx] - start
+        ses[:len(idx)] = sess[idx]
+        return out, at, ses
 
     def _step(self, windows, b, skip_loss, opt) -> tuple[float, float]:
         import torch
         import torch.nn.functional as F
 
         dev = self._device
-        x, y, k, neg = (torch.as_tensor(a[b], device=dev) for a in windows)
-        h = self.net(x, k if self.options["input_skips"] else None)
+        x, y, k, neg, ss, ts = (torch.as_tensor(a[b], device=dev) for a in windows)
+        h = self.net(x, k if self.options["input_skips"] else None,
+                     (ss[:, 0], ss[:, 1], ss[:, 2], ts))
         valid = y >= 0
         if not bool(valid.any()):
             return 0.0, 0.0
@@ -261,10 +259,13 @@ class SASRec(SequentialMixin, Recommender):
         loss = F.cross_entropy(logits, y[valid])
         skip_val = 0.0
         if skip_loss is not None:
+            nv, yv = neg[valid].clamp(min=0), y[valid]
+            tv, tb = vecs, self.net.bias
+            if self.options["skip_detach_items"]:
+                tv, tb = tv.detach(), tb.detach()
+            pos = (hv * tv[yv]).sum(-1) + tb[yv]
+            ns = torch.einsum("bd,bmd->bm", hv, tv[nv]) + tb[nv]
             nv = neg[valid]
-            pos = logits.gather(1, y[valid][:, None])[:, 0]
-            ns = torch.einsum("bd,bmd->bm", hv, vecs[nv.clamp(min=0)]) + \
-                self.net.bias[nv.clamp(min=0)]
             ns = ns.masked_fill(nv < 0, float("-inf"))
             extra = skip_loss(pos, ns)
             loss = loss + self.options["skip_weight"] * extra
@@ -283,8 +284,14 @@ class SASRec(SequentialMixin, Recommender):
         if not users:
             return None
         users = rng.permutation(users)[:self.options["valid_users"]]
-        return [hist[u] for u in users], np.array([vhist[u][0][~vhist[u][1]][0]
-                                                   for u in users])
+        out, targets = [], []
+        for u in users:  # the history, then the session's skips before its first play
+            first = int(np.argmax(~vhist[u][1]))
+            out.append((np.r_[hist[u][0], vhist[u][0][:first]],
+                        np.r_[hist[u][1], vhist[u][1][:first]],
+                        np.r_[np.zeros(len(hist[u][0]), bool), np.ones(first, bool)]))
+            targets.append(vhist[u][0][first])
+        return out, np.array(targets)
 
     def _valid_mrr(self, valid) -> float:
         hists, targets = valid
@@ -298,19 +305,31 @@ class SASRec(SequentialMixin, Recommender):
         """(B, d) representation after each history (zeros for an empty one)."""
         import torch
 
-        L = self.options["max_len"]
+        L, m = self.options["max_len"], self.options["summary_skips"]
         x = np.full((len(histories), L), -1, np.int64)
         k = np.zeros((len(histories), L), bool)
+        ss = np.zeros((len(histories), 3, m), np.int64)
+        ss[:, 0] = -1
         last = np.full(len(histories), -1)
-        for i, (songs, skipped) in enumerate(histories):
-            s, f = self._inputs(np.asarray(songs), np.asarray(skipped, bool))
+        for i, hist in enumerate(histories):
+            songs, skipped = np.asarray(hist[0]), np.asarray(hist[1], bool)
+            # session 1: the one the next track continues (the history's third array)
+            now = (np.asarray(hist[2], np.int64) if len(hist) > 2
+                   else np.zeros(len(songs), np.int64))
+            s, f = self._inputs(songs, skipped)
+            start = max(len(s) - L, 0)
             s, f = s[-L:], f[-L:]
             x[i, :len(s)], k[i, :len(s)], last[i] = s, f, len(s) - 1
+            if self.options["skip_summary"]:  # the target is played track len(plays)
+                ss[i] = self._summary_skips(songs, skipped, np.cumsum(~skipped) - ~skipped,
+                                            start, start + len(s), now)
         net = self._scoring_net()
+        dev = self._device
         with torch.no_grad():
-            h = net(torch.as_tensor(x, device=self._device),
-                    torch.as_tensor(k, device=self._device)
-                    if self.options["input_skips"] else None)
+            h = net(torch.as_tensor(x, device=dev),
+                    torch.as_tensor(k, device=dev) if self.options["input_skips"] else None,
+                    (*torch.as_tensor(ss, device=dev).unbind(1),
+                     torch.ones(x.shape, dtype=torch.long, device=dev)))
             out = h[torch.arange(len(x)), torch.as_tensor(last.clip(min=0))]
         out = out.cpu().numpy()
         out[last < 0] = 0.0

@@ -6,7 +6,9 @@ sample of at most `max_users` test users), the history is every event before the
 session (training and validation sessions, skips flagged); then, for each of the first
 `max_steps` tracks the user PLAYED (did not skip) in the held-out session, the model ranks
 the candidates (every song, or only songs with training plays) after the history plus the
-session's earlier events (skips included: the model may read them as it would live).
+session's earlier events (skips included: the model may read them as it would live; the
+history's third array flags the events of the held-out session, as a live player knows
+which events belong to the session it continues).
 
 Metrics per step, averaged per user, then over users (bootstrap intervals over users):
 the suite's columns (e.g. ``hr@10``, ``ndcg@10``, ``mrr``: one positive, the played track)
@@ -63,7 +65,8 @@ class SequentialTask(Task):
                 if ev.skipped[e]:
                     continue
                 h = np.r_[before, test[:j]]
-                steps.append(((ev.song[h], ev.skipped[h]), int(ev.song[e])))
+                now = np.r_[np.zeros(len(before), bool), np.ones(j, bool)]
+                steps.append(((ev.song[h], ev.skipped[h], now), int(ev.song[e])))
                 if len(steps) == self.options["max_steps"]:
                     break
             yield u, steps, skips.indices[skips.indptr[u]:skips.indptr[u + 1]]
