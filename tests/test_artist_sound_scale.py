@@ -1,5 +1,5 @@
-"""synth-msd's artist_sound_scale: the within-genre deviation scaled by c, in closed form
-against the unscaled world; unset leaves the data and the configuration as they were."""
+"""synth-msd's artist_sound_scale (the within-genre deviation scaled by c, in closed form
+against the unscaled world) and artist_timbre_strength; unset, both leave the data as it was."""
 
 from __future__ import annotations
 
@@ -51,3 +51,20 @@ def test_unset_scale_changes_nothing_and_set_scale_changes_the_audio():
 
     ratio = within(c.audio.acoustic["tempo_bpm"]) / within(b.audio.acoustic["tempo_bpm"])
     assert 0.3 < ratio < 0.7  # ~0.5 (tempo is a smooth map of the factor)
+
+
+def test_timbre_strength_replaces_the_style_strength_in_the_timbre_only():
+    world = make_songs(1, 300)
+    styled, timbre, cats = synth_side.artist_style(1, world, 1.0)
+    _, timbre_unset, _ = synth_side.artist_style(1, world, 1.0, None)
+    off, timbre_off, cats_off = synth_side.artist_style(1, world, 1.0, 0.0)
+    _, timbre_s0, _ = synth_side.artist_style(1, world, 0.0)
+    for k in ("timbre", "detune"):
+        np.testing.assert_array_equal(timbre_unset[k], timbre[k])
+        np.testing.assert_array_equal(timbre_off[k], timbre_s0[k])  # per song, as at s = 0
+        artist = cats["artist"]
+        # at 1 an artist's songs share one timbre; at 0 they do not
+        a = int(np.bincount(artist).argmax())
+        assert np.ptp(timbre[k][artist == a]) < 1e-12 < np.ptp(timbre_off[k][artist == a])
+    np.testing.assert_array_equal(cats_off["genre"], cats["genre"])  # genres still follow
+    np.testing.assert_array_equal(off["audible"], styled["audible"])

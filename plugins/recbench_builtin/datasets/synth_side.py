@@ -25,6 +25,8 @@ A user's taste is the 16-vector ``T_u = [w_a u_a, w_h u_h]`` and a song's style 
   parameters (odd/even harmonic balance, chorus detune: the artist cue, which no one's
   taste depends on) are ``ndtr(mix(artist timbre, song noise, s))``. Song categories
   ``artist`` and ``genre``. At 0 genres stay independent of artists and timbre is per song.
+  ``artist_timbre_strength`` s_b (unset: s) replaces s in the timbre's mix only: at 0 the
+  timbre is per song while the genres still follow the artists (no artist cue in it).
 - **an artist's own sound within its genre** (``artist_sound_strength`` s_s): a song's
   audible deviation from its genre centre (tempo, onset rate, register, key, brightness,
   percussion, density; sd 0.6) becomes ``0.6 mix(artist offset, deviation / 0.6, s_s)``:
@@ -94,6 +96,9 @@ PARAMS = (
           "share of taste (unset: no user features)", min=0.0, max=1.0),
     Param("artist_style_strength", float, None, "how much an artist's songs share its "
           "genre and timbre (unset: no artist / genre categories)", min=0.0, max=1.0),
+    Param("artist_timbre_strength", float, None, "how much an artist's songs share its "
+          "timbre (with artist_style_strength; unset: artist_style_strength)", min=0.0,
+          max=1.0),
     Param("artist_sound_strength", float, None, "share of a song's audible deviation "
           "from its genre centre shared by its artist's songs (unset: none)", min=0.0,
           max=1.0),
@@ -119,7 +124,7 @@ PARAMS = (
           "(unset: none)", min=0.0, max=1.0),
 )
 KNOBS = ("user_feature_strength", "artist_style_strength", "artist_sound_strength",
-         "artist_sound_scale",
+         "artist_sound_scale", "artist_timbre_strength",
          "skip_strength", "modality_strength", "categorical_strength")
 SESSION_KNOBS = ("skip_prev_strength", "skip_rate", "sessions_per_user", "session_length")
 
@@ -150,7 +155,8 @@ def provides(cfg: dict[str, Any]) -> list[str]:
 def audio_knobs(cfg: dict[str, Any]) -> tuple[Any, ...]:
     """What the audio depends on beyond the default generator (for its identity)."""
     out: tuple[Any, ...] = ()
-    for knob in ("artist_style_strength", "artist_sound_strength", "artist_sound_scale"):
+    for knob in ("artist_style_strength", "artist_sound_strength", "artist_sound_scale",
+                 "artist_timbre_strength"):
         if knob in cfg:
             out += (knob, cfg[knob])
     return out
@@ -168,7 +174,8 @@ def restyle(cfg: dict[str, Any], world: dict[str, np.ndarray]):
                             "category_names": {}}
     timbre: dict[str, Any] = {}
     if "artist_style_strength" in cfg:
-        world, timbre, cats = artist_style(cfg["seed"], world, cfg["artist_style_strength"])
+        world, timbre, cats = artist_style(cfg["seed"], world, cfg["artist_style_strength"],
+                                           cfg.get("artist_timbre_strength"))
         side["song_categories"].update(cats)
         side["category_names"]["song:genre"] = list(GENRES)
     if "artist_sound_strength" in cfg or "artist_sound_scale" in cfg:
@@ -283,8 +290,10 @@ def user_features(seed: int, taste: dict[str, Any], s: float):
 # --------------------------------------------------------------------------- (b)
 
 
-def artist_style(seed: int, world: dict[str, np.ndarray], s: float):
-    """(world with genres and audible styles moved, timbre params, song categories)."""
+def artist_style(seed: int, world: dict[str, np.ndarray], s: float,
+                 s_timbre: float | None = None):
+    """(world with genres and audible styles moved, timbre params, song categories);
+    the timbre mixes at `s_timbre` when set, else at `s`."""
     r = np.random.default_rng([seed, 23])
     artist, genre = world["artist"], world["genre"]
     n_artists = int(artist.max()) + 1
@@ -293,7 +302,8 @@ def artist_style(seed: int, world: dict[str, np.ndarray], s: float):
     new_genre = np.where(share, artist_genre[artist], genre)
     audible = world["audible"].copy()  # untouched where the genre stays (bit for bit at 0)
     audible[share] += world["centres"][new_genre[share]] - world["centres"][genre[share]]
-    timbre_z = mix(r.normal(size=(n_artists, 2))[artist], r.normal(size=(len(genre), 2)), s)
+    timbre_z = mix(r.normal(size=(n_artists, 2))[artist], r.normal(size=(len(genre), 2)),
+                   s if s_timbre is None else s_timbre)
     timbre = {"timbre": ndtr(timbre_z[:, 0]), "detune": ndtr(timbre_z[:, 1])}
     cats = {"artist": artist.astype(np.int64), "genre": new_genre.astype(np.int64)}
     return dict(world, audible=audible, genre=new_genre), timbre, cats
