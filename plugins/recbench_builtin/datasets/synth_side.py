@@ -25,6 +25,8 @@ A user's taste is the 16-vector ``T_u = [w_a u_a, w_h u_h]`` and a song's style 
   parameters (odd/even harmonic balance, chorus detune: the artist cue, which no one's
   taste depends on) are ``ndtr(mix(artist timbre, song noise, s))``. Song categories
   ``artist`` and ``genre``. At 0 genres stay independent of artists and timbre is per song.
+  ``artist_timbre_strength`` s_b (unset: s) replaces s in the timbre's mix only: at 0 the
+  timbre is per song while the genres still follow the artists (no artist cue in it).
 - **an artist's own sound within its genre** (``artist_sound_strength`` s_s): a song's
   audible deviation from its genre centre (tempo, onset rate, register, key, brightness,
   percussion, density; sd 0.6) becomes ``0.6 mix(artist offset, deviation / 0.6, s_s)``:
@@ -33,6 +35,12 @@ A user's taste is the 16-vector ``T_u = [w_a u_a, w_h u_h]`` and a song's style 
   Without it the artists of a genre differ only by the two timbre parameters. Unset:
   absent; at 0 the songs keep their own deviations (the unset knob's data, bit for bit).
   Listening follows (taste reads the audible factors).
+  ``artist_sound_scale`` c (with or without s_s) scales that whole deviation, the mix
+  above included, by c: within-genre sd 0.6 c against the genre centres' sd 1 (their
+  spacing ~4 in the 8 factors). Below 1 the genres are tight and artists of a genre
+  sound alike, their own points only fine differences next to the genre separation (the
+  paper's premise: random, mostly cross-genre negatives are easy); at s_s = 0 the same
+  tight genres without any artist cue. Unset: no scaling (today's data, bit for bit).
 - **sessions with skips** (``skip_strength`` s_t, ``skip_prev_strength`` s_p): each user
   listens in 1 + Poisson(sessions_per_user - 1) sessions of 1 + Poisson(session_length - 1)
   tracks drawn with replacement with probability proportional to
@@ -100,9 +108,15 @@ PARAMS = (
           "share of taste (unset: no user features)", min=0.0, max=1.0),
     Param("artist_style_strength", float, None, "how much an artist's songs share its "
           "genre and timbre (unset: no artist / genre categories)", min=0.0, max=1.0),
+    Param("artist_timbre_strength", float, None, "how much an artist's songs share its "
+          "timbre (with artist_style_strength; unset: artist_style_strength)", min=0.0,
+          max=1.0),
     Param("artist_sound_strength", float, None, "share of a song's audible deviation "
           "from its genre centre shared by its artist's songs (unset: none)", min=0.0,
           max=1.0),
+    Param("artist_sound_scale", float, None, "scale of songs' audible deviation from "
+          "their genre centre, artist offsets included (unset: 1, data unchanged; below "
+          "1: tight genres, artists of a genre sound alike)", min=0.0, max=2.0),
     Param("skip_strength", float, None, "how much skips depend on taste (unset: no "
           "events)", min=0.0, max=4.0),
     Param("skip_prev_strength", float, 0.0, "how much skips depend on the previous track "
@@ -122,6 +136,7 @@ PARAMS = (
           "(unset: none)", min=0.0, max=1.0),
 )
 KNOBS = ("user_feature_strength", "artist_style_strength", "artist_sound_strength",
+         "artist_sound_scale", "artist_timbre_strength",
          "skip_strength", "modality_strength", "categorical_strength")
 SESSION_KNOBS = ("skip_prev_strength", "skip_rate", "sessions_per_user", "session_length")
 
@@ -152,7 +167,8 @@ def provides(cfg: dict[str, Any]) -> list[str]:
 def audio_knobs(cfg: dict[str, Any]) -> tuple[Any, ...]:
     """What the audio depends on beyond the default generator (for its identity)."""
     out: tuple[Any, ...] = ()
-    for knob in ("artist_style_strength", "artist_sound_strength"):
+    for knob in ("artist_style_strength", "artist_sound_strength", "artist_sound_scale",
+                 "artist_timbre_strength"):
         if knob in cfg:
             out += (knob, cfg[knob])
     return out
@@ -170,11 +186,13 @@ def restyle(cfg: dict[str, Any], world: dict[str, np.ndarray]):
                             "category_names": {}}
     timbre: dict[str, Any] = {}
     if "artist_style_strength" in cfg:
-        world, timbre, cats = artist_style(cfg["seed"], world, cfg["artist_style_strength"])
+        world, timbre, cats = artist_style(cfg["seed"], world, cfg["artist_style_strength"],
+                                           cfg.get("artist_timbre_strength"))
         side["song_categories"].update(cats)
         side["category_names"]["song:genre"] = list(GENRES)
-    if "artist_sound_strength" in cfg:
-        world = artist_sound(cfg["seed"], world, cfg["artist_sound_strength"])
+    if "artist_sound_strength" in cfg or "artist_sound_scale" in cfg:
+        world = artist_sound(cfg["seed"], world, cfg.get("artist_sound_strength", 0.0),
+                             cfg.get("artist_sound_scale"))
     return world, side, timbre
 
 
@@ -284,8 +302,10 @@ def user_features(seed: int, taste: dict[str, Any], s: float):
 # --------------------------------------------------------------------------- (b)
 
 
-def artist_style(seed: int, world: dict[str, np.ndarray], s: float):
-    """(world with genres and audible styles moved, timbre params, song categories)."""
+def artist_style(seed: int, world: dict[str, np.ndarray], s: float,
+                 s_timbre: float | None = None):
+    """(world with genres and audible styles moved, timbre params, song categories);
+    the timbre mixes at `s_timbre` when set, else at `s`."""
     r = np.random.default_rng([seed, 23])
     artist, genre = world["artist"], world["genre"]
     n_artists = int(artist.max()) + 1
@@ -294,22 +314,29 @@ def artist_style(seed: int, world: dict[str, np.ndarray], s: float):
     new_genre = np.where(share, artist_genre[artist], genre)
     audible = world["audible"].copy()  # untouched where the genre stays (bit for bit at 0)
     audible[share] += world["centres"][new_genre[share]] - world["centres"][genre[share]]
-    timbre_z = mix(r.normal(size=(n_artists, 2))[artist], r.normal(size=(len(genre), 2)), s)
+    timbre_z = mix(r.normal(size=(n_artists, 2))[artist], r.normal(size=(len(genre), 2)),
+                   s if s_timbre is None else s_timbre)
     timbre = {"timbre": ndtr(timbre_z[:, 0]), "detune": ndtr(timbre_z[:, 1])}
     cats = {"artist": artist.astype(np.int64), "genre": new_genre.astype(np.int64)}
     return dict(world, audible=audible, genre=new_genre), timbre, cats
 
 
-def artist_sound(seed: int, world: dict[str, np.ndarray], s: float) -> dict[str, np.ndarray]:
+def artist_sound(seed: int, world: dict[str, np.ndarray], s: float,
+                 scale: float | None = None) -> dict[str, np.ndarray]:
     """The world with each song's audible deviation from its genre centre drawn towards its
-    artist's own offset (share `s` of its variance); unchanged (the same arrays) at 0."""
-    if s <= 0.0:
+    artist's own offset (share `s` of its variance), then multiplied by `scale` when set;
+    unchanged (the same arrays) at s = 0 with `scale` unset."""
+    if s <= 0.0 and scale is None:
         return world
-    r = np.random.default_rng([seed, 27])
-    artist = world["artist"]
     centre = world["centres"][world["genre"]]
-    own = r.normal(size=(int(artist.max()) + 1, centre.shape[1]))[artist]
-    dev = 0.6 * mix(own, (world["audible"] - centre) / 0.6, s)
+    dev = world["audible"] - centre
+    if s > 0.0:
+        r = np.random.default_rng([seed, 27])
+        artist = world["artist"]
+        own = r.normal(size=(int(artist.max()) + 1, centre.shape[1]))[artist]
+        dev = 0.6 * mix(own, dev / 0.6, s)
+    if scale is not None:
+        dev = float(scale) * dev
     return dict(world, audible=centre + dev)
 
 
