@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from recbench.components import Splitter
 from recbench.data import Dataset, Split
-from recbench.errors import ConfigError, DataError
+from recbench.errors import DataError
 from recbench.params import Param
-from recbench_builtin.splits import _shares, restrict_columns, users_with_interactions
+from recbench_builtin.splits import (_shares, _SharesSplitter, restrict_columns,
+                                     users_with_interactions)
 
 
-class ColdArtistSplit(Splitter):
+class ColdArtistSplit(_SharesSplitter):
     """Artists split train / valid / test by seed; each song follows its artist."""
 
     name = "cold-artist"
@@ -34,13 +34,6 @@ class ColdArtistSplit(Splitter):
               gt=0.0, max=0.9),
         Param("category", str, "artist", "song category holding the artist"),
     )
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        o = self.options
-        if o["valid_share"] + o["test_share"] >= 1.0:
-            raise ConfigError(f"valid_share + test_share must be < 1, got {o['valid_share']}"
-                              f" + {o['test_share']}", key=f"split.{self.name}.test_share")
 
     def split(self, dataset: Dataset, seed: int) -> Split:
         """Train / valid / test songs by their artist's part (songs sorted in each)."""
