@@ -78,6 +78,15 @@ def test_oracle_refuses_a_log_without_propensities(tmp_path):
         RewardOracle(_load(tmp_path, skip_strength=1.0))
 
 
+def test_oracle_refuses_the_mood_skips_it_does_not_model(tmp_path):
+    """Mood skips depend on the session's earlier tracks: the oracle's per-slot skip law
+    would give a silently wrong true value, so it refuses (the task then has no oracle)."""
+    d = _load(tmp_path, skip_strength=2.0, skip_cause="mood", log_propensities=True)
+    assert d.events.propensity is not None
+    with pytest.raises(DataError, match="skip_cause"):
+        RewardOracle(d)
+
+
 def test_propensity_column_round_trips_through_the_folder_format(tmp_path):
     from recbench.io.folder import write_dataset
     from recbench_builtin.datasets.folder import FolderDataset

@@ -5,7 +5,7 @@ skip_strength 0 the log is the random one of the other causes."""
 from __future__ import annotations
 
 import numpy as np
-from recbench_builtin.datasets import synth_side
+from recbench_builtin.datasets import synth_sessions
 from recbench_builtin.datasets.synth_msd import SynthMSD, make_songs
 
 from recbench.components import LoadContext
@@ -37,7 +37,7 @@ def test_mood_is_the_genre_of_a_song_from_the_exposure_law():
     sess_user = np.array([0, 0, 1])
     session = np.array([0, 0, 1, 2, 2])
     song = np.array([2, 3, 1, 0, 2])
-    got = synth_side.mood(0, t, style, genre, (100.0, np.zeros(4)), sess_user, session, song)
+    got = synth_sessions.mood(0, t, style, genre, (100.0, np.zeros(4)), sess_user, session, song)
     assert got.tolist() == [1.0, 1.0, 0.0, 1.0, 0.0]
 
 

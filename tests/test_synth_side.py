@@ -350,7 +350,7 @@ def test_strength_zero_parts_do_not_read_taste():
     """Exact, like the audible_share leak check: at strength 0 every part is the same
     whatever the users' taste and the songs' styles (here permuted); at 1 it is not."""
     from recbench_builtin.datasets.synth_msd import make_songs
-    from recbench_builtin.datasets.synth_side import make_taste
+    from recbench_builtin.datasets.synth_taste import make_taste
 
     world = make_songs(4, 120)
     taste = make_taste(4, 150, world, 0.5)

@@ -69,7 +69,8 @@ from recbench.params import Param
 
 from . import synth_side
 from .synth_audio import SynthAudio
-from .synth_side import GENRES, make_taste
+from .synth_side import GENRES
+from .synth_taste import make_taste
 
 GENERATOR_VERSION = "synth-msd-v1"  # bump whenever generated content changes
 

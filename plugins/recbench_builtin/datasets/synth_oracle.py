@@ -2,7 +2,7 @@
 
 With ``log_propensities = true`` (and sessions: ``skip_strength``) every event records
 ``events.propensity``: the probability with which the platform's exposure law showed that
-track. The exposure law is the one :func:`synth_side.sessions` draws from, with
+track. The exposure law is the one :func:`synth_sessions.sessions` draws from, with
 replacement, independently for every slot of every session::
 
     P(song i | user u) = softmax_i(taste_scale * affinity(u, i) + log_pop_i)
@@ -19,7 +19,7 @@ and ``RewardOracle.drawn`` marks them (the off-policy task leaves them out of th
 
 :func:`play_probability` is the reward law, the simulator's own probability that a user
 plays (does not skip) a track shown in a slot, for any candidate track: the skip logit of
-synth_side.sessions (``skip_cause`` taste or aversion, with the previous track's
+synth_sessions.sessions (``skip_cause`` taste or aversion, with the previous track's
 similarity) with the standardisation constants of the generated log. It is the oracle behind
 the true value of a policy (a diagnostic only a simulator can give). It leaves out one
 intervention of the generator: a user whose every track was skipped gets their first track
@@ -41,10 +41,10 @@ def exposure_probability(t: np.ndarray, style: np.ndarray, log_pop: np.ndarray,
                          taste_scale: float, user: np.ndarray, song: np.ndarray,
                          uniform: float = 0.0, chunk: int = 500) -> np.ndarray:
     """float64 (n,): P(song[j] | user[j]) under the exposure law (see the module), computed
-    as synth_side.sessions draws: ``exp(logits - max)`` normalised by its sum, mixed with
+    as synth_sessions.sessions draws: ``exp(logits - max)`` normalised by its sum, mixed with
     the uniform law by the share `uniform`.
 
-    t: users x 16 taste, style: songs x 16 (``synth_side.taste_vectors``); user, song: (n,)
+    t: users x 16 taste, style: songs x 16 (``synth_taste.taste_vectors``); user, song: (n,)
     positions."""
     user, song = np.asarray(user, np.int64), np.asarray(song, np.int64)
     out = np.empty(len(user), dtype=np.float64)
@@ -62,10 +62,13 @@ def exposure_probability(t: np.ndarray, style: np.ndarray, log_pop: np.ndarray,
 
 
 def supports(dataset: Any) -> bool:
-    """Whether `dataset` is a synth-msd log with propensities (so the oracle applies)."""
+    """Whether `dataset` is a synth-msd log with propensities whose skip law the oracle
+    models (``skip_cause`` taste or aversion; not the session mood, whose skips depend on
+    the session's earlier tracks)."""
     m = getattr(dataset, "manifest", None) or {}
     return (bool(getattr(dataset, "synthetic", False)) and m.get("generator", "").startswith(
-        "synth-msd") and bool(m.get("log_propensities")) and "skip_strength" in m)
+        "synth-msd") and bool(m.get("log_propensities")) and "skip_strength" in m
+            and m.get("skip_cause", "taste") in ("taste", "aversion"))
 
 
 class RewardOracle:
@@ -79,16 +82,18 @@ class RewardOracle:
     def __init__(self, dataset: Any):
         from . import synth_side
         from .synth_msd import make_songs
+        from .synth_taste import make_taste, taste_vectors
 
         if not supports(dataset):
             raise DataError(f"dataset {getattr(dataset, 'name', '?')!r}: the reward oracle "
-                            "needs synth-msd with skip_strength and log_propensities")
+                            "needs synth-msd with skip_strength and log_propensities, "
+                            "and skip_cause taste or aversion")
         cfg = dict(dataset.manifest)
         self.cfg, ev = cfg, dataset.events
         world = make_songs(cfg["seed"], cfg["songs"])
         world, _, _ = synth_side.restyle(cfg, world)
-        taste = synth_side.make_taste(cfg["seed"], cfg["users"], world, cfg["audible_share"])
-        self.t, self.style = synth_side.taste_vectors(taste)
+        taste = make_taste(cfg["seed"], cfg["users"], world, cfg["audible_share"])
+        self.t, self.style = taste_vectors(taste)
         self.log_pop = world["log_pop"]
         probe = np.arange(min(len(ev), 5000))
         p = exposure_probability(self.t, self.style, self.log_pop, cfg["taste_scale"],
@@ -115,10 +120,10 @@ class RewardOracle:
 
     def _cause(self, user: np.ndarray, song: np.ndarray) -> np.ndarray:
         """Per pair, what skips depend on: affinity (taste) or aversion."""
-        from . import synth_side
+        from .synth_sessions import aversion
 
         if self.cfg.get("skip_cause", "taste") == "aversion":
-            return synth_side.aversion(self.cfg["seed"], self.cfg["users"], self.style,
+            return aversion(self.cfg["seed"], self.cfg["users"], self.style,
                                        user, song)
         return np.einsum("ij,ij->i", self.t[user], self.style[song])
 
