@@ -38,6 +38,19 @@ def test_a_tasks_diagnostics_table_is_rendered_by_the_core(monkeypatch):
     assert leaderboard.diagnostics(_board()).caption.startswith("**Mine.**")
 
 
+def test_counts_render_whole_and_fractions_to_four_places(monkeypatch):
+    """A count of 400 users reads 400, not 400.0000; a bool or float is not a count."""
+    class _Counts(_Task):
+        @classmethod
+        def diagnostics_table(cls, entries):
+            return DiagnosticsTable("c", ["model", "users", "share", "flag"],
+                                    [[e["label"], 400, 2.0, True] for e in entries])
+
+    monkeypatch.setattr(board_mod, "task_class", lambda board: _Counts)
+    _, rows = leaderboard.diagnostics_rows(_board())
+    assert rows[0] == ["A", "400", "2.0000", "1.0000"]
+
+
 def test_a_task_without_diagnostics_and_an_uninstalled_task_render_none():
     assert Task.diagnostics_table([{"label": "A", "extra": {"x": 1}}]) is None
     assert leaderboard.diagnostics_rows({"task": "no-such-task", "rows": []}) is None

@@ -261,8 +261,16 @@ def diagnostics_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]
     table = diagnostics(board)
     if table is None:
         return None
-    return table.header, [[str(r[0])] + [v if isinstance(v, str) else _fmt(v) for v in r[1:]]
-                          for r in table.rows]
+    return table.header, [[str(r[0])] + [_cell(v) for v in r[1:]] for r in table.rows]
+
+
+def _cell(v: Any) -> str:
+    """A diagnostics cell: text as is, counts (integers) whole, other numbers to 4 places."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return _fmt(v)
 
 
 def title(board: dict[str, Any], suite: str | None) -> str:
