@@ -375,3 +375,23 @@ def test_strength_zero_parts_do_not_read_taste():
     for a, b in zip(parts(taste, 0.0), parts(other, 0.0)):
         np.testing.assert_array_equal(a, b)
     assert not any(np.array_equal(a, b) for a, b in zip(parts(taste, 1.0), parts(other, 1.0)))
+
+
+def test_every_generator_stream_of_synth_msd_is_drawn_in_one_place():
+    """Each mechanism draws from its own stream ``[seed, N]``: two mechanisms on one N draw
+    the same numbers, so their parts would be correlated (the aversion once shared the
+    artists' sound stream). Scans the generator modules for the stream ids."""
+    import re
+    from pathlib import Path
+
+    import recbench_builtin.datasets as pkg
+
+    found: dict[str, list[str]] = {}
+    for path in sorted(Path(pkg.__file__).parent.glob("synth_*.py")):
+        if path.name == "synth_oracle.py":  # rebuilds the generator's own draws on purpose
+            continue
+        for n in re.findall(r"default_rng\(\[\s*(?:self\.)?seed\s*,\s*(\d+)", path.read_text()):
+            found.setdefault(n, []).append(path.name)
+    assert found, "no stream found: the pattern no longer matches the generator's code"
+    shared = {n: where for n, where in found.items() if len(where) > 1}
+    assert shared == {}

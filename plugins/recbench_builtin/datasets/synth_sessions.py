@@ -109,8 +109,9 @@ def sessions(seed: int, taste: dict[str, Any], world: dict[str, np.ndarray],
 def aversion(seed: int, users: int, style: np.ndarray, user: np.ndarray,
              song: np.ndarray) -> np.ndarray:
     """Per event ``V_u . S_i / |S_i|``: the user's aversion direction V_u (users x 16 unit
-    vectors of their own stream, independent of taste) against the song's unit style."""
-    v = _unit(np.random.default_rng([seed, 27]).normal(size=(users, style.shape[1])))
+    vectors of their own stream ``[seed, 29]``, independent of taste and of the artists'
+    sounds) against the song's unit style."""
+    v = _unit(np.random.default_rng([seed, 29]).normal(size=(users, style.shape[1])))
     return np.einsum("ij,ij->i", v[user], _unit(style)[song])
 
 
