@@ -266,9 +266,7 @@ def diagnostics_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]
 
 def _cell(v: Any) -> str:
     """A diagnostics cell: text as is, counts (integers) whole, other numbers to 4 places."""
-    if isinstance(v, str):
-        return v
-    if isinstance(v, int) and not isinstance(v, bool):
+    if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)):
         return str(v)
     return _fmt(v)
 
