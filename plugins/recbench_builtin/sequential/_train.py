@@ -1,14 +1,53 @@
 """Training of the sequential models (see :mod:`recbench_builtin.sequential.sasrec`):
 the training windows, one optimisation step (next-item loss + the optional skip term) and
 the validation MRR that drives early stopping, as a mixin of :class:`SASRec`.
+
+Next-item loss (``next_loss``): ``"softmax"``, cross-entropy over all songs at every
+position (the catalogue size here allows it), or ``"bce"``, SASRec's own (Kang & McAuley
+2018, Sec. III-E): binary cross-entropy of the next track against ``sampled_negatives``
+songs drawn uniformly among the others at each position (SASRec: one). With ``"bce"`` the
+session's skipped tracks, through the skip term, are the only hard negatives the model
+sees, as in seed 004's set-up (Seshadri & Knees, arXiv 2309.11623).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from recbench.components import FitContext
 from recbench_builtin.sequential._data import training_histories
+
+
+def sample_negatives(targets: Any, n_songs: int, k: int) -> Any:
+    """(B, k) songs drawn uniformly from the n_songs - 1 songs other than each row's target
+    (torch's global generator): draw from 0..n_songs - 2 and shift those >= the target."""
+    import torch
+
+    r = torch.randint(0, n_songs - 1, (len(targets), k), device=targets.device)
+    return r + (r >= targets[:, None]).long()
+
+
+def bce_loss(pos: Any, neg: Any) -> Any:
+    """SASRec's next-item loss (Kang & McAuley 2018, Sec. III-E): mean over positions of
+    -log sigmoid(pos) - sum_k log(1 - sigmoid(neg_k)); pos (B,), neg (B, k) scores."""
+    import torch.nn.functional as F
+
+    return (F.softplus(-pos) + F.softplus(neg).sum(dim=1)).mean()
+
+
+def skip_scores(skip_loss: Any, h: Any, vecs: Any, bias: Any, pos: Any, neg: Any):
+    """(B,) scores of the played next tracks `pos` and (B, K) of the skipped tracks `neg`
+    (song indices) for the representations h (B, d), as the skip loss asks: its
+    ``scores(h, pos vectors, neg vectors, pos biases, neg biases)`` when it has one (the
+    ``skip-contrastive`` loss: dot product + bias, or cosine), else dot product + bias."""
+    import torch
+
+    if hasattr(skip_loss, "scores"):
+        return skip_loss.scores(h, vecs[pos], vecs[neg], bias[pos], bias[neg])
+    return ((h * vecs[pos]).sum(-1) + bias[pos],
+            torch.einsum("bd,bmd->bm", h, vecs[neg]) + bias[neg])
 
 
 class TrainingMixin:
@@ -92,19 +131,21 @@ class TrainingMixin:
         valid = y >= 0
         if not bool(valid.any()):
             return 0.0, 0.0
-        hv = h[valid]
+        hv, yv = h[valid], y[valid]
         vecs = self.net.vectors()
-        logits = hv @ vecs.T + self.net.bias
-        loss = F.cross_entropy(logits, y[valid])
+        if self.options["next_loss"] == "bce":  # SASRec Sec. III-E: sampled negatives
+            sn = sample_negatives(yv, vecs.shape[0], self.options["sampled_negatives"])
+            loss = bce_loss((hv * vecs[yv]).sum(-1) + self.net.bias[yv],
+                            torch.einsum("bd,bkd->bk", hv, vecs[sn]) + self.net.bias[sn])
+        else:
+            loss = F.cross_entropy(hv @ vecs.T + self.net.bias, yv)
         skip_val = 0.0
         if skip_loss is not None:
-            nv, yv = neg[valid].clamp(min=0), y[valid]
+            nv = neg[valid]
             tv, tb = vecs, self.net.bias
             if self.options["skip_detach_items"]:
                 tv, tb = tv.detach(), tb.detach()
-            pos = (hv * tv[yv]).sum(-1) + tb[yv]
-            ns = torch.einsum("bd,bmd->bm", hv, tv[nv]) + tb[nv]
-            nv = neg[valid]
+            pos, ns = skip_scores(skip_loss, hv, tv, tb, yv, nv.clamp(min=0))
             ns = ns.masked_fill(nv < 0, float("-inf"))
             extra = skip_loss(pos, ns)
             loss = loss + self.options["skip_weight"] * extra

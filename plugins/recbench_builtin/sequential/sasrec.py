@@ -8,8 +8,9 @@ point-wise feed-forward layers, layer norm and dropout; the representation at po
 scores every song as the track at t + 1 (dot product with its vector, plus a song bias).
 Training: the user's played tracks in time order, cut into windows of ``max_len + 1``
 from the most recent; next-item loss = cross-entropy over all songs at every position
-(the full softmax, which the catalogue size here allows, instead of SASRec's one sampled
-negative). ``gru4rec`` replaces the attention blocks by a GRU (Hidasi et al. 2016) and
+(the full softmax, which the catalogue size here allows; default) or, with ``next_loss =
+"bce"``, SASRec's own binary cross-entropy against ``sampled_negatives`` uniformly drawn
+songs (Sec. III-E; see sequential/_train.py). ``gru4rec`` replaces the attention blocks by a GRU (Hidasi et al. 2016) and
 keeps the rest.
 
 Seed 004's term (``skip_loss``, e.g. the ``skip-contrastive`` loss plugin, weight
@@ -84,6 +85,11 @@ PARAMS = (
     Param("skip_summary", bool, False, "read skipped tracks beside the played ones (an "
           "attention summary added to each position; not with input_skips)"),
     Param("summary_skips", int, 32, "most recent skipped tracks the summary reads", min=1),
+    Param("next_loss", str, "softmax", "next-item loss: cross-entropy over all songs, or "
+          "SASRec's binary cross-entropy against sampled negatives (Sec. III-E)",
+          choices=("softmax", "bce")),
+    Param("sampled_negatives", int, 1, "songs drawn uniformly per position as negatives "
+          "of the bce next-item loss (SASRec: 1)", min=1),
     Param("skip_loss", str, None, "loss plugin of the skip term, e.g. skip-contrastive "
           "(unset: next-item loss only)", plugin="loss"),
     Param("skip_loss_params", dict, None, "parameters of the skip loss"),
