@@ -39,6 +39,9 @@ skips 0.224, plays 0.221, both 0.236. Models:
   skip_summary (age buckets + session flag; kept)              0.171 / 0.322
     + term, "session" / "before"                               0.160 / 0.166 (skip@10 0.13)
     + term weight 0.1, "session" / "before" (valid 0.188)      0.171 / 0.169 (skip@10 0.19)
+  seed 004's set-up (issue 14 item 3): next_loss "bce" (1 sampled negative), term with
+  cosine similarity (t 0.1 / 0.5, weight 0.1 / 0.5 / 1 / 0.03; detached): no variant beats
+  its no-term model on MRR at strength 3 or 0 (suites/sequential.toml's header)
 
 Without the session flag a model cannot tell a skip of this session (not now) from one
 of an earlier session (a genre the platform serves the user, so one they like): the term
