@@ -9,6 +9,11 @@
   of the skipped ones. It is a ranking loss (pos (B,), neg (B, K)) that any sequential
   model can add to its next-item loss: pad rows with fewer than K skipped tracks with
   -inf; rows without a skipped track add nothing (they are left out of the mean).
+  ``similarity``: how the model scores a track for the term, through the loss's
+  :meth:`SkipContrastiveLoss.scores` (which a model calls with its representations and
+  track vectors): ``"dot"``, the model's own score (dot product + song bias), or
+  ``"cosine"``, the cosine of the representation and the track vector (no bias), InfoNCE
+  as in seed 004 (Seshadri & Knees, arXiv 2309.11623; with a temperature t, e.g. 0.1).
 
 torch is imported inside the call so that this module imports cheaply.
 """
@@ -30,7 +35,30 @@ class SkipContrastiveLoss(Loss):
                    "played track against the skipped ones; -inf pads")
     params = (
         Param("temperature", float, 1.0, "softmax temperature t", gt=0.0),
+        Param("similarity", str, "dot", "score of a track for the term: dot product + song "
+              "bias (the model's score) or cosine (seed 004's InfoNCE)",
+              choices=("dot", "cosine")),
     )
+
+    def scores(self, h: Any, pos_vecs: Any, neg_vecs: Any, pos_bias: Any = None,
+               neg_bias: Any = None) -> tuple[Any, Any]:
+        """(pos (B,), neg (B, K)) scores of the played and skipped tracks' vectors (B, d)
+        and (B, K, d) for the representations h (B, d): dot product (+ the biases when
+        given) or, with ``similarity = "cosine"``, cosine similarity (biases ignored)."""
+        import torch
+
+        if self.options["similarity"] == "cosine":
+            f = torch.nn.functional
+            h, pos_vecs, neg_vecs = (f.normalize(h, dim=-1), f.normalize(pos_vecs, dim=-1),
+                                     f.normalize(neg_vecs, dim=-1))
+            pos_bias = neg_bias = None
+        pos = (h * pos_vecs).sum(-1)
+        neg = torch.einsum("bd,bkd->bk", h, neg_vecs)
+        if pos_bias is not None:
+            pos = pos + pos_bias
+        if neg_bias is not None:
+            neg = neg + neg_bias
+        return pos, neg
 
     def __call__(self, pos: Any, neg: Any) -> Any:
         """Mean over rows with at least one skipped track; 0 (with gradients) without."""

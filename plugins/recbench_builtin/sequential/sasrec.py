@@ -8,8 +8,9 @@ point-wise feed-forward layers, layer norm and dropout; the representation at po
 scores every song as the track at t + 1 (dot product with its vector, plus a song bias).
 Training: the user's played tracks in time order, cut into windows of ``max_len + 1``
 from the most recent; next-item loss = cross-entropy over all songs at every position
-(the full softmax, which the catalogue size here allows, instead of SASRec's one sampled
-negative). ``gru4rec`` replaces the attention blocks by a GRU (Hidasi et al. 2016) and
+(the full softmax, which the catalogue size here allows; default) or, with ``next_loss =
+"bce"``, SASRec's own binary cross-entropy against ``sampled_negatives`` uniformly drawn
+songs (Sec. III-E; see sequential/_train.py). ``gru4rec`` replaces the attention blocks by a GRU (Hidasi et al. 2016) and
 keeps the rest.
 
 Seed 004's term (``skip_loss``, e.g. the ``skip-contrastive`` loss plugin, weight
@@ -38,6 +39,9 @@ skips 0.224, plays 0.221, both 0.236. Models:
   skip_summary (age buckets + session flag; kept)              0.171 / 0.322
     + term, "session" / "before"                               0.160 / 0.166 (skip@10 0.13)
     + term weight 0.1, "session" / "before" (valid 0.188)      0.171 / 0.169 (skip@10 0.19)
+  seed 004's set-up (issue 14 item 3): next_loss "bce" (1 sampled negative), term with
+  cosine similarity (t 0.1 / 0.5, weight 0.1 / 0.5 / 1 / 0.03; detached): no variant beats
+  its no-term model on MRR at strength 3 or 0 (suites/sequential.toml's header)
 
 Without the session flag a model cannot tell a skip of this session (not now) from one
 of an earlier session (a genre the platform serves the user, so one they like): the term
@@ -65,6 +69,7 @@ from recbench_builtin._training import EarlyStopping, make_optimizer
 from recbench_builtin.sequential._net import build_net
 from recbench_builtin.sequential._data import (SequentialMixin, session_ids,
                                                training_histories)
+from recbench_builtin.sequential._train import TrainingMixin
 
 PARAMS = (
     Param("dim", int, 64, "hidden size d", min=4),
@@ -83,6 +88,11 @@ PARAMS = (
     Param("skip_summary", bool, False, "read skipped tracks beside the played ones (an "
           "attention summary added to each position; not with input_skips)"),
     Param("summary_skips", int, 32, "most recent skipped tracks the summary reads", min=1),
+    Param("next_loss", str, "softmax", "next-item loss: cross-entropy over all songs, or "
+          "SASRec's binary cross-entropy against sampled negatives (Sec. III-E)",
+          choices=("softmax", "bce")),
+    Param("sampled_negatives", int, 1, "songs drawn uniformly per position as negatives "
+          "of the bce next-item loss (SASRec: 1)", min=1),
     Param("skip_loss", str, None, "loss plugin of the skip term, e.g. skip-contrastive "
           "(unset: next-item loss only)", plugin="loss"),
     Param("skip_loss_params", dict, None, "parameters of the skip loss"),
@@ -98,7 +108,7 @@ PARAMS = (
 )
 
 
-class SASRec(SequentialMixin, Recommender):
+class SASRec(TrainingMixin, SequentialMixin, Recommender):
     """Self-attentive sequential recommendation (Kang & McAuley 2018) + seed 004's skip term."""
 
     name = "sasrec"
@@ -175,129 +185,6 @@ class SASRec(SequentialMixin, Recommender):
 
     def _audio(self, ctx: FitContext) -> np.ndarray | None:
         return None
-
-    def _inputs(self, songs: np.ndarray, skipped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        keep = np.ones(len(songs), bool) if self.options["input_skips"] else ~skipped
-        return songs[keep], skipped[keep]
-
-    def _windows(self, hist, sess):
-        """(inputs, targets, skip flags, skip negatives, summary skips (songs, at,
-        sessions; see :meth:`_summary_skips`), each position's target session) arrays of
-        the training windows."""
-        o = self.options
-        L, M = o["max_len"], o["max_skips"]
-        xs, ys, ks, negs, sss, ats = [], [], [], [], [], []
-        for u, (songs, skipped) in enumerate(hist):
-            s_in, k_in = self._inputs(songs, skipped)
-            if len(s_in) < 2:
-                continue
-            plays_before = np.cumsum(~skipped) - ~skipped  # played tracks before each event
-            # the session's skipped songs for each input position's next played track
-            s_of = sess[u] if sess is not None else np.zeros(len(songs), np.int64)
-            keep = np.ones(len(songs), bool) if o["input_skips"] else ~skipped
-            sess_in = s_of[keep]
-            ev_in = np.flatnonzero(keep)  # event index of each input
-            skip_ev = {int(s): np.flatnonzero((s_of == s) & skipped) for s in np.unique(s_of)}
-            before = o["skip_negatives"] == "before"
-            for end in range(len(s_in), 1, -L):
-                start = max(0, end - L - 1)
-                w, kw, sw = s_in[start:end], k_in[start:end], sess_in[start:end]
-                x = np.full(L, -1, np.int64)
-                y = np.full(L, -1, np.int64)
-                k = np.zeros(L, bool)
-                neg = np.full((L, M), -1, np.int64)
-                n = len(w) - 1
-                x[:n], y[:n], k[:n] = w[:-1], w[1:], kw[:-1]
-                y[:n][kw[1:]] = -1  # a skipped next track is not a target
-                for i in range(n):
-                    sk = skip_ev.get(int(sw[i + 1]), np.zeros(0, np.int64))
-                    if before:  # only the skips logged before the target
-                        sk = sk[sk < ev_in[start + i + 1]]
-                    sk = songs[sk[-M:] if before else sk[:M]]
-                    neg[i, :len(sk)] = sk
-                    neg[i][neg[i] == y[i]] = -1  # skipped and replayed: not a negative
-                ss, at, ses = self._summary_skips(songs, skipped, plays_before, start,
-                                                  end - 1, s_of)
-                ts = np.full(L, -2, np.int64)  # each position's target session
-                ts[:n] = sw[1:]
-                xs.append(x), ys.append(y), ks.append(k), negs.append(neg)
-                sss.append(np.stack([ss, at, ses])), ats.append(ts)
-        if not xs:
-            z = np.zeros((0, L), np.int64)
-            zs = np.zeros((0, 3, o["summary_skips"]), np.int64)
-            return z, z, z.astype(bool), np.zeros((0, L, M), np.int64), zs, z
-        return (np.stack(xs), np.stack(ys), np.stack(ks), np.stack(negs), np.stack(sss),
-                np.stack(ats))
-
-    def _summary_skips(self, songs, skipped, plays_before, start: int, last: int, sess):
-        """The skip summary's input for a window whose first input is played track `start`
-        (counted over the history's played tracks) and whose last target is played track
-        `last`: the most recent `summary_skips` skipped tracks logged before that target
-        (-1 pads), for each the played tracks before it minus `start`, and its session
-        (`sess`: per event)."""
-        m = self.options["summary_skips"]
-        out, at, ses = np.full(m, -1, np.int64), np.zeros(m, np.int64), np.full(m, -1, np.int64)
-        idx = np.flatnonzero(skipped & (plays_before <= last))[-m:]
-        out[:len(idx)], at[:len(idx)] = songs[idx], plays_before[idx] - start
-        ses[:len(idx)] = sess[idx]
-        return out, at, ses
-
-    def _step(self, windows, b, skip_loss, opt) -> tuple[float, float]:
-        import torch
-        import torch.nn.functional as F
-
-        dev = self._device
-        x, y, k, neg, ss, ts = (torch.as_tensor(a[b], device=dev) for a in windows)
-        h = self.net(x, k if self.options["input_skips"] else None,
-                     (ss[:, 0], ss[:, 1], ss[:, 2], ts))
-        valid = y >= 0
-        if not bool(valid.any()):
-            return 0.0, 0.0
-        hv = h[valid]
-        vecs = self.net.vectors()
-        logits = hv @ vecs.T + self.net.bias
-        loss = F.cross_entropy(logits, y[valid])
-        skip_val = 0.0
-        if skip_loss is not None:
-            nv, yv = neg[valid].clamp(min=0), y[valid]
-            tv, tb = vecs, self.net.bias
-            if self.options["skip_detach_items"]:
-                tv, tb = tv.detach(), tb.detach()
-            pos = (hv * tv[yv]).sum(-1) + tb[yv]
-            ns = torch.einsum("bd,bmd->bm", hv, tv[nv]) + tb[nv]
-            nv = neg[valid]
-            ns = ns.masked_fill(nv < 0, float("-inf"))
-            extra = skip_loss(pos, ns)
-            loss = loss + self.options["skip_weight"] * extra
-            skip_val = float(extra.detach())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(loss.detach()) - self.options["skip_weight"] * skip_val, skip_val
-
-    def _valid_set(self, ctx: FitContext, hist, rng):
-        """(histories, first played song of the validation session) for a user sample."""
-        if not hasattr(ctx.split, "event_part"):
-            return None
-        vhist = training_histories(ctx.dataset, ctx.split, ctx.seed, parts=(1,))
-        users = [u for u, (s, k) in enumerate(vhist) if (~k).any() and len(hist[u][0])]
-        if not users:
-            return None
-        users = rng.permutation(users)[:self.options["valid_users"]]
-        out, targets = [], []
-        for u in users:  # the history, then the session's skips before its first play
-            first = int(np.argmax(~vhist[u][1]))
-            out.append((np.r_[hist[u][0], vhist[u][0][:first]],
-                        np.r_[hist[u][1], vhist[u][1][:first]],
-                        np.r_[np.zeros(len(hist[u][0]), bool), np.ones(first, bool)]))
-            targets.append(vhist[u][0][first])
-        return out, np.array(targets)
-
-    def _valid_mrr(self, valid) -> float:
-        hists, targets = valid
-        s = self.score_next(hists, np.arange(self.net.item.num_embeddings))
-        t = s[np.arange(len(targets)), targets]
-        return float(np.mean(1.0 / (1.0 + (s > t[:, None]).sum(axis=1))))
 
     # ------------------------------------------------------------------ scoring
 
