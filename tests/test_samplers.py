@@ -93,3 +93,44 @@ def test_two_stage_without_scorer_falls_back(registry):
     s.prepare(train, songs)
     out = s.sample(np.arange(100), 7, np.random.default_rng(0))
     assert out.shape == (100, 7) and set(np.unique(out)) <= set(songs)
+
+
+def test_positive_lookup_table_matches_binary_search(registry, monkeypatch):
+    """The users x songs bool table (small data) answers as the sorted-key search does,
+    and both agree with the matrix itself."""
+    import recbench_builtin.samplers as S
+
+    train = _train(seed=3)
+    songs = np.arange(train.shape[1])
+    dense_s = registry.create("sampler", "uniform", exclude_positives=True)
+    dense_s.prepare(train, songs)
+    monkeypatch.setattr(S, "_DENSE_LOOKUP_MAX", 0)
+    search_s = registry.create("sampler", "uniform", exclude_positives=True)
+    search_s.prepare(train, songs)
+    assert dense_s._pos_dense is not None and search_s._pos_dense is None
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, train.shape[0], size=40)
+    drawn = rng.integers(0, train.shape[1], size=(40, 25))
+    truth = train.toarray()[users[:, None], drawn] > 0
+    assert truth.any() and not truth.all()
+    np.testing.assert_array_equal(dense_s._is_positive(users, drawn), truth)
+    np.testing.assert_array_equal(search_s._is_positive(users, drawn), truth)
+
+
+def test_select_by_weight_partial_sort_equals_full_lexsort():
+    """The partial-sort path returns exactly the first n columns of the full lexsort
+    (finite keys first, then decreasing Gumbel-perturbed log-weight), on rows with and
+    without -inf entries and with fewer finite entries than n (the lexsort path)."""
+    from recbench_builtin.samplers import select_by_weight
+
+    for trial in range(60):
+        r = np.random.default_rng(trial)
+        rows, cols = int(r.integers(1, 20)), int(r.integers(2, 60))
+        n = int(r.integers(1, cols + 1))
+        lw = r.normal(size=(rows, cols)) * float(r.choice([0.0, 1.0, 30.0]))
+        lw[r.random((rows, cols)) < float(r.choice([0.0, 0.3, 0.9]))] = -np.inf
+        got = select_by_weight(lw, n, np.random.default_rng(trial + 100))
+        g = np.random.default_rng(trial + 100).gumbel(size=lw.shape)
+        fin = np.isfinite(lw)
+        keys = np.where(fin, lw + g, g)
+        np.testing.assert_array_equal(got, np.lexsort((-keys, ~fin), axis=-1)[:, :n])
