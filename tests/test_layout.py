@@ -108,8 +108,9 @@ MOVED = {
         "recbench.leaderboard.board": ["SECTION_COLD", "SECTION_ORACLE", "SECTION_REFERENCE",
                                        "board_context", "build", "build_from_folder",
                                        "ci_label", "commit_text", "diagnostics",
-                                       "diagnostics_rows", "render_csv", "render_markdown",
+                                       "diagnostics_rows", "render_markdown",
                                        "table_rows", "task_class", "title"],
+        "recbench.leaderboard.csvboard": ["render_csv"],
         "recbench.leaderboard.write": ["write_leaderboards"],
     },
     "recbench.report": {

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from .board import (SECTION_COLD, SECTION_ORACLE, SECTION_REFERENCE, _clean, board_context,
                     build, build_from_folder, ci_label, commit_text, diagnostics,
-                    diagnostics_rows, render_csv, render_markdown, table_rows, task_class,
-                    title)
+                    diagnostics_rows, render_markdown, table_rows, task_class, title)
+from .csvboard import render_csv
 from .write import write_leaderboards
 
 __all__ = ["SECTION_COLD", "SECTION_ORACLE", "SECTION_REFERENCE", "board_context", "build",

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import results
-from .board import build_from_folder, render_csv, render_markdown
+from .board import build_from_folder, render_markdown
+from .csvboard import render_csv
 from .report import write_html
 
 
