@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
 
     lb = sub.add_parser("leaderboard", parents=[common], help="re-render OUT's leaderboards")
     lb.add_argument("out", help="a run's output folder")
+    lb.add_argument("--suite", help="take references, primary metric and [[claims]] from "
+                    "this suite (default: those saved in OUT when it ran)")
+    lb.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a value of --suite (repeatable)")
 
     c = sub.add_parser("compare", parents=[common],
                        help="compare a candidate run with a baseline (exit 1 on regression)")
@@ -251,7 +255,20 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not ((out / "results.jsonl").exists() or (out / "cells").is_dir()):
         raise RecbenchError(f"{out}: no results.jsonl (is this a recbench output folder?)")
     rebuild_jsonl(out)  # results.jsonl again equals the cell files
-    write_leaderboards(out)
+    if args.suite:
+        from .registry import default_registry
+        from .results import read_cells
+        from .suite import load_suite
+
+        suite = load_suite(args.suite, default_registry(), args.overrides)
+        names = {r.get("suite") for r in read_cells(out)}
+        if names and names != {suite.name}:
+            raise RecbenchError(f"{args.suite}: suite {suite.name!r} did not write {out} "
+                                f"(its results are of {', '.join(sorted(map(str, names)))})")
+        write_leaderboards(out, references=suite.references,
+                           primary_metric=suite.primary_metric, claims=suite.claims)
+    else:
+        write_leaderboards(out)
     print((out / "leaderboard.md").read_text(encoding="utf-8"))
     return 0
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .. import defaults, results
 from ..components import DiagnosticsTable
 from ..errors import RecbenchError
+from .claims import claims_context, judge_claims
 from .intervals import ci_label, ci_over
 from .tuning import budget_text, tuning_summary
 
@@ -291,7 +292,7 @@ def board_context(board: dict[str, Any], suite: str | None) -> dict[str, Any]:
             "primary": board["primary_metric"],
             "env": {k: env.get(k) for k in ("recbench", "torch")}, "commit": commit_text(env),
             "device": (board.get("device") or {}).get("type"), "ci_label": ci_label(board),
-            "ci_over": ci_over(board),
+            "ci_over": ci_over(board), "claims": claims_context(board),
             "lists": [(heading, [json.dumps(f) for f in board[key]])
                       for key, heading in (("failed", "Failed cells"),
                                            ("excluded_other_data",
@@ -331,10 +332,11 @@ _RESUME_HINT = "; rerun `recbench run SUITE -o OUT --resume` to rewrite it"
 
 
 def build_from_folder(out: Path, *, references: list[dict[str, Any]] | None = None,
-                      primary_metric: str | None = None,
-                      warn: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                      primary_metric: str | None = None, warn: Any = None,
+                      claims: list[dict[str, Any]] | None = None
+                      ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The leaderboard of a run folder, built in memory (nothing is written), and the
-    meta (references, primary metric) it used. Corrupt cell files are left out and named
+    meta (references, primary metric, claims: recbench.leaderboard.claims) it used. Corrupt cell files are left out and named
     through `warn` (a callable taking one line); a corrupt plan.json or
     leaderboard_meta.json is a RecbenchError naming it."""
     out = Path(out)
@@ -358,10 +360,13 @@ def build_from_folder(out: Path, *, references: list[dict[str, Any]] | None = No
             raise RecbenchError(f"{meta_path}: corrupt leaderboard settings (expected "
                                 f"{{references: [...], primary_metric}}){_RESUME_HINT}")
         references, primary_metric = meta.get("references", []), meta.get("primary_metric")
-    meta = {"references": references or [], "primary_metric": primary_metric}
-    lb = _clean(build(rows, references=references or [], primary_metric=primary_metric,
-                      plan_ids=plan_ids))
-    return lb, meta
+        claims = meta.get("claims", []) if claims is None else claims
+    meta = {"references": references or [], "primary_metric": primary_metric,
+            "claims": claims or []}
+    lb = build(rows, references=references or [], primary_metric=primary_metric,
+               plan_ids=plan_ids)
+    judge_claims(out, lb, claims or [])
+    return _clean(lb), meta
 
 
 def _warn(line: str) -> None:

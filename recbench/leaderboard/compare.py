@@ -90,10 +90,11 @@ def _per_user(folder: Path | None, task: str, model: str) -> dict[int, dict[str,
 
 
 def paired_change(cand: dict[int, dict], base: dict[int, dict], metric: str,
-                  values: tuple[float, float] | None = None, n_resamples: int = 1000
-                  ) -> dict[str, float] | None:
+                  values: tuple[float, float] | None = None, n_resamples: int = 1000,
+                  level: float = 0.95) -> dict[str, Any] | None:
     """Paired bootstrap of candidate - baseline over the same users (per-user values
-    averaged over the seeds both sides ran), or None when it cannot be paired.
+    averaged over the seeds both sides ran), or None when it cannot be paired: dict(diff,
+    low, high, p_value) of paired_bootstrap, plus n_users and the seeds used.
 
     `values` (candidate, baseline) are the leaderboards' numbers: per-user values that do
     not reproduce them (an edited leaderboard, other seeds) are not used."""
@@ -119,7 +120,8 @@ def paired_change(cand: dict[int, dict], base: dict[int, dict], metric: str,
     keep = ~(np.isnan(a) | np.isnan(b))
     if not keep.any():
         return None
-    return paired_bootstrap(a[keep], b[keep], n_resamples=n_resamples, seed=0)
+    out = paired_bootstrap(a[keep], b[keep], n_resamples=n_resamples, seed=0, level=level)
+    return {**out, "n_users": int(keep.sum()), "seeds": seeds}
 
 
 def _finite(v: Any) -> float | None:

@@ -13,11 +13,15 @@ from .report import write_html
 
 
 def write_leaderboards(out: Path, *, references: list[dict[str, Any]] | None = None,
-                       primary_metric: str | None = None) -> dict[str, Any]:
-    """(Re)write OUT/leaderboard.{md,csv,json,html,png} from OUT's results."""
+                       primary_metric: str | None = None,
+                       claims: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """(Re)write OUT/leaderboard.{md,csv,json,html,png} from OUT's results. With
+    `references` given, they, `primary_metric` and `claims` replace the folder's saved
+    leaderboard settings; without, the saved ones are used."""
     out = Path(out)
     had_meta = (out / "leaderboard_meta.json").exists()
-    lb, meta = build_from_folder(out, references=references, primary_metric=primary_metric)
+    lb, meta = build_from_folder(out, references=references, primary_metric=primary_metric,
+                                 claims=claims)
     if references is not None or not had_meta:
         results.atomic_write_text(out / "leaderboard_meta.json", json.dumps(meta, indent=1))
     results.atomic_write_text(out / "leaderboard.json", results.dumps(lb, indent=1,

@@ -172,5 +172,5 @@ def run_suite(suite: Suite, out: Path, *, resume: bool = False, device: str | No
         from ..leaderboard import write_leaderboards
 
         write_leaderboards(out, references=suite.references,
-                           primary_metric=suite.primary_metric)
+                           primary_metric=suite.primary_metric, claims=suite.claims)
     return summary

@@ -28,6 +28,8 @@ Layout (see README "Suite format")::
     [tuning]    sampler, trials / seconds (the same budget for every searched model),
                 metric, task, pruner, seed, refit, per_model (see recbench.suite.tuning)
     [[references]]  task, label, and published metric values (reference rows)
+    [[claims]]  label, model, baseline, metric, task, expect: judged on the leaderboard by
+                a paired bootstrap over users (recbench.suite.claims)
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from .vars import _VAR
 
 
 SECTIONS = ("suite", "dataset", "split", "features", "run", "tasks", "models", "references",
-            "tuning")
+            "tuning", "claims")
 
 MAX_SEED = 2**32 - 1  # 32 bits fit every seed consumer (numpy RandomState, torch, implicit)
 # Key of Suite.raw holding {raw key path: "${VAR}" template} for values expanded from the
@@ -147,6 +147,8 @@ class Suite:
     tasks: list[TaskSpec]
     models: list[ComponentSpec]
     references: list[dict[str, Any]] = field(default_factory=list)
+    # [[claims]], resolved (recbench.suite.claims): judged on the leaderboard
+    claims: list[dict[str, Any]] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
     notice: str | None = None  # set when the dataset's fallback replaced it
 

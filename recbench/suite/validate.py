@@ -13,6 +13,7 @@ from .. import defaults
 from ..errors import ConfigError, DataUnavailable, RecbenchError
 from ..registry.params import Param, suggest
 from ..registry import RESERVED_KEYS, Registry
+from .claims import validate_claims
 from .fallback import _fallback_model_specs
 from .locate import _Locator
 from .model import (ComponentSpec, ENV_KEY, FEATURE_PARAMS, MAX_SEED, RUN_PARAMS, SECTIONS,
@@ -180,6 +181,9 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
                 raise ConfigError(f"must be a finite number, got {v!r}", file=file,
                                   key=f"{key}.{k}", line=loc.line(f"{key}.{k}"))
 
+    claims = validate_claims(raw.get("claims"), registry, tasks, models, suite_o["bootstrap"],
+                             suite_o["confidence"], file, loc)
+
     # Checks that need the data (roots exist …), still before any work starts. A declared
     # [dataset.fallback] replaces a dataset whose data is not there, with a loud notice.
     suite_dir = str(Path(file).parent)
@@ -214,7 +218,8 @@ def validate_raw(raw: dict[str, Any], registry: Registry, file: str, text: str =
                  bootstrap=suite_o["bootstrap"], confidence=suite_o["confidence"],
                  dataset=dataset, split=split, split_seed=split_seed, features=features,
                  run=run, executor=executor, tasks=tasks, models=models,
-                 references=[dict(r) for r in refs], raw=copy.deepcopy(raw), notice=notice)
+                 references=[dict(r) for r in refs], claims=claims, raw=copy.deepcopy(raw),
+                 notice=notice)
 
 
 def _check_task_needs(registry: Registry, tasks: list[TaskSpec], dataset: ComponentSpec,
