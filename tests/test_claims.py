@@ -185,3 +185,19 @@ def test_a_claim_on_a_row_that_did_not_run_is_not_judged(tmp_path):
     (c,) = lb["tasks"]["recommendation"]["claims"]
     assert c["verdict"] == "not judged" and "gone" in c["note"] and c["diff"] is None
     assert meta["claims"] == [claim]
+
+
+def test_a_task_own_column_needs_expect_and_is_judged_only_where_the_board_has_it(tmp_path):
+    from recbench.leaderboard.board import build_from_folder
+
+    own = '\n[[claims]]\nlabel = "x"\nmodel = "pop"\nbaseline = "random"\nmetric = "skip@10"\n'
+    err = error_of(tmp_path, SUITE + own)
+    assert err.key == "claims[0].metric" and "needs `expect`" in str(err)
+    s = load_suite(write(tmp_path, SUITE + own + 'expect = "lower"\n', "own.toml"),
+                   default_registry())
+    assert s.claims[0]["expect"] == "lower"
+    out = tmp_path / "out"
+    assert main(["run", str(write(tmp_path, SUITE)), "-o", str(out), "-q"]) == 0
+    lb, _ = build_from_folder(out, references=[], claims=s.claims)
+    (c,) = lb["tasks"]["recommendation"]["claims"]
+    assert c["verdict"] == "not judged" and "no column 'skip@10'" in c["note"]

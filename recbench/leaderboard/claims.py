@@ -44,6 +44,8 @@ def judge_claims(out: Path, lb: dict[str, Any], claims: list[dict[str, Any]]) ->
         missing = [m for m in (c["model"], c["baseline"]) if m not in rows]
         if missing:
             judged["note"] = f"no row for {', '.join(missing)} on this board"
+        elif c["metric"] not in board["columns"]:
+            judged["note"] = f"this board has no column {c['metric']!r}"
         else:
             paired = paired_change(_per_user(out, c["task"], c["model"]),
                                    _per_user(out, c["task"], c["baseline"]), c["metric"],

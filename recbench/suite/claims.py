@@ -78,10 +78,14 @@ def validate_claims(raw: Any, registry: Registry, tasks: list[TaskSpec],
                        f"{', '.join(task_ids)})")
         cls = registry.get("task", task.spec.name).cls
         columns = [m.column for m in task.metrics] + [cls.primary_metric]
-        if c["metric"] not in columns:
+        registered = _higher_is_better(registry, c["metric"].split("@", 1)[0]) is not None
+        if c["metric"] not in columns and (registered or "expect" not in c):
+            # a registered metric the task is not asked for, or a task's own column
+            # (e.g. skip@10) without the direction that only `expect` can give
             raise fail(f"task {task.spec.id!r} computes no {c['metric']!r}."
                        f"{suggest(c['metric'], columns)} Columns: "
-                       f"{', '.join(dict.fromkeys(columns))}", "metric")
+                       f"{', '.join(dict.fromkeys(columns))} (a column the task adds "
+                       f"itself needs `expect`)", "metric")
         expect = c.get("expect", "better")
         if expect not in EXPECT:
             raise fail(f"expected one of {', '.join(EXPECT)}, got {expect!r}", "expect")
