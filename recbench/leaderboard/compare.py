@@ -15,6 +15,7 @@ dataset or split fingerprints differ are not compared (exit 2) unless allowed.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,8 @@ def paired_change(cand: dict[int, dict], base: dict[int, dict], metric: str,
                                       if metric in side[s]]))
             if not math.isclose(mean, stated, rel_tol=1e-6, abs_tol=1e-9):
                 return None
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a user NaN on every seed: dropped
         a = np.nanmean(np.stack([cand[s][metric] for s in seeds]), axis=0)
         b = np.nanmean(np.stack([base[s][metric] for s in seeds]), axis=0)
     keep = ~(np.isnan(a) | np.isnan(b))
