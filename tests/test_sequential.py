@@ -143,7 +143,7 @@ def test_training_windows_by_hand():
     songs = np.array([1, 9, 2, 3, 8, 3, 4])
     skipped = np.array([0, 1, 0, 0, 1, 0, 0], bool)
     sess = [np.array([0, 0, 0, 1, 1, 1, 1])]
-    x, y, k, neg, ss, ts = model._windows([(songs, skipped)], sess)
+    x, y, k, neg, ss, ts, si = model._windows([(songs, skipped)], sess)
     # played: 1 2 | 3 3 4 (sessions 0 | 1); one window of max_len + 1 = 5 tracks
     assert x.tolist() == [[1, 2, 3, 3]] and y.tolist() == [[2, 3, 3, 4]]
     assert not k.any()
@@ -153,6 +153,7 @@ def test_training_windows_by_hand():
     # whose target follows them: positions 0 and 2)
     assert ss[0, 0, :3].tolist() == [9, 8, -1] and ss[0, 1, :2].tolist() == [1, 3]
     assert ss[0, 2, :2].tolist() == [0, 1] and ts[0].tolist() == [0, 1, 1, 1]
+    assert si[0].tolist() == [0, 0, 1, 1]  # each input's own session
     # skip_negatives = before: 8 comes after the first 3 of session 1, before the second
     model.options["skip_negatives"] = "before"
     assert model._windows([(songs, skipped)], sess)[3][0, :, 0].tolist() == [9, -1, 8, 8]
@@ -288,3 +289,70 @@ def test_skip_summary_excludes_input_skips(session_world):
     ds, split = session_world
     with pytest.raises(ConfigError, match="input_skips"):
         _run(ds, split, "sasrec", skip_summary=True, input_skips=True, max_epochs=1)
+
+
+def test_state_term_by_hand():
+    """Seed 004's code form: each played input's state against the next played input's
+    state of its session (positive) and the session's skipped inputs' states (negatives,
+    earlier or later); queries without a later played input in their session, pads and
+    other sessions' skips left out. Checked against the formula written out per query."""
+    from recbench_builtin.sequential._train import state_term
+
+    torch.manual_seed(0)
+    h = torch.randn(1, 7, 3)
+    x = torch.tensor([[1, 9, 2, 3, 8, 4, -1]])
+    k = torch.tensor([[0, 1, 0, 0, 1, 0, 0]], dtype=torch.bool)
+    sess = torch.tensor([[0, 0, 0, 1, 1, 1, -2]])
+    # queries: 0 (positive 2, negative 1) and 3 (positive 5, negative 4); 2 and 5 have
+    # no later played input of their session
+    for t in (1.0, 0.5):
+        loss = SkipContrastiveLoss(temperature=t)
+        want = []
+        for q, p, n in ((0, 2, 1), (3, 5, 4)):
+            pos, neg = float(h[0, q] @ h[0, p]) / t, float(h[0, q] @ h[0, n]) / t
+            want.append(-math.log(math.exp(pos) / (math.exp(pos) + math.exp(neg))))
+        got = float(state_term(loss, h, x, k, sess))
+        assert got == pytest.approx(sum(want) / 2, abs=1e-5)
+    # session 0 without a skip (its queries drop out); session 1 with two skips, one of
+    # them after the query's positive: both are negatives of query 3
+    x2 = torch.tensor([[1, 9, 2, 3, 8, 4, 7]])
+    k2 = torch.tensor([[0, 0, 0, 0, 1, 0, 1]], dtype=torch.bool)
+    s2 = torch.tensor([[0, 0, 0, 1, 1, 1, 1]])
+    loss = SkipContrastiveLoss()
+    pos = float(h[0, 3] @ h[0, 5])
+    negs = [float(h[0, 3] @ h[0, j]) for j in (4, 6)]
+    want = -math.log(math.exp(pos) / (math.exp(pos) + sum(math.exp(v) for v in negs)))
+    assert float(state_term(loss, h, x2, k2, s2)) == pytest.approx(want, abs=1e-5)
+
+
+def test_states_form_needs_input_skips(session_world):
+    from recbench.errors import ConfigError
+
+    ds, split = session_world
+    with pytest.raises(ConfigError, match="input_skips"):
+        _run(ds, split, "sasrec", skip_form="states", skip_loss="skip-contrastive",
+             max_epochs=1)
+
+
+def test_skip_flags_off_reads_skipped_tracks_unmarked():
+    """input_skips with skip_flags = false: the skipped tracks take positions (the
+    history differs from the plays alone) but the net is not told which were skipped
+    (flipping the flags changes nothing); with flags it is (the check can fail)."""
+    reg = default_registry()
+    songs = np.array([3, 20, 4, 5, 21])
+    flipped = np.array([0, 1, 0, 0, 1], bool)
+    out = {}
+    for flags in (True, False):
+        model = reg.create("recommender", "sasrec", max_len=6, dim=8, dropout=0.0,
+                           input_skips=True, skip_flags=flags)
+        torch.manual_seed(0)
+        model.net, model._device, model._scorer = (build_net(30, model.options,
+                                                             "transformer").eval(),
+                                                   torch.device("cpu"), None)
+        torch.nn.init.normal_(model.net.skip.weight)
+        a = model.represent([(songs, flipped)])
+        b = model.represent([(songs, ~flipped)])
+        plays = model.represent([(songs[~flipped], flipped[~flipped])])
+        out[flags] = (np.abs(a - b).max(), np.abs(a - plays).max())
+    assert out[True][0] > 1e-4 and out[False][0] < 1e-9
+    assert out[False][1] > 1e-4

@@ -50,9 +50,37 @@ def skip_scores(skip_loss: Any, h: Any, vecs: Any, bias: Any, pos: Any, neg: Any
             torch.einsum("bd,bmd->bm", h, vecs[neg]) + bias[neg])
 
 
+def state_term(skip_loss: Any, h: Any, x: Any, k: Any, sess: Any) -> Any:
+    """Seed 004's term in its authors' code (pseshadri9/sequential-music-recommendation,
+    models/models.py at 07331e0: ``get_negative_samples`` and InfoNCE on the encoder
+    output): among the encoder states h (B, L, d) of windows whose inputs x (B, L; -1
+    pads) include skipped tracks (flags k (B, L)), the state at each played input is the
+    query, the state at the next played input of the same session (sess (B, L)) the
+    positive, and the states at that session's skipped inputs (earlier or later) the
+    negatives; scored by ``skip_loss.scores`` and reduced by ``skip_loss`` (queries with
+    no later played input or no skip in their session add nothing)."""
+    import torch
+
+    L = x.shape[1]
+    valid = x >= 0
+    same = (sess[:, :, None] == sess[:, None, :]) & valid[:, :, None] & valid[:, None, :]
+    played = valid & ~k
+    later = torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1)
+    cand = same & played[:, None, :] & later[None]  # (B, L, L): j > i played, same session
+    pos_at = cand.to(torch.int8).argmax(dim=-1)  # the first such j
+    negm = same & k[:, None, :]
+    b, i = (played & cand.any(-1) & negm.any(-1)).nonzero(as_tuple=True)
+    pos, neg = skip_loss.scores(h[b, i], h[b, pos_at[b, i]], h[b])
+    return skip_loss(pos, neg.masked_fill(~negm[b, i], float("-inf")))
+
+
 class TrainingMixin:
     """Training windows, the loss step and the validation set of a sequential model (uses
     ``self.options``, ``self.net`` and ``self._device``)."""
+
+    def _flags(self) -> bool:
+        """Whether the net reads skip flags (skipped tracks as inputs, flagged)."""
+        return self.options["input_skips"] and self.options["skip_flags"]
 
     def _inputs(self, songs: np.ndarray, skipped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keep = np.ones(len(songs), bool) if self.options["input_skips"] else ~skipped
@@ -60,11 +88,11 @@ class TrainingMixin:
 
     def _windows(self, hist, sess):
         """(inputs, targets, skip flags, skip negatives, summary skips (songs, at,
-        sessions; see :meth:`_summary_skips`), each position's target session) arrays of
-        the training windows."""
+        sessions; see :meth:`_summary_skips`), each position's target session, each
+        input's session) arrays of the training windows."""
         o = self.options
         L, M = o["max_len"], o["max_skips"]
-        xs, ys, ks, negs, sss, ats = [], [], [], [], [], []
+        xs, ys, ks, negs, sss, ats, ses_in = [], [], [], [], [], [], []
         for u, (songs, skipped) in enumerate(hist):
             s_in, k_in = self._inputs(songs, skipped)
             if len(s_in) < 2:
@@ -98,14 +126,16 @@ class TrainingMixin:
                                                   end - 1, s_of)
                 ts = np.full(L, -2, np.int64)  # each position's target session
                 ts[:n] = sw[1:]
+                si = np.full(L, -2, np.int64)  # each input's session
+                si[:n] = sw[:-1]
                 xs.append(x), ys.append(y), ks.append(k), negs.append(neg)
-                sss.append(np.stack([ss, at, ses])), ats.append(ts)
+                sss.append(np.stack([ss, at, ses])), ats.append(ts), ses_in.append(si)
         if not xs:
             z = np.zeros((0, L), np.int64)
             zs = np.zeros((0, 3, o["summary_skips"]), np.int64)
-            return z, z, z.astype(bool), np.zeros((0, L, M), np.int64), zs, z
+            return z, z, z.astype(bool), np.zeros((0, L, M), np.int64), zs, z, z
         return (np.stack(xs), np.stack(ys), np.stack(ks), np.stack(negs), np.stack(sss),
-                np.stack(ats))
+                np.stack(ats), np.stack(ses_in))
 
     def _summary_skips(self, songs, skipped, plays_before, start: int, last: int, sess):
         """The skip summary's input for a window whose first input is played track `start`
@@ -125,9 +155,8 @@ class TrainingMixin:
         import torch.nn.functional as F
 
         dev = self._device
-        x, y, k, neg, ss, ts = (torch.as_tensor(a[b], device=dev) for a in windows)
-        h = self.net(x, k if self.options["input_skips"] else None,
-                     (ss[:, 0], ss[:, 1], ss[:, 2], ts))
+        x, y, k, neg, ss, ts, si = (torch.as_tensor(a[b], device=dev) for a in windows)
+        h = self.net(x, k if self._flags() else None, (ss[:, 0], ss[:, 1], ss[:, 2], ts))
         valid = y >= 0
         if not bool(valid.any()):
             return 0.0, 0.0
@@ -140,7 +169,11 @@ class TrainingMixin:
         else:
             loss = F.cross_entropy(hv @ vecs.T + self.net.bias, yv)
         skip_val = 0.0
-        if skip_loss is not None:
+        if skip_loss is not None and self.options["skip_form"] == "states":
+            extra = state_term(skip_loss, h, x, k, si)
+            loss = loss + self.options["skip_weight"] * extra
+            skip_val = float(extra.detach())
+        elif skip_loss is not None:
             nv = neg[valid]
             tv, tb = vecs, self.net.bias
             if self.options["skip_detach_items"]:

@@ -85,6 +85,8 @@ PARAMS = (
     Param("patience", int, 4, "epochs without a better validation MRR before stopping",
           min=1),
     Param("input_skips", bool, False, "also read skipped tracks (with a skip flag embedding)"),
+    Param("skip_flags", bool, True, "with input_skips, mark the skipped inputs by a flag "
+          "embedding (false: every track of the session read alike, as seed 004's code)"),
     Param("skip_summary", bool, False, "read skipped tracks beside the played ones (an "
           "attention summary added to each position; not with input_skips)"),
     Param("summary_skips", int, 32, "most recent skipped tracks the summary reads", min=1),
@@ -101,6 +103,10 @@ PARAMS = (
     Param("skip_negatives", str, "session", "the skip term's negatives at a position: every "
           "skipped track of its target's session, or those logged before the target",
           choices=("session", "before")),
+    Param("skip_form", str, "tracks", "what the skip term contrasts: the played next track's "
+          "and the skipped tracks' vectors against the representation, or (seed 004's code) "
+          "encoder states: the next played input's state against the skipped inputs' "
+          "states (needs input_skips)", choices=("tracks", "states")),
     Param("skip_detach_items", bool, False, "the skip term moves only the representations, "
           "not the song vectors and biases (a skip is one listener's, in one session)"),
     Param("valid_users", int, 500, "users whose validation session drives early stopping",
@@ -127,6 +133,10 @@ class SASRec(TrainingMixin, SequentialMixin, Recommender):
         if o["skip_summary"] and o["input_skips"]:
             raise ConfigError(f"model {self.name}: skip_summary reads skipped tracks beside "
                               "the played ones; it excludes input_skips", key="models")
+        if o["skip_form"] == "states" and not o["input_skips"]:
+            raise ConfigError(f"model {self.name}: skip_form = \"states\" contrasts the "
+                              "states of skipped inputs; it needs input_skips = true",
+                              key="models")
         torch.manual_seed(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
         self._device = torch.device(ctx.device)
@@ -214,7 +224,7 @@ class SASRec(TrainingMixin, SequentialMixin, Recommender):
         dev = self._device
         with torch.no_grad():
             h = net(torch.as_tensor(x, device=dev),
-                    torch.as_tensor(k, device=dev) if self.options["input_skips"] else None,
+                    torch.as_tensor(k, device=dev) if self._flags() else None,
                     (*torch.as_tensor(ss, device=dev).unbind(1),
                      torch.ones(x.shape, dtype=torch.long, device=dev)))
             out = h[torch.arange(len(x)), torch.as_tensor(last.clip(min=0))]
