@@ -250,8 +250,18 @@ def test_task_groups_on_a_perfect_embedding_and_on_noise():
     assert out.diagnostics["n_groups"] >= 2
     noise = run(_ArtistVectors(artists, noise=100.0))
     assert noise.metrics["ari"] < 0.5 and noise.metrics["verification_auc"] < 0.8
+    # per-group values for paired claims: the same groups (ids) for both models of a
+    # seed, each column's mean the board's value, one id per group
+    for o in (out, noise):
+        pu = o.per_user
+        assert len(pu["users"]) == o.diagnostics["n_groups"] == len(set(pu["users"]))
+        for m in ("ari", "nmi", "verification_auc"):
+            assert pu[m].mean() == pytest.approx(o.metrics[m])
+    np.testing.assert_array_equal(out.per_user["users"], noise.per_user["users"])
+    assert (out.per_user["ari"] > noise.per_user["ari"]).sum() >= 1
     for col, (lo, hi) in noise.metrics_ci.items():
         assert lo <= noise.metrics[col] <= hi
     mixed = ArtistClusteringTask(groups="mixed").run(CellContext(
         dataset=ds, split=w.split, model=_ArtistVectors(artists), metrics=[], fit=None, seed=0))
     assert "ari_mixed" not in mixed.metrics and mixed.metrics["ari"] == pytest.approx(1.0)
+    assert mixed.per_user["ari"] == pytest.approx(np.ones(mixed.diagnostics["n_groups"]))

@@ -61,6 +61,10 @@ def test_per_song_auc_and_recall_by_hand():
     # recall = hits / positives: song 1 has 1 of its 2 listeners on top, song 2 none
     assert out.metrics["recall@1"] == pytest.approx((1 / 2 + 0.0) / 2)
     assert out.diagnostics["n_songs"] == 2 and out.diagnostics["n_candidate_users"] == 4
+    # per-song values for paired claims, keyed by song
+    assert out.per_user["users"].tolist() == [1, 2]
+    assert out.per_user["auc"] == pytest.approx([0.75, 2 / 3])
+    assert out.per_user["recall@1"] == pytest.approx([0.5, 0.0])
 
 
 def test_leak_guard_refuses_a_split_with_test_song_interactions():

@@ -39,7 +39,8 @@ def judge_claims(out: Path, lb: dict[str, Any], claims: list[dict[str, Any]]) ->
             continue
         judged = {k: c[k] for k in ("label", "model", "baseline", "metric", "expect")}
         judged.update(diff=None, low=None, high=None, p_value=None, n_users=0, seeds=[],
-                      level=c.get("confidence", 0.95), verdict=NOT_JUDGED, note="")
+                      level=c.get("confidence", 0.95), verdict=NOT_JUDGED, note="",
+                      unit=_unit(board, c["metric"]))
         rows = {e.get("model_id"): e for e in board["rows"]}
         missing = [m for m in (c["model"], c["baseline"]) if m not in rows]
         if missing:
@@ -59,6 +60,11 @@ def judge_claims(out: Path, lb: dict[str, Any], claims: list[dict[str, Any]]) ->
                                                       "n_users", "seeds")})
                 judged["verdict"] = _verdict(paired["low"], paired["high"], c["expect"])
         board.setdefault("claims", []).append(judged)
+
+
+def _unit(board: dict[str, Any], metric: str) -> str:
+    """What a column's per-unit values are over: its ``ci_over`` (users, songs, groups)."""
+    return str(((board.get("metric_info") or {}).get(metric) or {}).get("ci_over") or "users")
 
 
 def _verdict(low: float, high: float, expect: str) -> str:
@@ -87,10 +93,14 @@ def claims_context(board: dict[str, Any]) -> dict[str, Any] | None:
         ci = "–" if c["low"] is None else f"[{f(c['low'])}, {f(c['high'])}]"
         verdict = c["verdict"] + (f" ({c['note']})" if c.get("note") else "")
         rows.append([c["label"], c["model"], c["baseline"], c["metric"], c["expect"],
-                     f(c["diff"]), ci, f(c["p_value"], sign=False), str(c["n_users"]),
+                     f(c["diff"]), ci, f(c["p_value"], sign=False),
+                     str(c["n_users"]) + ("" if c.get("unit", "users") == "users"
+                                          else f" {c['unit']}"),
                      ",".join(str(s) for s in c["seeds"]) or "–", verdict])
-    caption = (f"Claims stated in the suite, judged by a paired bootstrap over the users both "
-               f"rows were evaluated on (per-user values averaged over the seeds both ran; "
+    units = sorted({c.get("unit", "users") for c in claims})
+    over = "users" if units == ["users"] else "units (" + ", ".join(units) + ")"
+    caption = (f"Claims stated in the suite, judged by a paired bootstrap over the {over} both "
+               f"rows were evaluated on (per-unit values averaged over the seeds both ran; "
                f"{level:.0%} percentile interval of model − baseline; no multiple-testing "
                f"correction). *holds*: the interval excludes 0 on the expected side.")
     return {"header": header, "rows": rows, "caption": caption,

@@ -161,10 +161,11 @@ class ArtistClusteringTask(Task):
         x = np.asarray(ctx.model.item_vectors(songs), dtype=np.float64)
         x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         rng = np.random.default_rng(ctx.seed)
+        per_unit = None
         if self.options["groups"] == "all":
             metrics, cis, diag = self._all(ctx, songs, x, artists, rng)
         else:
-            metrics, cis, diag = self._grouped(ctx, songs, x, artists, rng)
+            metrics, cis, diag, per_unit = self._grouped(ctx, songs, x, artists, rng)
         train_artists = self._artist_codes(ctx)[np.asarray(ctx.split.train_songs, np.int64)]
         diag["n_artists_in_training"] = int(np.isin(np.unique(artists), train_artists).sum())
         genre = self._genres(ctx, rng)
@@ -205,7 +206,7 @@ class ArtistClusteringTask(Task):
         info = {k: v for k, v in info.items() if k in metrics}
         return TaskOutput(metrics=metrics, metrics_ci=cis, throughput={},
                           timing={"eval_s": round(time.perf_counter() - t0, 4)},
-                          metric_info=info,
+                          metric_info=info, per_user=per_unit,
                           diagnostics=diag, ignored_metrics=[m[0] for m in ctx.metrics])
 
     def _all(self, ctx: CellContext, songs: np.ndarray, x: np.ndarray, artists: np.ndarray,
@@ -229,9 +230,12 @@ class ArtistClusteringTask(Task):
 
     def _grouped(self, ctx: CellContext, songs: np.ndarray, x: np.ndarray,
                  artists: np.ndarray, rng: np.random.Generator
-                 ) -> tuple[dict[str, float], dict[str, list[float | None]], dict]:
+                 ) -> tuple[dict[str, float], dict[str, list[float | None]], dict, dict]:
         """Means over small groups of artists, each clustered alone (intervals over
-        groups); with same-genre groups also the mixed-genre control (``*_mixed``)."""
+        groups); with same-genre groups also the mixed-genre control (``*_mixed``). Also
+        the per-group values of the requested grouping for paired comparisons: {"users":
+        each group's id (its smallest artist code: the groups depend on the seed, not on
+        the model), metric: (groups,) values}."""
         key = self.options["genre_category"] or "genre"
         cats = getattr(ctx.dataset, "song_categories", None) or {}
         if key not in cats:
@@ -240,6 +244,7 @@ class ArtistClusteringTask(Task):
                             f"(genre_category); dataset {ctx.dataset.name!r} has none")
         uniq = np.unique(artists)
         genre_of = majority(np.asarray(cats[key], dtype=np.int64)[songs], artists, uniq)
+        per_unit: dict = {}
         modes = [self.options["groups"]] + (["mixed"] if self.options["groups"] ==
                                             "same-genre" else [])
         metrics: dict[str, float] = {}
@@ -256,9 +261,12 @@ class ArtistClusteringTask(Task):
             for j, m in enumerate(GROUP_METRICS):
                 metrics[m + suffix] = float(per[:, j].mean())
                 cis[m + suffix] = bounds[j]
+            if not suffix:
+                per_unit = {"users": np.array([int(g.min()) for g in groups], np.int64),
+                            **{m: per[:, j] for j, m in enumerate(GROUP_METRICS)}}
             diag[f"n_groups{suffix}"] = len(groups)
             diag[f"group_artists{suffix}"] = float(np.mean([len(g) for g in groups]))
-        return metrics, cis, diag
+        return metrics, cis, diag, per_unit
 
     def _artist_codes(self, ctx: CellContext) -> np.ndarray:
         cats = getattr(ctx.dataset, "song_categories", None) or {}

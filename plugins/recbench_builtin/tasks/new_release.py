@@ -168,6 +168,10 @@ class NewReleaseTask(Task):
             metrics=metrics, metrics_ci=cis,
             throughput={"scoring_pairs_per_s": pairs / score_s if score_s > 0 else float("nan")},
             timing={"eval_s": round(time.perf_counter() - t_eval, 4)}, metric_info=info,
+            # per-song values (songs in `evaluated` order) for paired comparisons (claims)
+            per_user={"users": evaluated, **{col: np.concatenate(v)
+                                             for col, v in per_song.items()
+                                             if v and np.asarray(v[0]).ndim == 1}},
             diagnostics={"n_songs": int(len(evaluated)), "n_candidate_users": int(len(users)),
                          "songs_without_listener": int(len(songs) - len(evaluated)),
                          "candidates": self.options["candidates"],
