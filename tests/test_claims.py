@@ -201,3 +201,30 @@ def test_a_task_own_column_needs_expect_and_is_judged_only_where_the_board_has_i
     lb, _ = build_from_folder(out, references=[], claims=s.claims)
     (c,) = lb["tasks"]["recommendation"]["claims"]
     assert c["verdict"] == "not judged" and "no column 'skip@10'" in c["note"]
+
+
+def test_paired_change_matches_units_by_id_across_seeds():
+    """Seeds may evaluate different units (new songs of each seed's split, each seed's
+    artist groups): units are matched by id, each averaged over the seeds that evaluated
+    it (NaN skipped), in order of first appearance; with the same users on every seed
+    this is the per-user mean over seeds."""
+    import numpy as np
+
+    from recbench.leaderboard.compare import paired_change
+    from recbench.metrics.uncertainty import paired_bootstrap
+
+    cand = {0: {"users": np.array([5, 2, 9]), "auc": np.array([0.9, 0.6, 0.7])},
+            1: {"users": np.array([9, 4]), "auc": np.array([0.5, np.nan])}}
+    base = {0: {"users": np.array([5, 2, 9]), "auc": np.array([0.8, 0.7, 0.4])},
+            1: {"users": np.array([9, 4]), "auc": np.array([0.6, 0.3])}}
+    got = paired_change(cand, base, "auc", n_resamples=200)
+    # units 5, 2, 9, 4: 9 averaged over both seeds; 4 is NaN for the candidate: dropped
+    want = paired_bootstrap(np.array([0.9, 0.6, 0.6]), np.array([0.8, 0.7, 0.5]),
+                            n_resamples=200, seed=0)
+    assert got["n_users"] == 3 and got["seeds"] == [0, 1]
+    for k in ("diff", "low", "high", "p_value"):
+        assert got[k] == pytest.approx(want[k])
+    same = {s: {"users": np.array([1, 2]), "auc": np.array([0.1 * s, 0.5])} for s in (1, 2, 3)}
+    zero = {s: {"users": np.array([1, 2]), "auc": np.array([0.0, 0.0])} for s in (1, 2, 3)}
+    assert paired_change(same, zero, "auc", n_resamples=50)["diff"] == pytest.approx(
+        np.mean([0.2, 0.5]))

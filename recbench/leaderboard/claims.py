@@ -100,7 +100,8 @@ def claims_context(board: dict[str, Any]) -> dict[str, Any] | None:
     units = sorted({c.get("unit", "users") for c in claims})
     over = "users" if units == ["users"] else "units (" + ", ".join(units) + ")"
     caption = (f"Claims stated in the suite, judged by a paired bootstrap over the {over} both "
-               f"rows were evaluated on (per-unit values averaged over the seeds both ran; "
+               f"rows were evaluated on (per-{'user' if over == 'users' else 'unit'} values "
+               f"averaged over the seeds both ran; "
                f"{level:.0%} percentile interval of model − baseline; no multiple-testing "
                f"correction). *holds*: the interval excludes 0 on the expected side.")
     return {"header": header, "rows": rows, "caption": caption,

@@ -15,7 +15,6 @@ dataset or split fingerprints differ are not compared (exit 2) unless allowed.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,15 +114,31 @@ def paired_change(cand: dict[int, dict], base: dict[int, dict], metric: str,
                                       if metric in side[s]]))
             if not math.isclose(mean, stated, rel_tol=1e-6, abs_tol=1e-9):
                 return None
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a user NaN on every seed: dropped
-        a = np.nanmean(np.stack([cand[s][metric] for s in seeds]), axis=0)
-        b = np.nanmean(np.stack([base[s][metric] for s in seeds]), axis=0)
+    a, b = (_unit_means(side, seeds, metric) for side in (cand, base))
     keep = ~(np.isnan(a) | np.isnan(b))
     if not keep.any():
         return None
     out = paired_bootstrap(a[keep], b[keep], n_resamples=n_resamples, seed=0, level=level)
     return {**out, "n_users": int(keep.sum()), "seeds": seeds}
+
+
+def _unit_means(side: dict[int, dict], seeds: list[int], metric: str) -> Any:
+    """Each unit's value averaged over the seeds that evaluated it (NaN skipped), units in
+    order of first appearance. Units are matched by id ("users"), so seeds may evaluate
+    different units (new songs of each seed's split, each seed's groups of artists); a
+    unit NaN on every seed stays NaN."""
+    import numpy as np
+
+    ids = np.concatenate([np.asarray(side[s]["users"]) for s in seeds])
+    v = np.concatenate([np.asarray(side[s][metric], dtype=np.float64) for s in seeds])
+    _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    unit, ok = rank[inv.ravel()], ~np.isnan(v)
+    total = np.bincount(unit[ok], weights=v[ok], minlength=len(first))
+    count = np.bincount(unit[ok], minlength=len(first))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _finite(v: Any) -> float | None:

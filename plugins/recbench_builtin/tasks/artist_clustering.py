@@ -234,8 +234,8 @@ class ArtistClusteringTask(Task):
         """Means over small groups of artists, each clustered alone (intervals over
         groups); with same-genre groups also the mixed-genre control (``*_mixed``). Also
         the per-group values of the requested grouping for paired comparisons: {"users":
-        each group's id (its smallest artist code: the groups depend on the seed, not on
-        the model), metric: (groups,) values}."""
+        each group's id (seed * 10**6 + its smallest artist code: a seed's groups, which
+        do not depend on the model, are units of their own), metric: (groups,) values}."""
         key = self.options["genre_category"] or "genre"
         cats = getattr(ctx.dataset, "song_categories", None) or {}
         if key not in cats:
@@ -262,7 +262,8 @@ class ArtistClusteringTask(Task):
                 metrics[m + suffix] = float(per[:, j].mean())
                 cis[m + suffix] = bounds[j]
             if not suffix:
-                per_unit = {"users": np.array([int(g.min()) for g in groups], np.int64),
+                per_unit = {"users": np.array([ctx.seed * 10**6 + int(g.min())
+                                               for g in groups], np.int64),
                             **{m: per[:, j] for j, m in enumerate(GROUP_METRICS)}}
             diag[f"n_groups{suffix}"] = len(groups)
             diag[f"group_artists{suffix}"] = float(np.mean([len(g) for g in groups]))
