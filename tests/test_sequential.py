@@ -291,38 +291,82 @@ def test_skip_summary_excludes_input_skips(session_world):
         _run(ds, split, "sasrec", skip_summary=True, input_skips=True, max_epochs=1)
 
 
+def _info_nce(q, p, negs, t=1.0):
+    """-log(e^(q.p/t) / (e^(q.p/t) + sum_n e^(q.n/t))), written out."""
+    pos = float(q @ p) / t
+    neg = [float(q @ n) / t for n in negs]
+    return -math.log(math.exp(pos) / (math.exp(pos) + sum(math.exp(v) for v in neg)))
+
+
 def test_state_term_by_hand():
-    """Seed 004's code form: each played input's state against the next played input's
-    state of its session (positive) and the session's skipped inputs' states (negatives,
-    earlier or later); queries without a later played input in their session, pads and
-    other sessions' skips left out. Checked against the formula written out per query."""
+    """Seed 004's code form: each played input's state against the FIRST later played
+    input's state of its session (positive) and the session's skipped inputs' states
+    (negatives, earlier or later); queries without a later played input in their session,
+    pads and other sessions' skips left out; rows of the batch kept apart. Checked against
+    the formula written out per query."""
     from recbench_builtin.sequential._train import state_term
 
     torch.manual_seed(0)
-    h = torch.randn(1, 7, 3)
-    x = torch.tensor([[1, 9, 2, 3, 8, 4, -1]])
-    k = torch.tensor([[0, 1, 0, 0, 1, 0, 0]], dtype=torch.bool)
-    sess = torch.tensor([[0, 0, 0, 1, 1, 1, -2]])
-    # queries: 0 (positive 2, negative 1) and 3 (positive 5, negative 4); 2 and 5 have
-    # no later played input of their session
+    h = torch.randn(2, 7, 3)
+    x = torch.tensor([[1, 9, 2, 3, 8, 4, -1], [1, 9, 2, 3, 8, 4, 7]])
+    k = torch.tensor([[0, 1, 0, 0, 1, 0, 0], [0, 0, 0, 0, 1, 0, 1]], dtype=torch.bool)
+    sess = torch.tensor([[0, 0, 0, 1, 1, 1, -2], [0, 0, 0, 1, 1, 1, 1]])
+    # row 0: queries 0 (positive 2, negative 1) and 3 (positive 5, negative 4); 2 and 5
+    # have no later played input of their session. Row 1: session 0 has no skip (its
+    # queries drop out); query 3's later played inputs are 5 only (4 and 6 skipped: both
+    # negatives, 6 after the positive); query 5 has none.
+    want = [(0, 0, 2, [1]), (0, 3, 5, [4]), (1, 3, 5, [4, 6])]
     for t in (1.0, 0.5):
         loss = SkipContrastiveLoss(temperature=t)
-        want = []
-        for q, p, n in ((0, 2, 1), (3, 5, 4)):
-            pos, neg = float(h[0, q] @ h[0, p]) / t, float(h[0, q] @ h[0, n]) / t
-            want.append(-math.log(math.exp(pos) / (math.exp(pos) + math.exp(neg))))
-        got = float(state_term(loss, h, x, k, sess))
-        assert got == pytest.approx(sum(want) / 2, abs=1e-5)
-    # session 0 without a skip (its queries drop out); session 1 with two skips, one of
-    # them after the query's positive: both are negatives of query 3
-    x2 = torch.tensor([[1, 9, 2, 3, 8, 4, 7]])
-    k2 = torch.tensor([[0, 0, 0, 0, 1, 0, 1]], dtype=torch.bool)
-    s2 = torch.tensor([[0, 0, 0, 1, 1, 1, 1]])
-    loss = SkipContrastiveLoss()
-    pos = float(h[0, 3] @ h[0, 5])
-    negs = [float(h[0, 3] @ h[0, j]) for j in (4, 6)]
-    want = -math.log(math.exp(pos) / (math.exp(pos) + sum(math.exp(v) for v in negs)))
-    assert float(state_term(loss, h, x2, k2, s2)) == pytest.approx(want, abs=1e-5)
+        exp = [_info_nce(h[r, q], h[r, p], [h[r, n] for n in ns], t) for r, q, p, ns in want]
+        assert float(state_term(loss, h, x, k, sess)) == pytest.approx(np.mean(exp), abs=1e-5)
+    # two later played inputs: the first is the positive, not the last
+    k3 = torch.tensor([[0, 1, 0, 0, 0, 0, 0]], dtype=torch.bool)
+    s3 = torch.zeros(1, 7, dtype=torch.long)
+    got = float(state_term(SkipContrastiveLoss(), h[1:], x[1:], k3, s3))
+    exp = [_info_nce(h[1, q], h[1, q + 1 if q else 2], [h[1, 1]]) for q in (0, 2, 3, 4, 5)]
+    assert got == pytest.approx(np.mean(exp), abs=1e-5)
+    cos = SkipContrastiveLoss(similarity="cosine")
+    hn = torch.nn.functional.normalize(h, dim=-1)
+    exp = [_info_nce(hn[r, q], hn[r, p], [hn[r, n] for n in ns]) for r, q, p, ns in want]
+    assert float(state_term(cos, h, x, k, sess)) == pytest.approx(np.mean(exp), abs=1e-5)
+
+
+@pytest.mark.parametrize("flags", [True, False])
+def test_step_adds_the_state_term_of_its_windows(flags):
+    """_step with skip_form = "states": the skip part it reports is the state term of the
+    window's inputs, their skip flags and their own sessions (by hand, on the net's
+    states), read with the flag embedding only when skip_flags is on."""
+    reg = default_registry()
+    model = reg.create("recommender", "sasrec", max_len=8, dim=8, dropout=0.0,
+                       input_skips=True, skip_flags=flags, skip_form="states",
+                       skip_loss="skip-contrastive", skip_weight=0.5)
+    torch.manual_seed(0)
+    model.net, model._device = build_net(12, model.options, "transformer"), "cpu"
+    torch.nn.init.normal_(model.net.skip.weight, std=3.0)  # flags matter when read
+    songs = np.array([1, 9, 2, 3, 8, 4, 5])
+    skipped = np.array([0, 1, 0, 0, 1, 0, 0], bool)
+    windows = model._windows([(songs, skipped)], [np.array([0, 0, 0, 1, 1, 1, 1])])
+
+    class Still:
+        def zero_grad(self):
+            pass
+
+        def step(self):
+            pass
+
+    _, skip = model._step(windows, np.array([0]), reg.create("loss", "skip-contrastive"),
+                          Still())
+    x = torch.tensor([[1, 9, 2, 3, 8, 4, -1, -1]])
+    flag = torch.tensor([[0, 1, 0, 0, 1, 0, 0, 0]], dtype=torch.bool)
+    with torch.no_grad():
+        h = model.net(x, flag if flags else None)[0]
+    # queries 0 (positive 2, negative 1) and 3 (positive 5, negative 4)
+    exp = np.mean([_info_nce(h[0], h[2], [h[1]]), _info_nce(h[3], h[5], [h[4]])])
+    assert skip == pytest.approx(exp, abs=1e-5)
+    with torch.no_grad():
+        other = model.net(x, None if flags else flag)[0]
+    assert abs(_info_nce(other[0], other[2], [other[1]]) - _info_nce(h[0], h[2], [h[1]])) > 1e-4
 
 
 def test_states_form_needs_input_skips(session_world):
@@ -332,6 +376,8 @@ def test_states_form_needs_input_skips(session_world):
     with pytest.raises(ConfigError, match="input_skips"):
         _run(ds, split, "sasrec", skip_form="states", skip_loss="skip-contrastive",
              max_epochs=1)
+    with pytest.raises(ConfigError, match="pairwise"):
+        _run(ds, split, "sasrec", skip_form="states", input_skips=True, max_epochs=1)
 
 
 def test_skip_flags_off_reads_skipped_tracks_unmarked():

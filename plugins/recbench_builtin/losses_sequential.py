@@ -60,6 +60,15 @@ class SkipContrastiveLoss(Loss):
             neg = neg + neg_bias
         return pos, neg
 
+    def pairwise(self, h: Any) -> Any:
+        """(B, L, L) scores between the positions of each row of h (B, L, d): dot products
+        or, with ``similarity = "cosine"``, cosines (the states form of the term)."""
+        import torch
+
+        if self.options["similarity"] == "cosine":
+            h = torch.nn.functional.normalize(h, dim=-1)
+        return h @ h.transpose(1, 2)
+
     def __call__(self, pos: Any, neg: Any) -> Any:
         """Mean over rows with at least one skipped track; 0 (with gradients) without."""
         import torch

@@ -57,8 +57,9 @@ def state_term(skip_loss: Any, h: Any, x: Any, k: Any, sess: Any) -> Any:
     pads) include skipped tracks (flags k (B, L)), the state at each played input is the
     query, the state at the next played input of the same session (sess (B, L)) the
     positive, and the states at that session's skipped inputs (earlier or later) the
-    negatives; scored by ``skip_loss.scores`` and reduced by ``skip_loss`` (queries with
-    no later played input or no skip in their session add nothing)."""
+    negatives; scored by ``skip_loss.pairwise`` (one (B, L, L) matrix) and reduced by
+    ``skip_loss`` (queries with no later played input or no skip in their session add
+    nothing)."""
     import torch
 
     L = x.shape[1]
@@ -70,8 +71,9 @@ def state_term(skip_loss: Any, h: Any, x: Any, k: Any, sess: Any) -> Any:
     pos_at = cand.to(torch.int8).argmax(dim=-1)  # the first such j
     negm = same & k[:, None, :]
     b, i = (played & cand.any(-1) & negm.any(-1)).nonzero(as_tuple=True)
-    pos, neg = skip_loss.scores(h[b, i], h[b, pos_at[b, i]], h[b])
-    return skip_loss(pos, neg.masked_fill(~negm[b, i], float("-inf")))
+    sim = skip_loss.pairwise(h)
+    return skip_loss(sim[b, i, pos_at[b, i]], sim[b, i].masked_fill(~negm[b, i],
+                                                                     float("-inf")))
 
 
 class TrainingMixin:

@@ -109,7 +109,8 @@ PARAMS = (
     Param("skip_form", str, "tracks", "what the skip term contrasts: the played next track's "
           "and the skipped tracks' vectors against the representation, or (seed 004's code) "
           "encoder states: the next played input's state against the skipped inputs' "
-          "states (needs input_skips)", choices=("tracks", "states")),
+          "states (needs input_skips; max_skips, skip_negatives and skip_detach_items "
+          "then do not apply)", choices=("tracks", "states")),
     Param("skip_detach_items", bool, False, "the skip term moves only the representations, "
           "not the song vectors and biases (a skip is one listener's, in one session)"),
     Param("valid_users", int, 500, "users whose validation session drives early stopping",
@@ -159,6 +160,10 @@ class SASRec(TrainingMixin, SequentialMixin, Recommender):
         windows = self._windows(hist, sess)
         skip_loss = (ctx.create("loss", o["skip_loss"], **(o["skip_loss_params"] or {}))
                      if o["skip_loss"] else None)
+        if o["skip_form"] == "states" and not hasattr(skip_loss, "pairwise"):
+            raise ConfigError(f"model {self.name}: skip_form = \"states\" needs a skip_loss "
+                              "that scores encoder states against each other (pairwise), "
+                              f"e.g. skip-contrastive; got {o['skip_loss']!r}", key="models")
         valid = self._valid_set(ctx, hist, rng)
         opt, _ = make_optimizer("adam", list(self.net.parameters()), o["lr"],
                                 weight_decay=o["weight_decay"])
