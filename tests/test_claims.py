@@ -228,3 +228,26 @@ def test_paired_change_matches_units_by_id_across_seeds():
     zero = {s: {"users": np.array([1, 2]), "auc": np.array([0.0, 0.0])} for s in (1, 2, 3)}
     assert paired_change(same, zero, "auc", n_resamples=50)["diff"] == pytest.approx(
         np.mean([0.2, 0.5]))
+
+
+def test_claims_name_their_unit_from_the_column():
+    """A claim on a column whose intervals are over songs (or genres) says so: the unit is
+    recorded and shown beside the count, and the caption speaks of units, not users."""
+    from recbench.leaderboard.claims import claims_context
+
+    def board(unit):
+        return {"metric_info": {"auc": {"ci_over": unit}}, "columns": ["auc"],
+                "rows": [], "claims": [
+                    {"label": "a beats b", "model": "a", "baseline": "b", "metric": "auc",
+                     "expect": "higher", "diff": 0.1, "low": 0.05, "high": 0.15,
+                     "p_value": 0.001, "n_users": 200, "seeds": [0, 1], "level": 0.95,
+                     "verdict": "holds", "note": "", "unit": unit}]}
+    songs = claims_context(board("songs"))
+    assert songs["rows"][0][8] == "200 songs" and "units (songs)" in songs["caption"]
+    users = claims_context(board("users"))
+    assert users["rows"][0][8] == "200" and "over the users" in users["caption"]
+    from recbench.leaderboard.claims import _unit
+    assert _unit(board("genres"), "auc") == "genres" and _unit({}, "auc") == "users"
+    paired = board("groups")
+    paired["metric_info"]["auc"]["paired_over"] = "genres"
+    assert _unit(paired, "auc") == "genres"

@@ -97,6 +97,7 @@ class MetricInfo(TypedDict, total=False):
     excluded_users: int  # users for whom the metric is undefined
     n_tags: int  # per-tag metrics: tags with both classes among the test songs
     ci_over: str  # what the bootstrap of its interval resamples: "users", "songs", "artists"
+    paired_over: str  # the unit claims pair on, where it differs from ci_over ("genres")
 
 
 _LEGACY_EXTRA_KEYS = ("metric_info", "per_user", "ignored_metrics")

@@ -53,8 +53,8 @@ def judge_claims(out: Path, lb: dict[str, Any], claims: list[dict[str, Any]]) ->
                                    n_resamples=c.get("bootstrap", 1000),
                                    level=c.get("confidence", 0.95))
             if paired is None or math.isnan(paired["low"]):
-                judged["note"] = (f"no per-user {c['metric']} values common to both rows "
-                                  f"(same seeds and users)")
+                judged["note"] = (f"no per-unit {c['metric']} values common to both rows "
+                                  f"(same seeds and {judged['unit']})")
             else:
                 judged.update({k: paired[k] for k in ("diff", "low", "high", "p_value",
                                                       "n_users", "seeds")})
@@ -63,8 +63,11 @@ def judge_claims(out: Path, lb: dict[str, Any], claims: list[dict[str, Any]]) ->
 
 
 def _unit(board: dict[str, Any], metric: str) -> str:
-    """What a column's per-unit values are over: its ``ci_over`` (users, songs, groups)."""
-    return str(((board.get("metric_info") or {}).get(metric) or {}).get("ci_over") or "users")
+    """What a column's per-unit values are over: its ``paired_over`` when the task pairs on
+    another unit than its intervals resample (genres of artist groups), else its
+    ``ci_over`` (users, songs)."""
+    info = (board.get("metric_info") or {}).get(metric) or {}
+    return str(info.get("paired_over") or info.get("ci_over") or "users")
 
 
 def _verdict(low: float, high: float, expect: str) -> str:

@@ -94,6 +94,8 @@ class MetricInfoBlock(BaseModel):
     n_tags: Optional[int] = None
     ci_over: Optional[str] = Field(None, description="what the bootstrap of the interval "
                                    "resamples (users, songs, artists); absent: users")
+    paired_over: Optional[str] = Field(None, description="the unit claims pair rows on, "
+                                       "where it differs from ci_over (genres)")
 
 
 class ResultRow(_Closed):

@@ -65,6 +65,20 @@ def clustering_scores(labels: np.ndarray, clusters: np.ndarray) -> tuple[float, 
             float(normalized_mutual_info_score(labels, clusters)))
 
 
+def genre_units(per_group: np.ndarray, genres: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-genre values for paired comparisons (claims): {"users": genre codes, metric:
+    mean over the genre's groups}. The unit is the genre, not the group: every seed
+    regroups the same held-out artists (a fixed split), so groups of different seeds share
+    artists and are not independent units, while a genre's artists are the same on every
+    seed (the claims average a unit over seeds). per_group: (groups, len(GROUP_METRICS));
+    genres: (groups,) each group's genre (same-genre groups)."""
+    codes, inv = np.unique(genres, return_inverse=True)
+    n = np.bincount(inv, minlength=len(codes))
+    return {"users": codes.astype(np.int64),
+            **{m: np.bincount(inv, weights=per_group[:, j], minlength=len(codes)) / n
+               for j, m in enumerate(GROUP_METRICS)}}
+
+
 def genre_predictions(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
                       seed: int = 0) -> np.ndarray:
     """Logistic regression (C = 1) on standardised `x_train` -> predicted labels of
@@ -203,6 +217,9 @@ class ArtistClusteringTask(Task):
                                "higher_is_better": True,
                                "description": "genre of test songs, macro-averaged F1",
                                "ci_over": "songs"}}
+        if per_unit is not None:  # claims pair on genres (see genre_units)
+            for m in GROUP_METRICS:
+                info[m]["paired_over"] = "genres"
         info = {k: v for k, v in info.items() if k in metrics}
         return TaskOutput(metrics=metrics, metrics_ci=cis, throughput={},
                           timing={"eval_s": round(time.perf_counter() - t0, 4)},
@@ -230,12 +247,12 @@ class ArtistClusteringTask(Task):
 
     def _grouped(self, ctx: CellContext, songs: np.ndarray, x: np.ndarray,
                  artists: np.ndarray, rng: np.random.Generator
-                 ) -> tuple[dict[str, float], dict[str, list[float | None]], dict, dict]:
+                 ) -> tuple[dict[str, float], dict[str, list[float | None]], dict,
+                            dict | None]:
         """Means over small groups of artists, each clustered alone (intervals over
         groups); with same-genre groups also the mixed-genre control (``*_mixed``). Also
-        the per-group values of the requested grouping for paired comparisons: {"users":
-        each group's id (seed * 10**6 + its smallest artist code: a seed's groups, which
-        do not depend on the model, are units of their own), metric: (groups,) values}."""
+        for paired comparisons, with same-genre groups, per-genre values (see
+        :func:`genre_units`; None otherwise)."""
         key = self.options["genre_category"] or "genre"
         cats = getattr(ctx.dataset, "song_categories", None) or {}
         if key not in cats:
@@ -244,7 +261,7 @@ class ArtistClusteringTask(Task):
                             f"(genre_category); dataset {ctx.dataset.name!r} has none")
         uniq = np.unique(artists)
         genre_of = majority(np.asarray(cats[key], dtype=np.int64)[songs], artists, uniq)
-        per_unit: dict = {}
+        per_unit = None
         modes = [self.options["groups"]] + (["mixed"] if self.options["groups"] ==
                                             "same-genre" else [])
         metrics: dict[str, float] = {}
@@ -261,10 +278,9 @@ class ArtistClusteringTask(Task):
             for j, m in enumerate(GROUP_METRICS):
                 metrics[m + suffix] = float(per[:, j].mean())
                 cis[m + suffix] = bounds[j]
-            if not suffix:
-                per_unit = {"users": np.array([ctx.seed * 10**6 + int(g.min())
-                                               for g in groups], np.int64),
-                            **{m: per[:, j] for j, m in enumerate(GROUP_METRICS)}}
+            if mode == "same-genre":
+                per_unit = genre_units(per, genre_of[[np.searchsorted(uniq, g[0])
+                                                      for g in groups]])
             diag[f"n_groups{suffix}"] = len(groups)
             diag[f"group_artists{suffix}"] = float(np.mean([len(g) for g in groups]))
         return metrics, cis, diag, per_unit
