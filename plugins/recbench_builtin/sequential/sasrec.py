@@ -44,7 +44,8 @@ skips 0.224, plays 0.221, both 0.236. Models:
   its no-term model on MRR at strength 3 or 0 (suites/sequential.toml's header)
   the term in its authors' code form (``skip_form = "states"``: encoder states of the next
   played input vs those of the session's skipped inputs, read with or without
-  ``skip_flags``): own MRR effect -0.002 / -0.003 at strength 3, none at 0 (same header)
+  ``skip_flags``): own MRR effect -0.001 / -0.003 at strength 3, +0.002 with random skips
+  (suites/sequential.toml's header)
 
 Without the session flag a model cannot tell a skip of this session (not now) from one
 of an earlier session (a genre the platform serves the user, so one they like): the term
