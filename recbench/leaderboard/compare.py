@@ -149,15 +149,13 @@ def _finite(v: Any) -> float | None:
 
 
 def _registry_direction(col: str) -> bool | None:
-    """higher_is_better of the metric plugin a column names ('ndcg@10' -> 'ndcg'), or None."""
+    """higher_is_better of the metric plugin a column names, or None (no registry)."""
     try:
         from ..registry import default_registry
 
-        entry = default_registry().get("metric", col.split("@", 1)[0])
-    except Exception:  # noqa: BLE001 - not a registered metric (or no registry): unknown
+        return default_registry().metric_direction(col)
+    except Exception:  # noqa: BLE001 - no registry (broken plugin environment): unknown
         return None
-    hib = getattr(entry.cls, "higher_is_better", None)
-    return hib if isinstance(hib, bool) else None
 
 
 def direction(col: str, cand_info: dict[str, Any], base_info: dict[str, Any]

@@ -170,6 +170,13 @@ class Registry:
         """Instantiate a component with resolved options."""
         return self.get(kind, name).cls(**options)
 
+    def metric_direction(self, column: str) -> bool | None:
+        """``higher_is_better`` of the metric plugin a column names ('ndcg@10' -> 'ndcg'),
+        or None when it is not a registered metric or declares no direction."""
+        entry = self.entries.get("metric", {}).get(column.split("@", 1)[0])
+        hib = getattr(entry.cls, "higher_is_better", None) if entry is not None else None
+        return hib if isinstance(hib, bool) else None
+
     def add(self, entry: Entry[Any]) -> None:
         base = _kinds()[entry.kind]
         if not (isinstance(entry.cls, type) and issubclass(entry.cls, base)):

@@ -78,7 +78,7 @@ def validate_claims(raw: Any, registry: Registry, tasks: list[TaskSpec],
                        f"{', '.join(task_ids)})")
         cls = registry.get("task", task.spec.name).cls
         columns = [m.column for m in task.metrics] + [cls.primary_metric]
-        registered = _higher_is_better(registry, c["metric"].split("@", 1)[0]) is not None
+        registered = registry.metric_direction(c["metric"]) is not None
         if c["metric"] not in columns and (registered or "expect" not in c):
             # a registered metric the task is not asked for, or a task's own column
             # (e.g. skip@10) without the direction that only `expect` can give
@@ -91,8 +91,7 @@ def validate_claims(raw: Any, registry: Registry, tasks: list[TaskSpec],
             raise fail(f"expected one of {', '.join(EXPECT)}, got {expect!r}", "expect")
         if expect == "better":
             metric = next((m for m in task.metrics if m.column == c["metric"]), None)
-            hib = _higher_is_better(registry, metric.name if metric
-                                    else c["metric"].split("@", 1)[0])
+            hib = registry.metric_direction(metric.name if metric else c["metric"])
             if hib is None:
                 raise fail(f"the direction of {c['metric']!r} is unknown; set expect = "
                            f"\"higher\" or \"lower\"", "metric")
@@ -101,13 +100,3 @@ def validate_claims(raw: Any, registry: Registry, tasks: list[TaskSpec],
                     "baseline": c["baseline"], "metric": c["metric"], "expect": expect,
                     "bootstrap": bootstrap, "confidence": confidence})
     return out
-
-
-def _higher_is_better(registry: Registry, name: str) -> bool | None:
-    """A registered metric's declared direction (None when unregistered or undeclared)."""
-    try:
-        cls = registry.get("metric", name).cls
-    except Exception:  # noqa: BLE001 - an unregistered name: direction unknown
-        return None
-    hib = getattr(cls, "higher_is_better", None)
-    return hib if isinstance(hib, bool) else None
