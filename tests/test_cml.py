@@ -161,6 +161,42 @@ def test_cml_without_clipping_leaves_the_ball():
     assert np.linalg.norm(model._v_np, axis=1).max() > 1.0
 
 
+def test_sphere_distances_are_two_minus_two_cosines_and_points_end_on_the_sphere():
+    torch.set_num_threads(1)
+    world = warm_world()
+    model = CML(dim=2, max_epochs=1, steps_per_epoch=1, sphere=True, clip=False)
+    model.fit(world.context(0))
+    with torch.no_grad():
+        model._users.data[0] = torch.tensor([3.0, 4.0])  # unit: (0.6, 0.8)
+        model._items.data[1] = torch.tensor([2.0, 0.0])  # unit: (1, 0)
+        model._items.data[2] = torch.tensor([0.0, -0.5])  # unit: (0, -1)
+    model._shared_now = False
+    d_pos, d_neg = model._distances(torch.tensor([0]), torch.tensor([1]),
+                                    torch.tensor([[2]]))
+    # ||(0.6, 0.8) - (1, 0)||^2 = 0.16 + 0.64 = 0.8 = 2 - 2 * 0.6; to (0, -1): 0.36 + 3.24
+    assert float(d_pos[0]) == pytest.approx(0.8)
+    assert float(d_neg[0, 0]) == pytest.approx(3.6)
+    model._finish()
+    assert model.score(np.array([0]), np.array([1, 2]))[0] == pytest.approx([-0.8, -3.6])
+    # every user and song point the model ranks with has norm 1, whatever the raw rows
+    np.testing.assert_allclose(np.linalg.norm(model._u_np, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(model._v_np, axis=1), 1.0, atol=1e-6)
+
+
+def test_sphere_cml_learns_and_hcml_refuses_it():
+    from recbench.errors import ConfigError
+    from recbench_builtin.recommenders.hcml import HCML
+
+    torch.set_num_threads(1)
+    world = warm_world()
+    model = CML(dim=8, batch_size=64, max_epochs=15, patience=15, sphere=True, clip=False,
+                margin=1.0, negatives=1, reduction="hardest", lr=0.05)
+    model.fit(world.context(0))
+    assert warm_auc(world, model) > 0.8  # random points: 0.5
+    with pytest.raises(ConfigError, match="sphere"):
+        HCML(dim=8, max_epochs=1, sphere=True).fit(world.context(0))
+
+
 def test_shared_negatives_take_the_matrix_product_path_with_the_same_distances():
     torch.set_num_threads(1)
     world = warm_world()

@@ -8,7 +8,9 @@ negatives the loss is ``w * sum_k [margin + d(u, i)^2 - d(u, k)^2]_+`` (eq. 3), 
 WARP-style rank weight ``w = log(1 + floor(J * M / K))``, J songs, M the impostors among
 the K (eq. 4, ``rank_weight``); ``reduction = "hardest"`` keeps the closest negative only
 (as the authors' code does). Points are kept in the unit ball by clipping after each step
-(eq. 5, ``clip``), and the optional covariance regulariser de-correlates the dimensions
+(eq. 5, ``clip``); with ``sphere`` every point is L2-normalised where it is used, so
+d^2 = 2 - 2 cos (the authors' code, models/triplet.py ``activate_l2_norm``, on in their
+2-stage run, experiments/exp_echonest.sh), and the optional covariance regulariser de-correlates the dimensions
 (section 3.4, ``cov_weight``; 0 = off). Feature projection (section 3.3) is not
 implemented: CML here is the interactions-only model (warm protocol).
 
@@ -40,7 +42,7 @@ import numpy as np
 
 from recbench import hookimpl
 from recbench.components import FitContext, Recommender
-from recbench.errors import DataError
+from recbench.errors import ConfigError, DataError
 from recbench.params import Param
 from recbench_builtin._training import EarlyStopping, make_optimizer
 
@@ -50,6 +52,9 @@ CML_PARAMS = (
     Param("dim", int, 64, min=1, help="dimension of the user and song points"),
     Param("margin", float, 0.5, min=0.0, help="hinge margin on squared distances"),
     Param("clip", bool, True, help="keep every point in the unit ball (paper eq. 5)"),
+    Param("sphere", bool, False,
+          help="L2-normalise every point where it is used: distances on the unit sphere "
+               "(the authors' activate_l2_norm of their 2-stage run)"),
     Param("rank_weight", bool, True,
           help="weight a pair by log(1 + J M / K), M impostors among K negatives (eq. 4)"),
     Param("reduction", str, "sum", choices=("sum", "hardest"),
@@ -88,6 +93,7 @@ class CML(Recommender):
     uses_test_interactions = False
     has_item_vectors = True
     params = CML_PARAMS
+    sphere_ok: bool = True  # subclasses with other distances refuse ``sphere``
 
     # ------------------------------------------------------------------ model hooks
 
@@ -106,14 +112,23 @@ class CML(Recommender):
         self._users = torch.nn.Parameter(self._users.data.to(device))
         self._items = torch.nn.Parameter(self._items.data.to(device))
 
+    def _points(self, table: Any, idx: Any) -> Any:
+        """Rows `idx` of a point table, L2-normalised when ``sphere`` is on."""
+        x = table[idx]
+        if self.options["sphere"]:
+            import torch
+
+            return torch.nn.functional.normalize(x, dim=-1)
+        return x
+
     def _distances(self, users: Any, pos: Any, neg: Any) -> tuple[Any, Any]:
         """(d_pos (B,), d_neg (B, K)) squared distances for index tensors; negatives shared
         by the batch (every row of `neg` the same) take one matrix product."""
-        u = self._users[users]
-        d_pos = M.sq_distances(u, self._items[pos])
+        u = self._points(self._users, users)
+        d_pos = M.sq_distances(u, self._points(self._items, pos))
         if getattr(self, "_shared_now", False):
-            return d_pos, M.pairwise_sq_distances(u, self._items[neg[0]])
-        return d_pos, M.sq_distances(u, self._items[neg])
+            return d_pos, M.pairwise_sq_distances(u, self._points(self._items, neg[0]))
+        return d_pos, M.sq_distances(u, self._points(self._items, neg))
 
     def _extra_loss(self, users: Any, pos: Any, neg: Any) -> Any:
         """The covariance regulariser over the batch's points (None when off)."""
@@ -122,7 +137,8 @@ class CML(Recommender):
             return None
         import torch
 
-        pts = torch.cat([self._users[users], self._items[pos], self._items[neg.reshape(-1)]])
+        pts = torch.cat([self._points(self._users, users), self._points(self._items, pos),
+                         self._points(self._items, neg.reshape(-1))])
         return w * M.covariance_penalty(pts)
 
     def _clip(self) -> None:
@@ -137,8 +153,8 @@ class CML(Recommender):
         import torch
 
         with torch.no_grad():
-            u = self._users[torch.from_numpy(np.asarray(users)).to(self._device)]
-            v = self._items[torch.from_numpy(np.asarray(songs)).to(self._device)]
+            u = self._points(self._users, torch.from_numpy(np.asarray(users)).to(self._device))
+            v = self._points(self._items, torch.from_numpy(np.asarray(songs)).to(self._device))
             return (-M.sq_distances(u, v)).float().cpu().numpy()
 
     def _distance_weights(self, anchors: np.ndarray, songs: np.ndarray) -> np.ndarray:
@@ -159,6 +175,9 @@ class CML(Recommender):
         import torch
 
         o = self.options
+        if o["sphere"] and not self.sphere_ok:
+            raise ConfigError(f"model {self.name}: sphere = true is a CML option; this model's "
+                              "distances do not normalise points", key="models")
         train = ctx.train.tocsr()
         pair_users, pair_songs = M.positive_pairs(train)
         if len(pair_users) == 0:
@@ -266,8 +285,13 @@ class CML(Recommender):
 
     def _finish(self) -> None:
         """After training: cache numpy copies of the points for scoring."""
-        self._u_np = self._users.detach().float().cpu().numpy()
-        self._v_np = self._items.detach().float().cpu().numpy()
+        import torch
+
+        u, v = self._users.detach(), self._items.detach()
+        if self.options["sphere"]:
+            u, v = (torch.nn.functional.normalize(x, dim=-1) for x in (u, v))
+        self._u_np = u.float().cpu().numpy()
+        self._v_np = v.float().cpu().numpy()
 
     # ------------------------------------------------------------------ scoring
 

@@ -40,6 +40,7 @@ class HCML(CML):
 
     name = "hcml"
     description = "Hierarchical CML (Tran et al. 2021): user-item relations built on item-item ones"
+    sphere_ok = False
     params = CML_PARAMS + (
         Param("memory_slots", int, 10, min=1, help="memory slots of the attention (M)"),
         Param("history", int, 10, min=0,
