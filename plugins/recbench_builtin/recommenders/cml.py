@@ -10,9 +10,9 @@ the K (eq. 4, ``rank_weight``); ``reduction = "hardest"`` keeps the closest nega
 (as the authors' code does). Points are kept in the unit ball by clipping after each step
 (eq. 5, ``clip``); with ``sphere`` every point is L2-normalised where it is used, so
 d^2 = 2 - 2 cos (the authors' code, models/triplet.py ``activate_l2_norm``, on in their
-2-stage run, experiments/exp_echonest.sh), and the optional covariance regulariser de-correlates the dimensions
-(section 3.4, ``cov_weight``; 0 = off). Feature projection (section 3.3) is not
-implemented: CML here is the interactions-only model (warm protocol).
+2-stage run, experiments/exp_echonest.sh). The optional covariance regulariser
+de-correlates the dimensions (section 3.4, ``cov_weight``; 0 = off). Feature projection
+(section 3.3) is not implemented: CML here is the interactions-only model (warm protocol).
 
 Negatives come from a sampler plugin (``sampler``): ``uniform`` (CML), or ``two-stage``
 (Tran et al. 2019, section 3): a candidate pool of ``pool_size`` songs drawn for the batch
@@ -285,13 +285,9 @@ class CML(Recommender):
 
     def _finish(self) -> None:
         """After training: cache numpy copies of the points for scoring."""
-        import torch
-
-        u, v = self._users.detach(), self._items.detach()
-        if self.options["sphere"]:
-            u, v = (torch.nn.functional.normalize(x, dim=-1) for x in (u, v))
-        self._u_np = u.float().cpu().numpy()
-        self._v_np = v.float().cpu().numpy()
+        every = slice(None)
+        self._u_np = self._points(self._users.detach(), every).float().cpu().numpy()
+        self._v_np = self._points(self._items.detach(), every).float().cpu().numpy()
 
     # ------------------------------------------------------------------ scoring
 
