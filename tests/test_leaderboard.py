@@ -164,6 +164,23 @@ def test_html_board_is_autoescaped_and_shows_sections_intervals_and_diagnostics(
     assert "data:image/png;base64,iVBORyBmYWtl" in page
 
 
+def test_board_assembled_at_several_commits_names_each_with_its_cells():
+    """Cells rerun at a later commit (--resume) or run outside git: the header lists every
+    commit with its number of cells, most first; failed and excluded rows do not count."""
+    def at(r: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+        return {**r, "env": {"recbench": "0.1.0", "torch": "2.x", **env}}
+
+    rec = [r for r in ROWS if r["task"] == "recommendation"]  # 6 ok, 1 failed, 1 excluded
+    rows = ([at(r, {"git_commit": "def456"}) for r in rec[:2]]
+            + [at(rec[2], {"git_commit": None, "git_note": "not a git checkout"})] + rec[3:])
+    md = leaderboard.render_markdown(leaderboard.build(rows, primary_metric="auc"))
+    # abc123: b, c seed 0 and o (c seed 1 failed, d other data); def456: a seeds 0-1
+    assert ("- recbench 0.1.0 (cells at commit abc123 (3), commit def456 (2), not a git "
+            "checkout (1)), torch 2.x, device cpu") in md.splitlines()
+    page = report.render_html(leaderboard.build(rows, primary_metric="auc"), png=b"")
+    assert "cells at commit abc123 (3), commit def456 (2), not a git checkout (1)" in page
+
+
 def test_markdown_board_is_plain_text_with_tables_notes_and_lists(monkeypatch):
     md = leaderboard.render_markdown(_lb(monkeypatch))
     lines = md.splitlines()

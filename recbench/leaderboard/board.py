@@ -132,6 +132,8 @@ def build(rows: list[dict[str, Any]], *, references: Sequence[dict[str, Any]] = 
             "split": ref_row["split"] if ref_row else None,
             "protocol": ref_row["protocol"] if ref_row else None,
             "env": ref_row["env"] if ref_row else None,
+            # cells per commit: a board assembled from several runs (--resume) says so
+            "commits": dict(Counter(commit_text(r.get("env") or {}) for r in ok)),
             "device": ref_row["device"] if ref_row else None,
             "rows": cold + oracle + refs, "failed": failed,
             "excluded_other_data": [{"model_id": r["model"]["id"], "seed": r["seed"],
@@ -203,6 +205,17 @@ def commit_text(env: dict[str, Any]) -> str:
     if env.get("git_commit"):
         return f"commit {env['git_commit']}"
     return env.get("git_note") or "commit not recorded"
+
+
+def commits_text(board: dict[str, Any]) -> str:
+    """The commit(s) the board's cells ran at: :func:`commit_text` when they all ran at one,
+    else each with its number of cells, most cells first (a board assembled from runs at
+    several commits, e.g. rows rerun with ``--resume``)."""
+    counts = board.get("commits") or {}
+    if len(counts) <= 1:
+        return commit_text(board.get("env") or {})
+    parts = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return "cells at " + ", ".join(f"{text} ({n})" for text, n in parts)
 
 
 def table_rows(board: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -290,7 +303,7 @@ def board_context(board: dict[str, Any], suite: str | None) -> dict[str, Any]:
             "split": {"name": sp.get("name"), "seed": sp.get("seed"),
                       "fingerprint": sp.get("fingerprint")},
             "primary": board["primary_metric"],
-            "env": {k: env.get(k) for k in ("recbench", "torch")}, "commit": commit_text(env),
+            "env": {k: env.get(k) for k in ("recbench", "torch")}, "commit": commits_text(board),
             "device": (board.get("device") or {}).get("type"), "ci_label": ci_label(board),
             "ci_over": ci_over(board), "claims": claims_context(board),
             "lists": [(heading, [json.dumps(f) for f in board[key]])
@@ -336,9 +349,9 @@ def build_from_folder(out: Path, *, references: list[dict[str, Any]] | None = No
                       claims: list[dict[str, Any]] | None = None
                       ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The leaderboard of a run folder, built in memory (nothing is written), and the
-    meta (references, primary metric, claims: recbench.leaderboard.claims) it used. Corrupt cell files are left out and named
-    through `warn` (a callable taking one line); a corrupt plan.json or
-    leaderboard_meta.json is a RecbenchError naming it."""
+    meta (references, primary metric, claims: recbench.leaderboard.claims) it used.
+    Corrupt cell files are left out and named through `warn` (a callable taking one
+    line); a corrupt plan.json or leaderboard_meta.json is a RecbenchError naming it."""
     out = Path(out)
     corrupt: list[Path] = []
     rows = results.read_cells(out, corrupt)
