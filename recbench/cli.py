@@ -193,15 +193,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, default_registry(), args.overrides)
     if suite.notice:
         print(f"NOTICE: {suite.notice}", file=sys.stderr)
-    n = len(suite.models) * len(suite.seeds) * len(suite.tasks)
-    print(f"{args.suite}: ok ({len(suite.tasks)} tasks x {len(suite.models)} models x "
-          f"{len(suite.seeds)} seeds = {n} cells; dataset {suite.dataset.name}, split "
-          f"{suite.split.name})")
+    for one in [suite, *suite.parts]:
+        n = len(one.models) * len(one.seeds) * len(one.tasks)
+        where = args.suite if one is suite else f"  part {one.name} ({one.path})"
+        print(f"{where}: ok ({len(one.tasks)} tasks x {len(one.models)} models x "
+              f"{len(one.seeds)} seeds = {n} cells; dataset {one.dataset.name}, split "
+              f"{one.split.name})")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .registry import default_registry
+    from .run.options import executor_choice
     from .run.runner import run_suite
     from .suite import load_suite
 
@@ -211,31 +214,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, registry, args.overrides)
     # default output: never a committed folder (baselines live in results/baselines/)
     out = Path(args.out) if args.out else Path("results") / "runs" / suite.name
-    exec_params = {}
-    if args.scheduler:
-        exec_params["scheduler"] = args.scheduler
-    if args.workers:
-        exec_params["workers"] = args.workers
-    if args.threads:
-        exec_params["threads"] = args.threads
-    executor = args.executor
-    if exec_params and executor is None:
-        executor = suite.executor.name
-    if executor:
-        from .registry.params import ParamSet
-
-        entry = registry.get("executor", executor, key="--executor")
-        known = {p.name for p in entry.cls.params}
-        for k in list(exec_params):
-            if k not in known:
-                raise RecbenchError(f"--{k} does not apply to executor {executor!r}")
-        base = suite.executor.options if executor == suite.executor.name else {}
-        exec_params = ParamSet(tuple(entry.cls.params)).resolve({**base, **exec_params},
-                                                                 f"executor.{executor}")
-    summary = run_suite(suite, out, resume=args.resume, device=args.device,
+    # the suite's own cells, then each part's into OUT/parts/<name>/ (recbench.suite.parts)
+    summary = None
+    for one, folder in [(suite, out), *((p, out / "parts" / p.name) for p in suite.parts)]:
+        if suite.parts:
+            log.info("suite %s -> %s", one.name, folder)
+        executor, exec_params = executor_choice(
+            one, registry, executor=args.executor, workers=args.workers,
+            threads=args.threads, scheduler=args.scheduler)
+        got = run_suite(one, folder, resume=args.resume, device=args.device,
                         executor_name=executor, executor_params=exec_params or None,
                         limit=args.limit, show_progress=not args.quiet,
                         cache_dir=args.cache_dir)
+        summary = got if summary is None else summary.add(got)
+        if got.interrupted:
+            break
+    if suite.parts:
+        from .leaderboard import write_leaderboards
+
+        write_leaderboards(out, parts=[p.name for p in suite.parts])
     print(f"{summary.ran} cells run, {summary.skipped} skipped (already finished), "
           f"{summary.failed} failed; leaderboard: {out / 'leaderboard.md'}",
           file=sys.stderr)
@@ -247,28 +244,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import write_leaderboards
-
-    from .results import rebuild_jsonl
+    from .leaderboard import rerender, saved_parts, write_leaderboards
 
     out = Path(args.out)
     if not ((out / "results.jsonl").exists() or (out / "cells").is_dir()):
         raise RecbenchError(f"{out}: no results.jsonl (is this a recbench output folder?)")
-    rebuild_jsonl(out)  # results.jsonl again equals the cell files
     if args.suite:
         from .registry import default_registry
-        from .results import read_cells
         from .suite import load_suite
 
         suite = load_suite(args.suite, default_registry(), args.overrides)
-        names = {r.get("suite") for r in read_cells(out)}
-        if names and names != {suite.name}:
-            raise RecbenchError(f"{args.suite}: suite {suite.name!r} did not write {out} "
-                                f"(its results are of {', '.join(sorted(map(str, names)))})")
-        write_leaderboards(out, references=suite.references,
-                           primary_metric=suite.primary_metric, claims=suite.claims)
+        folders = [(suite, out), *((p, out / "parts" / p.name) for p in suite.parts)]
+        for one, folder in reversed(folders):  # the parts first: the suite's board shows them
+            if folder != out and not folder.is_dir():
+                continue
+            rerender(folder, one)
+        if suite.parts:
+            write_leaderboards(out, parts=[p.name for p in suite.parts])
     else:
-        write_leaderboards(out)
+        for name in saved_parts(out):
+            if (out / "parts" / name).is_dir():
+                rerender(out / "parts" / name)
+        rerender(out)
     print((out / "leaderboard.md").read_text(encoding="utf-8"))
     return 0
 

@@ -19,9 +19,9 @@ from .board import (SECTION_COLD, SECTION_ORACLE, SECTION_REFERENCE, _clean, boa
                     build, build_from_folder, ci_label, commit_text, diagnostics,
                     diagnostics_rows, render_markdown, table_rows, task_class, title)
 from .csvboard import render_csv
-from .write import write_leaderboards
+from .write import parts_markdown, rerender, saved_parts, write_leaderboards
 
 __all__ = ["SECTION_COLD", "SECTION_ORACLE", "SECTION_REFERENCE", "board_context", "build",
            "build_from_folder", "ci_label", "commit_text", "diagnostics", "diagnostics_rows",
-           "render_csv", "render_markdown", "table_rows", "task_class", "title",
-           "write_leaderboards"]
+           "parts_markdown", "render_csv", "rerender", "render_markdown", "saved_parts", "table_rows",
+           "task_class", "title", "write_leaderboards"]

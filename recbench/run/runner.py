@@ -33,6 +33,13 @@ class RunSummary:
     interrupted: bool = False
     failures: list[str] = field(default_factory=list)
 
+    def add(self, other: RunSummary) -> RunSummary:
+        """The summary of this run and `other` together (a suite and its parts)."""
+        return RunSummary(self.ran + other.ran, self.failed + other.failed,
+                          self.skipped + other.skipped,
+                          self.interrupted or other.interrupted,
+                          self.failures + other.failures)
+
     @property
     def exit_code(self) -> int:
         if self.interrupted:

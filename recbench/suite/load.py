@@ -17,6 +17,7 @@ from ..registry import Registry
 from .locate import _Locator
 from .model import ENV_KEY, SECTIONS, Suite
 from .overrides import apply_override, parse_override
+from .parts import load_parts, split_overrides
 from .validate import validate_raw
 from .vars import expand_vars
 
@@ -25,8 +26,9 @@ from .vars import expand_vars
 
 
 def load_suite(path: str | os.PathLike, registry: Registry,
-               overrides: Sequence[str] = ()) -> Suite:
-    """Read, expand, override and validate a suite file. Raises ConfigError on any problem."""
+               overrides: Sequence[str] = (), _as_part: bool = False) -> Suite:
+    """Read, expand, override and validate a suite file and its ``[suite] parts``
+    (recbench.suite.parts). Raises ConfigError on any problem."""
     path = Path(path)
     file = str(path)
     try:
@@ -43,6 +45,10 @@ def load_suite(path: str | os.PathLike, registry: Registry,
         line = getattr(exc, "lineno", None) or (int(m.group(1)) if m else None)
         msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
         raise ConfigError(f"invalid TOML: {msg}", file=file, line=line) from None
+    overrides, prefixed = split_overrides(overrides)
+    if _as_part and prefixed:  # e.g. --set 'a:b:key=1'
+        raise ConfigError(f"--set {prefixed[0][0]}:{prefixed[0][1]}: a part has no parts; "
+                          f"one PART: prefix only", file=file)
     for ov in overrides:
         p, v = parse_override(ov)
         apply_override(raw, p, v, ov)
@@ -53,7 +59,14 @@ def load_suite(path: str | os.PathLike, registry: Registry,
     raw = expand_vars(raw, "", file, from_env)
     if from_env:
         raw[ENV_KEY] = from_env
-    return validate_raw(raw, registry, file, text)
+    suite = validate_raw(raw, registry, file, text)
+    if _as_part and (raw.get("suite") or {}).get("parts"):
+        raise ConfigError("a part cannot have parts of its own (list them in the suite "
+                          "that runs them all)", file=file, key="suite.parts",
+                          line=_Locator(text).line("suite.parts"))
+    suite.parts = load_parts(suite, raw, file, text, prefixed,
+                             lambda p, ovs, part: load_suite(p, registry, ovs, part))
+    return suite
 
 
 def _decode_suite(data: bytes, file: str) -> str:

@@ -32,6 +32,9 @@ SUITE_PARAMS = ParamSet((
     Param("bootstrap", int, 1000, "Bootstrap resamples over users for confidence intervals",
           min=0),
     Param("confidence", float, 0.95, "Confidence level of the intervals", min=0.5, max=0.999),
+    Param("parts", list, [], "Other suite files (paths relative to this one) run after this "
+          "suite's own cells, each into OUT/parts/<its name>/ (recbench.suite.parts)",
+          item_type=str),
 ))
 
 RUN_PARAMS = ParamSet((
@@ -151,6 +154,9 @@ class Suite:
     claims: list[dict[str, Any]] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
     notice: str | None = None  # set when the dataset's fallback replaced it
+    # [suite] parts: the part suites, loaded by load_suite (recbench.suite.parts); a suite
+    # re-validated from `raw` (a worker) has none
+    parts: list["Suite"] = field(default_factory=list)
 
     def redact(self, value: Any) -> Any:
         """`value` with the text of every environment variable the suite expanded (values
