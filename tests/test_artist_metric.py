@@ -82,7 +82,7 @@ SMALL = {"backbone_params": {"channels": [8, 8, 8], "width": 0.5}, "dim": 8,
 def test_fit_separates_unseen_songs_by_artist(cls, extra):
     """Training beats the same seeded network left untrained (lr 0). Pure same-genre
     negatives never push genres apart (here genres are audible, so they fall below the
-    untrained net: see results/artist_metric_learning); half of them are random here."""
+    untrained net: see results/metric_learning/parts/artist_metric_learning); half of them are random here."""
     w = _world()
     model = cls(**SMALL, **extra)
     model.fit(w.context(0))
