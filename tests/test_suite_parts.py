@@ -119,6 +119,8 @@ def test_run_writes_each_part_as_its_own_run_would_and_one_board(whole, tmp_path
     lb = json.loads((out / "leaderboard.json").read_text())
     assert lb["parts"] == [{"name": "one", "folder": "parts/one"},
                            {"name": "two", "folder": "parts/two"}]
+    html = (out / "leaderboard.html").read_text()
+    assert '<a href="parts/one/leaderboard.html">one</a>' in html
     capsys.readouterr()
     # --resume skips every cell of the suite and of its parts
     assert main(["run", str(whole), "-o", str(out), "-q", "--resume"]) == 0

@@ -248,7 +248,8 @@ def render_html(lb: dict[str, Any], png: bytes | None = None) -> str:
     suite = lb.get("suite")
     boards = [html_board(b, suite) for b in lb.get("tasks", {}).values()]
     return templates().get_template("leaderboard.html.j2").render(
-        suite=suite, boards=boards, plot=base64.b64encode(png).decode() if png else None,
+        suite=suite, boards=boards, parts=lb.get("parts") or [],
+        plot=base64.b64encode(png).decode() if png else None,
         plot_alt=f"{suite}: primary metric per model with intervals, and diagnostics")
 
 

@@ -22,7 +22,8 @@ def write_leaderboards(out: Path, *, references: list[dict[str, Any]] | None = N
     leaderboard settings; without, the saved ones are used. `parts` (names of a suite's
     parts, recbench.suite.parts) replaces the saved list; leaderboard.md then ends with
     each part's board, read from OUT/parts/<name>/leaderboard.md, and leaderboard.json
-    names their folders (the CSV, HTML and plot are the suite's own rows)."""
+    names their folders, as leaderboard.html links their pages (the CSV, HTML tables and plot
+    are the suite's own rows)."""
     out = Path(out)
     had_meta = (out / "leaderboard_meta.json").exists()
     kept = saved_parts(out) if parts is None else list(parts)
