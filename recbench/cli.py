@@ -214,21 +214,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, registry, args.overrides)
     # default output: never a committed folder (baselines live in results/baselines/)
     out = Path(args.out) if args.out else Path("results") / "runs" / suite.name
-    # the suite's own cells, then each part's into OUT/parts/<name>/ (recbench.suite.parts)
-    summary = None
-    for one, folder in [(suite, out), *((p, out / "parts" / p.name) for p in suite.parts)]:
+    def run_one(one, folder: Path):
         if suite.parts:
             log.info("suite %s -> %s", one.name, folder)
         executor, exec_params = executor_choice(
             one, registry, executor=args.executor, workers=args.workers,
             threads=args.threads, scheduler=args.scheduler)
-        got = run_suite(one, folder, resume=args.resume, device=args.device,
-                        executor_name=executor, executor_params=exec_params or None,
-                        limit=args.limit, show_progress=not args.quiet,
-                        cache_dir=args.cache_dir)
-        summary = got if summary is None else summary.add(got)
-        if got.interrupted:
+        return run_suite(one, folder, resume=args.resume, device=args.device,
+                         executor_name=executor, executor_params=exec_params or None,
+                         limit=args.limit, show_progress=not args.quiet,
+                         cache_dir=args.cache_dir)
+
+    # the suite's own cells, then each part's into OUT/parts/<name>/ (recbench.suite.parts)
+    summary = run_one(suite, out)
+    for part in suite.parts:
+        if summary.interrupted:
             break
+        summary = summary.add(run_one(part, out / "parts" / part.name))
     if suite.parts:
         from .leaderboard import write_leaderboards
 

@@ -152,3 +152,17 @@ def test_validate_lists_each_part(whole, capsys):
     assert main(["validate", str(whole)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and lines[1].startswith("  part one (") and "1 cells" in lines[2]
+
+
+def test_an_interrupt_stops_before_the_next_part(whole, tmp_path, monkeypatch):
+    import recbench.run.runner as runner
+
+    ran = []
+
+    def fake_run_suite(suite, out, **kw):
+        ran.append(suite.name)
+        return runner.RunSummary(ran=1, interrupted=suite.name == "one")
+
+    monkeypatch.setattr(runner, "run_suite", fake_run_suite)
+    assert main(["run", str(whole), "-o", str(tmp_path / "out"), "-q"]) == 130
+    assert ran == ["whole", "one"]  # part "two" never started

@@ -332,14 +332,9 @@ def test_default_output_folder_is_ignored_and_holds_no_tracked_file(monkeypatch)
 
     seen = {}
 
-    class Summary:
-        ran = skipped = failed = 0
-        failures: list = []
-        exit_code = 0
-
     def fake_run_suite(suite, out, **kw):
         seen["out"] = Path(out)
-        return Summary()
+        return recbench.run.runner.RunSummary()
 
     monkeypatch.setattr(recbench.run.runner, "run_suite", fake_run_suite)
     monkeypatch.chdir(REPO)
