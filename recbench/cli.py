@@ -273,41 +273,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .leaderboard.compare import (EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, compare,
-                                      load_leaderboard, render)
+    from .leaderboard.gate import run_compare
 
-    cand = load_leaderboard(args.candidate)
-    base = load_leaderboard(args.baseline)
-
-    def folder(p: str) -> Path | None:
-        path = Path(p)
-        path = path if path.is_dir() else path.parent
-        return path if (path / "cells").is_dir() else None
-
-    changes, mismatches = compare(cand, base, tolerance=args.tolerance,
-                                  rel_tolerance=args.rel_tolerance,
-                                  metrics=args.metric or None,
-                                  allow_different_data=args.allow_different_data,
-                                  candidate_dir=folder(args.candidate),
-                                  baseline_dir=folder(args.baseline))
-    for m in mismatches:
-        print(f"{'WARNING' if args.allow_different_data else 'ERROR'}: {m}", file=sys.stderr)
-    if mismatches and not args.allow_different_data:
-        print("refusing to compare runs on different data (use --allow-different-data)",
-              file=sys.stderr)
-        return EXIT_USAGE
-    if args.metric and not changes:
-        print(f"no metric named {', '.join(args.metric)} in the baseline", file=sys.stderr)
-        return EXIT_USAGE
-    print(render(changes))
-    bad = [c for c in changes if c.regressed]
-    tol = f"tolerance {args.tolerance}" + (f" / relative {args.rel_tolerance}"
-                                           if args.rel_tolerance else "")
-    if bad:
-        print(f"\n{len(bad)} regression(s) beyond {tol}", file=sys.stderr)
-        return EXIT_REGRESSION
-    print(f"\nno regression beyond {tol}", file=sys.stderr)
-    return EXIT_OK
+    return run_compare(args.candidate, args.baseline, tolerance=args.tolerance,
+                       rel_tolerance=args.rel_tolerance, metrics=args.metric or None,
+                       allow_different_data=args.allow_different_data)
 
 
 def cmd_data(args: argparse.Namespace) -> int:

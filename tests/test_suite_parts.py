@@ -155,7 +155,7 @@ def test_validate_lists_each_part(whole, capsys):
 
 
 def test_an_interrupt_stops_before_the_next_part(whole, tmp_path, monkeypatch):
-    import recbench.run.runner as runner
+    from recbench.run import runner
 
     ran = []
 
@@ -166,3 +166,32 @@ def test_an_interrupt_stops_before_the_next_part(whole, tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "run_suite", fake_run_suite)
     assert main(["run", str(whole), "-o", str(tmp_path / "out"), "-q"]) == 130
     assert ran == ["whole", "one"]  # part "two" never started
+
+
+def test_compare_judges_every_part_and_a_missing_one_regresses(whole, tmp_path, capsys):
+    import shutil
+
+    base, cand = tmp_path / "base", tmp_path / "cand"
+    assert main(["run", str(whole), "-o", str(base), "-q"]) == 0
+    shutil.copytree(base, cand)
+    capsys.readouterr()
+    assert main(["compare", str(cand), "--baseline", str(base)]) == 0
+    out = capsys.readouterr().out
+    assert "## part one" in out and "## part two" in out and "REGRESSED" not in out
+    # leaderboard.json sides find their parts through the file's "parts" entries
+    assert main(["compare", str(cand / "leaderboard.json"), "--baseline",
+                 str(base / "leaderboard.json")]) == 0
+    assert "## part two" in capsys.readouterr().out
+    # a part's model gone: that part's table says so and the gate fails
+    worse = tmp_path / "worse"
+    assert main(["run", str(whole), "-o", str(worse), "-q",
+                 "--set", "two:models[0].name=popularity"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(worse), "--baseline", str(base)]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSED" not in out.split("## part two")[0]
+    assert "REGRESSED" in out.split("## part two")[1]
+    # a part the candidate lacks regresses
+    shutil.rmtree(cand / "parts" / "one")
+    assert main(["compare", str(cand), "--baseline", str(base)]) == 1
+    assert "part missing from the candidate" in capsys.readouterr().out
