@@ -1,6 +1,7 @@
 """The leaderboard stage: boards from a run folder's results (`board`: aggregation,
 Markdown and CSV), the HTML page and PNG plot (`report`, Jinja2 templates in `jinja` and
-./templates), `write_leaderboards` (`write`) and `recbench compare` (`compare`).
+./templates), `write_leaderboards` (`write`; with a suite's parts, recbench.suite.parts)
+and `recbench compare` (`compare`; the command, parts included, in `gate`).
 
 One board per task. Rows aggregate the seeds of a model: the mean of each metric, the
 standard deviation over seeds, and the confidence interval (bootstrap over users; with
