@@ -246,7 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import rerender, saved_parts, write_leaderboards
+    from .leaderboard import rerender, saved_parts
 
     out = Path(args.out)
     if not ((out / "results.jsonl").exists() or (out / "cells").is_dir()):
@@ -261,8 +261,6 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             if folder != out and not folder.is_dir():
                 continue
             rerender(folder, one)
-        if suite.parts:
-            write_leaderboards(out, parts=[p.name for p in suite.parts])
     else:
         for name in saved_parts(out):
             if (out / "parts" / name).is_dir():

@@ -24,5 +24,5 @@ from .write import parts_markdown, rerender, saved_parts, write_leaderboards
 
 __all__ = ["SECTION_COLD", "SECTION_ORACLE", "SECTION_REFERENCE", "board_context", "build",
            "build_from_folder", "ci_label", "commit_text", "diagnostics", "diagnostics_rows",
-           "parts_markdown", "render_csv", "rerender", "render_markdown", "saved_parts", "table_rows",
-           "task_class", "title", "write_leaderboards"]
+           "parts_markdown", "render_csv", "render_markdown", "rerender", "saved_parts",
+           "table_rows", "task_class", "title", "write_leaderboards"]

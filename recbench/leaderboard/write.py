@@ -49,8 +49,8 @@ def write_leaderboards(out: Path, *, references: list[dict[str, Any]] | None = N
 
 def rerender(out: Path, suite: Any = None) -> None:
     """Rewrite the boards of run folder `out` (results.jsonl rebuilt from the cell files):
-    with `suite`'s references, primary metric and claims (its cells must be `suite`'s),
-    else with the settings saved when it ran."""
+    with `suite`'s references, primary metric, claims and part names (its cells must be
+    `suite`'s), else with the settings saved when it ran."""
     out = Path(out)
     results.rebuild_jsonl(out)
     if suite is None:
@@ -61,7 +61,8 @@ def rerender(out: Path, suite: Any = None) -> None:
         raise RecbenchError(f"{suite.path}: suite {suite.name!r} did not write {out} "
                             f"(its results are of {', '.join(sorted(map(str, names)))})")
     write_leaderboards(out, references=suite.references,
-                       primary_metric=suite.primary_metric, claims=suite.claims)
+                       primary_metric=suite.primary_metric, claims=suite.claims,
+                       parts=[p.name for p in suite.parts])
 
 
 def saved_parts(out: Path) -> list[str]:
